@@ -1,0 +1,1 @@
+"""Agents: the expert controller, and later PPO and behaviour cloning."""

@@ -1,0 +1,1 @@
+"""Generators (issue 3)."""

@@ -1,0 +1,369 @@
+"""The real Duckietown simulator as a headless, deterministic Gymnasium 1.x environment.
+
+``gymnasium.make("sim2real/Duckietown-v0", map_name="small_loop")`` builds it. It wraps
+``gym_duckietown.simulator.Simulator`` (old gym API) with:
+
+* the Gymnasium API, ``terminated`` (left the drivable area, or collided) kept apart from
+  ``truncated`` (the episode-length limit, enforced here; upstream reports it as a plain done);
+* a lane-following reward that pays for progress *along* the lane (upstream's pays the constant
+  1.2 where the speed should be, so standing still in the lane earns as much as driving; it stays
+  available as ``reward="upstream"``);
+* determinism: same seed, bit-identical frames (see :meth:`DuckietownEnv.reset`);
+* input checks that name the bad value.
+
+Action spaces (``action_space=``), both ``Box(-1, 1, (2,), float32)``; values outside the box are
+clipped, as upstream does:
+
+* ``"wheels"`` (default): ``[left, right]`` wheel PWM commands, upstream's native action.
+* ``"speed_steer"``: ``[speed, steer]``; forward speed ``s = (speed + 1) / 2`` in ``[0, 1]``, then
+  ``left = s - steer / 2``, ``right = s + steer / 2`` (clipped); ``steer > 0`` turns left.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+from sim2real_env import _compat
+from sim2real_env.maps import DEFAULT_MAP, resolve_map
+from sim2real_env.names import unknown_name_message
+
+ActionSpaceName = Literal["wheels", "speed_steer"]
+RewardName = Literal["progress", "upstream"]
+ACTION_SPACES: tuple[str, ...] = ("wheels", "speed_steer")
+REWARDS: tuple[str, ...] = ("progress", "upstream")
+#: Upstream's ``max_steps``; we give it this so it never ends an episode itself.
+_NEVER = 2**62
+
+
+@dataclass(frozen=True)
+class RewardConfig:
+    """Weights of the ``progress`` reward (per step).
+
+    ``reward = progress_per_metre * progress_m - lateral_per_metre * |lateral_m| - failure * terminated``
+    where ``progress_m`` is the displacement along the lane tangent this step (negative when
+    driving backwards or against the lane).
+    """
+
+    progress_per_metre: float = 100.0
+    lateral_per_metre: float = 5.0
+    failure: float = 20.0
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+                raise ValueError(f"RewardConfig.{f.name} must be a finite number >= 0, got {value!r}")
+
+
+@dataclass(frozen=True)
+class EnvConfig:
+    """Options of :class:`DuckietownEnv`; validated on construction.
+
+    Example::
+
+        env = DuckietownEnv(EnvConfig(map_name="small_loop", camera_width=80, camera_height=60))
+    """
+
+    map_name: str = DEFAULT_MAP
+    camera_width: int = 160
+    camera_height: int = 120
+    frame_skip: int = 1
+    domain_rand: bool = False
+    distortion: bool = False
+    max_episode_steps: int = 500
+    action_space: str = "wheels"
+    reward: str = "progress"
+    reward_weights: RewardConfig = field(default_factory=RewardConfig)
+    frame_rate: float = 30.0
+    accept_start_angle_deg: float = 60.0
+
+    def __post_init__(self) -> None:
+        resolve_map(self.map_name)
+        for name, lo, hi in (("camera_width", 8, 1920), ("camera_height", 6, 1440)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not lo <= value <= hi:
+                raise ValueError(f"EnvConfig.{name} must be an integer in [{lo}, {hi}], got {value!r}")
+        for name in ("frame_skip", "max_episode_steps"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+                raise ValueError(f"EnvConfig.{name} must be an integer >= 1, got {value!r}")
+        for name in ("domain_rand", "distortion"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"EnvConfig.{name} must be true or false, got {getattr(self, name)!r}")
+        if self.action_space not in ACTION_SPACES:
+            raise ValueError(unknown_name_message("action space", str(self.action_space), ACTION_SPACES))
+        if self.reward not in REWARDS:
+            raise ValueError(unknown_name_message("reward", str(self.reward), REWARDS))
+        if isinstance(self.reward_weights, dict):
+            object.__setattr__(self, "reward_weights", RewardConfig(**self.reward_weights))
+        if not isinstance(self.reward_weights, RewardConfig):
+            raise ValueError(f"EnvConfig.reward_weights must be a RewardConfig, got {self.reward_weights!r}")
+        if not (isinstance(self.frame_rate, (int, float)) and 1 <= self.frame_rate <= 1000):
+            raise ValueError(f"EnvConfig.frame_rate must be a number in [1, 1000] Hz, got {self.frame_rate!r}")
+        if not (isinstance(self.accept_start_angle_deg, (int, float)) and 0 < self.accept_start_angle_deg <= 180):
+            raise ValueError(
+                f"EnvConfig.accept_start_angle_deg must be in (0, 180], got {self.accept_start_angle_deg!r}"
+            )
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> EnvConfig:
+        """Build from a plain mapping (YAML, kwargs); unknown keys are an error naming the key."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        for key in values:
+            if key not in known:
+                raise ValueError(unknown_name_message("EnvConfig key", str(key), known))
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class LanePose:
+    """Pose relative to the right lane's centre curve.
+
+    ``lateral_m > 0``: left of the lane centre; ``heading_rad > 0``: pointing left of the lane
+    direction. Both NaN (and ``in_lane`` false) where the robot is not on a lane curve.
+    """
+
+    lateral_m: float
+    heading_rad: float
+    in_lane: bool
+    tangent: np.ndarray | None
+
+
+def lane_pose(sim: Any, pos: np.ndarray, angle: float) -> LanePose:
+    """Lane pose from the simulator's Bezier lane curves (``closest_curve_point``)."""
+    point, tangent = sim.closest_curve_point(pos, angle)
+    if point is None or tangent is None:
+        return LanePose(math.nan, math.nan, False, None)
+    direction = np.array([math.cos(angle), 0.0, -math.sin(angle)])
+    # Left of the tangent in the simulator's x-z plane (y up, angle counter-clockwise seen from above).
+    left = np.array([tangent[2], 0.0, -tangent[0]])
+    lateral = float(np.dot(pos - point, left))
+    heading = math.atan2(float(np.dot(direction, left)), float(np.dot(direction, tangent)))
+    return LanePose(lateral, heading, True, np.asarray(tangent, dtype=np.float64))
+
+
+def progress_reward(
+    progress_m: float, lateral_m: float, terminated: bool, weights: RewardConfig
+) -> float:
+    """The ``progress`` reward of one step: see :class:`RewardConfig`."""
+    lateral_penalty = weights.lateral_per_metre * abs(lateral_m) if math.isfinite(lateral_m) else 0.0
+    return (
+        weights.progress_per_metre * progress_m - lateral_penalty - (weights.failure if terminated else 0.0)
+    )
+
+
+def wheels_from_action(action: np.ndarray, action_space: str) -> np.ndarray:
+    """Map a (clipped) agent action to ``[left, right]`` PWM in ``[-1, 1]``."""
+    if action_space == "wheels":
+        return action.astype(np.float64)
+    speed = (float(action[0]) + 1.0) / 2.0
+    steer = float(action[1])
+    return np.clip(np.array([speed - steer / 2.0, speed + steer / 2.0]), -1.0, 1.0)
+
+
+def check_action(action: Any, space: spaces.Box) -> np.ndarray:
+    """Validate one action: numeric, shape ``(2,)``, finite; returns it clipped to the box."""
+    try:
+        array = np.asarray(action)
+    except Exception as exc:  # ragged lists and the like
+        raise ValueError(f"DuckietownEnv.step: action must be an array of shape (2,), got {action!r}") from exc
+    if array.dtype == np.bool_ or not (np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer)):
+        raise TypeError(
+            f"DuckietownEnv.step: action must be a float or int array of shape (2,), got dtype {array.dtype}"
+        )
+    if array.shape != (2,):
+        raise ValueError(f"DuckietownEnv.step: action must have shape (2,), got shape {array.shape}")
+    if not np.all(np.isfinite(array)):
+        raise ValueError(f"DuckietownEnv.step: action must be finite, got {array.tolist()}")
+    return np.clip(array.astype(np.float32), space.low, space.high)
+
+
+class DuckietownEnv(gym.Env[np.ndarray, np.ndarray]):
+    """Headless Duckietown lane following with the Gymnasium API.
+
+    Observation: ``Box(0, 255, (camera_height, camera_width, 3), uint8)``, the robot's camera (RGB).
+    ``info``: ``lane_lateral_m``, ``lane_heading_rad``, ``in_lane``, ``speed_mps``, ``position_m``
+    (x, z), ``heading_rad``, ``tile`` (i, j), ``on_road``, ``collision``, ``progress_m`` (this step,
+    along the lane), ``distance_m`` (this episode), ``step``, ``termination`` ("", "off_road" or
+    "collision").
+
+    The Simulator is created once and reused across resets (each create/close leaks GPU-side
+    memory upstream); build one env per process, e.g. inside a ``SubprocVecEnv`` factory.
+    """
+
+    metadata: dict[str, Any] = {"render_modes": ["rgb_array"], "render_fps": 30}
+
+    def __init__(self, config: EnvConfig | None = None, render_mode: str | None = None, **kwargs: Any) -> None:
+        if config is not None and kwargs:
+            raise ValueError("DuckietownEnv: pass either config=EnvConfig(...) or keyword options, not both")
+        if config is None:
+            config = EnvConfig.from_dict(kwargs)
+        elif not isinstance(config, EnvConfig):
+            raise TypeError(f"DuckietownEnv: config must be an EnvConfig, got {type(config).__name__}")
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(f"DuckietownEnv: render_mode must be None or 'rgb_array', got {render_mode!r}")
+        self.config = config
+        self.render_mode = render_mode
+        self.metadata = {**self.metadata, "render_fps": round(config.frame_rate / config.frame_skip)}
+
+        simulator_module = _compat.load_simulator()
+        self._sim_module = simulator_module
+        self.sim = simulator_module.Simulator(
+            map_name=config.map_name,
+            max_steps=_NEVER,
+            domain_rand=config.domain_rand,
+            distortion=config.distortion,
+            camera_width=config.camera_width,
+            camera_height=config.camera_height,
+            frame_rate=config.frame_rate,
+            frame_skip=1,
+            accept_start_angle_deg=config.accept_start_angle_deg,
+            seed=0,
+        )
+        self._has_moving_objects = any(not getattr(o, "static", True) for o in self.sim.objects)
+        self.observation_space = spaces.Box(
+            0, 255, (config.camera_height, config.camera_width, 3), dtype=np.uint8
+        )
+        self.action_space = spaces.Box(-1.0, 1.0, (2,), dtype=np.float32)
+        self._steps = 0
+        self._distance_m = 0.0
+        self._last_obs: np.ndarray | None = None
+        self._needs_reset = True
+
+    # -- Gymnasium API -------------------------------------------------------------------------
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        """Start an episode; the same ``seed`` gives bit-identical frames.
+
+        ``options``: ``{"start_tile": (i, j)}`` spawns on that tile (random pose on it).
+        """
+        super().reset(seed=seed)
+        options = dict(options or {})
+        start_tile = options.pop("start_tile", None)
+        if options:
+            raise ValueError(
+                unknown_name_message("DuckietownEnv.reset option", str(next(iter(options))), ["start_tile"])
+            )
+        if start_tile is not None:
+            i, j = (int(v) for v in start_tile)
+            tile = self.sim._get_tile(i, j)
+            if tile is None or not tile["drivable"]:
+                raise ValueError(f"DuckietownEnv.reset: start_tile {start_tile!r} is not a drivable tile of this map")
+            start_tile = (i, j)
+        self.sim.user_tile_start = start_tile
+
+        sim_seed = int(self.np_random.integers(0, 2**31 - 1))
+        self.sim.seed(sim_seed)
+        if self._has_moving_objects:
+            # Moving duckiebots/pedestrians draw from the global numpy RNG upstream.
+            np.random.seed(sim_seed)
+        # Upstream sets the light position under whatever modelview matrix the previous frame left,
+        # so the first frame of an episode would depend on the previous episode.
+        gl = self._sim_module.gl
+        self.sim.shadow_window.switch_to()
+        gl.glMatrixMode(gl.GL_MODELVIEW)
+        gl.glLoadIdentity()
+        obs = self.sim.reset()
+        self._steps = 0
+        self._distance_m = 0.0
+        self._needs_reset = False
+        self._last_obs = obs
+        return obs, self._info(progress_m=0.0, on_road=True, collision=False, termination="")
+
+    def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        if self._needs_reset:
+            raise RuntimeError("DuckietownEnv.step called before reset() or after the episode ended; call reset()")
+        clipped = check_action(action, self.action_space)
+        wheels = wheels_from_action(clipped, self.config.action_space)
+        sim = self.sim
+        start = np.array(sim.cur_pos, dtype=np.float64)
+        on_road, collision = True, False
+        for _ in range(self.config.frame_skip):
+            sim.update_physics(wheels)
+            on_road, collision = self._pose_status()
+            if not on_road or collision:
+                break
+        pose = lane_pose(sim, sim.cur_pos, sim.cur_angle)
+        progress = float(np.dot(np.asarray(sim.cur_pos) - start, pose.tangent)) if pose.tangent is not None else 0.0
+        self._distance_m += progress
+        self._steps += 1
+        terminated = not on_road or collision
+        truncated = not terminated and self._steps >= self.config.max_episode_steps
+        termination = "collision" if collision else ("off_road" if not on_road else "")
+
+        if self.config.reward == "upstream":
+            reward = float(self._sim_module.REWARD_INVALID_POSE) if terminated else float(
+                sim.compute_reward(sim.cur_pos, sim.cur_angle, sim.robot_speed)
+            )
+        else:
+            reward = progress_reward(progress, pose.lateral_m, terminated, self.config.reward_weights)
+
+        obs = sim.render_obs()
+        self._last_obs = obs
+        self._needs_reset = terminated or truncated
+        info = self._info(progress_m=progress, on_road=on_road, collision=collision, termination=termination, pose=pose)
+        return obs, float(reward), terminated, truncated, info
+
+    def render(self) -> np.ndarray | None:  # type: ignore[override]
+        """``rgb_array``: the latest camera frame (a copy)."""
+        if self.render_mode != "rgb_array":
+            return None
+        if self._last_obs is None:
+            raise RuntimeError("DuckietownEnv.render called before reset()")
+        return self._last_obs.copy()
+
+    def close(self) -> None:
+        """Upstream frees nothing on close; the simulator object is dropped with the env."""
+        super().close()
+
+    # -- helpers -------------------------------------------------------------------------------
+    def _pose_status(self) -> tuple[bool, bool]:
+        """(on_road, collision) exactly as upstream's ``_valid_pose`` decides them."""
+        sim, mod = self.sim, self._sim_module
+        pos, angle = sim.cur_pos, sim.cur_angle
+        centre = mod._actual_center(pos, angle)
+        forward, right = mod.get_dir_vec(angle), mod.get_right_vec(angle)
+        half_width, half_length = 0.5 * mod.ROBOT_WIDTH, 0.5 * mod.ROBOT_LENGTH
+        on_road = all(
+            sim._drivable_pos(p)
+            for p in (centre, centre - half_width * right, centre + half_width * right, centre + half_length * forward)
+        )
+        collision = bool(sim._collision(mod.get_agent_corners(centre, angle)))
+        return on_road, collision
+
+    def _info(
+        self,
+        *,
+        progress_m: float,
+        on_road: bool,
+        collision: bool,
+        termination: str,
+        pose: LanePose | None = None,
+    ) -> dict[str, Any]:
+        sim = self.sim
+        if pose is None:
+            pose = lane_pose(sim, sim.cur_pos, sim.cur_angle)
+        i, j = sim.get_grid_coords(sim.cur_pos)
+        return {
+            "lane_lateral_m": pose.lateral_m,
+            "lane_heading_rad": pose.heading_rad,
+            "in_lane": pose.in_lane,
+            "speed_mps": float(sim.speed),
+            "position_m": np.array([sim.cur_pos[0], sim.cur_pos[2]], dtype=np.float64),
+            "heading_rad": float(sim.cur_angle),
+            "tile": (int(i), int(j)),
+            "on_road": on_road,
+            "collision": collision,
+            "progress_m": progress_m,
+            "distance_m": self._distance_m,
+            "step": self._steps,
+            "termination": termination,
+        }
