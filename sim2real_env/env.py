@@ -38,6 +38,7 @@ ActionSpaceName = Literal["wheels", "speed_steer"]
 RewardName = Literal["progress", "upstream"]
 ACTION_SPACES: tuple[str, ...] = ("wheels", "speed_steer")
 REWARDS: tuple[str, ...] = ("progress", "upstream")
+SPAWNS: tuple[str, ...] = ("lane", "random")
 #: Upstream's ``max_steps``; we give it this so it never ends an episode itself.
 _NEVER = 2**62
 
@@ -77,11 +78,18 @@ class EnvConfig:
     frame_skip: int = 1
     domain_rand: bool = False
     distortion: bool = False
-    max_episode_steps: int = 500
+    episode_length: int = 500
     action_space: str = "wheels"
     reward: str = "progress"
     reward_weights: RewardConfig = field(default_factory=RewardConfig)
     frame_rate: float = 30.0
+    #: ``"lane"``: start on the right lane's centre curve, facing along it, perturbed by up to
+    #: ``spawn_lateral_m`` and ``spawn_heading_rad``; ``"random"``: upstream's spawn (anywhere on
+    #: a drivable tile, heading within ``accept_start_angle_deg`` of the lane), which can start on
+    #: the road's edge.
+    spawn: str = "lane"
+    spawn_lateral_m: float = 0.05
+    spawn_heading_rad: float = 0.25
     accept_start_angle_deg: float = 60.0
 
     def __post_init__(self) -> None:
@@ -90,7 +98,7 @@ class EnvConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not lo <= value <= hi:
                 raise ValueError(f"EnvConfig.{name} must be an integer in [{lo}, {hi}], got {value!r}")
-        for name in ("frame_skip", "max_episode_steps"):
+        for name in ("frame_skip", "episode_length"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
                 raise ValueError(f"EnvConfig.{name} must be an integer >= 1, got {value!r}")
@@ -99,6 +107,12 @@ class EnvConfig:
                 raise ValueError(f"EnvConfig.{name} must be true or false, got {getattr(self, name)!r}")
         if self.action_space not in ACTION_SPACES:
             raise ValueError(unknown_name_message("action space", str(self.action_space), ACTION_SPACES))
+        if self.spawn not in SPAWNS:
+            raise ValueError(unknown_name_message("spawn", str(self.spawn), SPAWNS))
+        if not (isinstance(self.spawn_lateral_m, (int, float)) and 0 <= self.spawn_lateral_m <= 0.2):
+            raise ValueError(f"EnvConfig.spawn_lateral_m must be in [0, 0.2] m, got {self.spawn_lateral_m!r}")
+        if not (isinstance(self.spawn_heading_rad, (int, float)) and 0 <= self.spawn_heading_rad <= 1.0):
+            raise ValueError(f"EnvConfig.spawn_heading_rad must be in [0, 1] rad, got {self.spawn_heading_rad!r}")
         if self.reward not in REWARDS:
             raise ValueError(unknown_name_message("reward", str(self.reward), REWARDS))
         if isinstance(self.reward_weights, dict):
@@ -272,6 +286,8 @@ class DuckietownEnv(gym.Env[np.ndarray, np.ndarray]):
         gl.glMatrixMode(gl.GL_MODELVIEW)
         gl.glLoadIdentity()
         obs = self.sim.reset()
+        if self.config.spawn == "lane" and self._place_in_lane():
+            obs = self.sim.render_obs()
         self._steps = 0
         self._distance_m = 0.0
         self._needs_reset = False
@@ -296,7 +312,7 @@ class DuckietownEnv(gym.Env[np.ndarray, np.ndarray]):
         self._distance_m += progress
         self._steps += 1
         terminated = not on_road or collision
-        truncated = not terminated and self._steps >= self.config.max_episode_steps
+        truncated = not terminated and self._steps >= self.config.episode_length
         termination = "collision" if collision else ("off_road" if not on_road else "")
 
         if self.config.reward == "upstream":
@@ -325,6 +341,31 @@ class DuckietownEnv(gym.Env[np.ndarray, np.ndarray]):
         super().close()
 
     # -- helpers -------------------------------------------------------------------------------
+    def _place_in_lane(self) -> bool:
+        """Move the robot from upstream's spawn onto the lane centre (perturbed); False if impossible."""
+        sim, mod = self.sim, self._sim_module
+        point, tangent = sim.closest_curve_point(sim.cur_pos, sim.cur_angle)
+        if point is None:
+            return False
+        rng = sim.np_random
+        tangent = np.asarray(tangent, dtype=np.float64)
+        left = np.array([tangent[2], 0.0, -tangent[0]])
+        for _ in range(20):
+            lateral = rng.uniform(-1.0, 1.0) * self.config.spawn_lateral_m
+            heading = rng.uniform(-1.0, 1.0) * self.config.spawn_heading_rad
+            pos = np.asarray(point, dtype=np.float64) + lateral * left
+            pos[1] = 0.0
+            angle = math.atan2(-tangent[2], tangent[0]) + heading
+            if sim._valid_pose(pos, angle, safety_factor=1.0):
+                break
+        else:
+            return False
+        sim.cur_pos, sim.cur_angle = pos, angle
+        params = mod.get_DB18_nominal(delay=0.15)
+        start = sim.cartesian_from_weird(sim.cur_pos, sim.cur_angle)
+        sim.state = params.initialize(c0=(start, mod.geometry.se2_from_linear_angular(np.zeros(2), 0.0)), t0=0)
+        return True
+
     def _pose_status(self) -> tuple[bool, bool]:
         """(on_road, collision) exactly as upstream's ``_valid_pose`` decides them."""
         sim, mod = self.sim, self._sim_module
