@@ -38,6 +38,8 @@ from typing import Any
 
 import numpy as np
 
+from sim2real_env.segmentation import BACKGROUND_RGB, DUCKIE_MESHES, DUCKIE_RGB, OTHER_OBJECT_RGB
+
 #: Shared libraries the headless renderer needs, with the Debian package that provides each.
 REQUIRED_LIBRARIES: dict[str, str] = {
     "EGL": "libegl1",
@@ -48,8 +50,6 @@ REQUIRED_LIBRARIES: dict[str, str] = {
     "fontconfig": "libfontconfig1",
 }
 
-#: Colour (RGB, 0-255) that non-road tiles, ground and sky take in segmentation renders.
-SEGMENT_BACKGROUND_RGB: tuple[int, int, int] = (255, 0, 255)
 
 
 class MissingSystemLibraryError(RuntimeError):
@@ -107,8 +107,20 @@ def _patch_textures() -> None:
     def cached(tex_path: str, segment: bool, colour: Any) -> Any:
         return raw_loader(tex_path, segment, list(colour) if isinstance(colour, tuple) else colour)
 
+    mesh_being_built: list[str] = []
+    original_mesh_init = objmesh.ObjMesh.__init__
+
+    def mesh_init(self: Any, file_path: str, mesh_name: str, *args: Any, **kwargs: Any) -> None:
+        mesh_being_built.append(mesh_name)
+        try:
+            original_mesh_init(self, file_path, mesh_name, *args, **kwargs)
+        finally:
+            mesh_being_built.pop()
+
     def load_texture(tex_path: str, segment: bool = False, segment_into_color: Any = None) -> Any:
         colour = segment_into_color
+        if segment and mesh_being_built and isinstance(colour, (list, tuple, np.ndarray)):
+            colour = DUCKIE_RGB if mesh_being_built[-1] in DUCKIE_MESHES else OTHER_OBJECT_RGB
         if isinstance(colour, (list, np.ndarray)):
             colour = tuple(int(c) for c in colour)
         texture = cached(tex_path, bool(segment), colour)
@@ -121,12 +133,13 @@ def _patch_textures() -> None:
             path = path_of_texture_id.get(texture.id)
             if path is None:
                 raise RuntimeError(f"no source file recorded for texture {self.tex_name!r}; cannot segment it")
-            texture = load_texture(path, True, SEGMENT_BACKGROUND_RGB)
+            texture = load_texture(path, True, BACKGROUND_RGB)
         graphics.gl.glBindTexture(texture.target, texture.id)
 
     for module in (graphics, objects, objmesh, simulator):
         module.load_texture = load_texture
     graphics.Texture.bind = bind  # type: ignore[method-assign]
+    objmesh.ObjMesh.__init__ = mesh_init  # type: ignore[method-assign]
 
 
 def _quiet_loggers() -> None:
