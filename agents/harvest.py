@@ -1,0 +1,229 @@
+"""``sim2real harvest``: drive the expert (with action noise) and record a paired frame dataset.
+
+Layout of ``OUT``::
+
+    harvest.json               what was asked for (refuses to mix with a different request) + provenance
+    canonical/<frame>.png      plain simulator frames (RGB)
+    randomized/<frame>.png     same pose, domain-randomized appearance (RGB)
+    segmentation/<frame>.png   class ids (single channel, see sim2real_env.segmentation.SegClass)
+    episodes/<map>_<ep>.csv    one row per frame, written when the episode is complete
+    manifest.csv               all episodes' rows, rebuilt at the end
+
+Resumable: an episode is the unit of work; finished episodes (their CSV exists) are skipped and an
+unfinished one is recorded again from its own seed, so a resumed dataset equals an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import hashlib
+import io
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import gymnasium as gym
+import numpy as np
+from tqdm import tqdm
+
+from agents.expert import ExpertConfig, PurePursuitExpert
+from sim2real_env import ENV_ID
+from sim2real_env.maps import resolve_map
+from sim2real_env.paired import PairedRenderer
+from sim2real_env.provenance import provenance, write_json_atomic, write_text_atomic
+
+MANIFEST_COLUMNS = (
+    "frame",
+    "map",
+    "episode",
+    "step",
+    "lane_lateral_m",
+    "lane_heading_rad",
+    "in_lane",
+    "speed_mps",
+    "x_m",
+    "z_m",
+    "heading_rad",
+    "expert_left",
+    "expert_right",
+    "applied_left",
+    "applied_right",
+)
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class HarvestConfig:
+    """What ``sim2real harvest`` records; two runs with equal configs write equal datasets."""
+
+    maps: tuple[str, ...] = ("small_loop", "loop_empty")
+    episodes_per_map: int = 2
+    steps_per_episode: int = 300
+    every: int = 5
+    camera_width: int = 160
+    camera_height: int = 120
+    noise_std: float = 0.1
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if isinstance(self.maps, str) or not self.maps:
+            raise ValueError(f"HarvestConfig.maps must be a non-empty list of map names, got {self.maps!r}")
+        object.__setattr__(self, "maps", tuple(resolve_map(m) for m in self.maps))
+        for name in ("episodes_per_map", "steps_per_episode", "every"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"HarvestConfig.{name} must be an integer >= 1, got {value!r}")
+        if not 0.0 <= self.noise_std <= 1.0:
+            raise ValueError(f"HarvestConfig.noise_std must be in [0, 1], got {self.noise_std!r}")
+
+    def to_json(self) -> dict[str, Any]:
+        return {**dataclasses.asdict(self), "maps": list(self.maps), "format_version": FORMAT_VERSION}
+
+    def episode_seed(self, map_name: str, episode: int) -> int:
+        digest = hashlib.sha256(f"{self.seed}/{map_name}/{episode}".encode()).digest()
+        return int.from_bytes(digest[:4], "little") & 0x7FFFFFFF
+
+
+class DatasetMismatchError(ValueError):
+    """``OUT`` already holds a dataset recorded with a different configuration."""
+
+
+def _check_or_claim(out: Path, config: HarvestConfig) -> None:
+    meta_path = out / "harvest.json"
+    wanted = config.to_json()
+    if meta_path.exists():
+        try:
+            existing = json.loads(meta_path.read_text())["config"]
+        except (ValueError, KeyError) as exc:
+            raise DatasetMismatchError(f"{meta_path} is not a harvest record; choose another --out") from exc
+        if existing != wanted:
+            diff = {k: (existing.get(k), v) for k, v in wanted.items() if existing.get(k) != v}
+            raise DatasetMismatchError(
+                f"{out} holds a dataset recorded with different settings {diff} (existing, requested); "
+                "choose another --out or repeat the original settings to resume"
+            )
+        return
+    if out.exists() and any(out.iterdir()):
+        raise DatasetMismatchError(f"{out} exists and is not empty, but holds no harvest.json; choose another --out")
+    write_json_atomic(meta_path, {"config": wanted, "provenance": provenance()})
+
+
+def _write_png(path: Path, image: np.ndarray) -> None:
+    bgr = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
+    ok, encoded = cv2.imencode(".png", bgr)
+    if not ok:
+        raise OSError(f"could not encode {path}")
+    tmp = path.with_name(f".{path.name}.partial")
+    tmp.write_bytes(encoded.tobytes())
+    tmp.replace(path)
+
+
+def harvest(out: Path, config: HarvestConfig, progress: bool = True) -> dict[str, Any]:
+    """Record the dataset described by ``config`` into ``out`` (resuming if it was started)."""
+    out = Path(out)
+    _check_or_claim(out, config)
+    for sub in ("canonical", "randomized", "segmentation", "episodes"):
+        (out / sub).mkdir(parents=True, exist_ok=True)
+    frames_per_episode = len(range(0, config.steps_per_episode, config.every))
+    total = frames_per_episode * config.episodes_per_map * len(config.maps)
+    todo = [
+        (m, ep)
+        for m in config.maps
+        for ep in range(config.episodes_per_map)
+        if not (out / "episodes" / f"{m}_{ep:03d}.csv").exists()
+    ]
+    bar = tqdm(total=total, initial=total - frames_per_episode * len(todo), unit="frame", disable=not progress)
+    envs: dict[str, tuple[Any, PairedRenderer]] = {}
+    for map_name, episode in todo:
+        if map_name not in envs:
+            env = gym.make(
+                ENV_ID,
+                map_name=map_name,
+                camera_width=config.camera_width,
+                camera_height=config.camera_height,
+                episode_length=config.steps_per_episode,
+            )
+            envs[map_name] = (env, PairedRenderer(env, seed=config.seed))
+        env, renderer = envs[map_name]
+        seed = config.episode_seed(map_name, episode)
+        renderer.rng = np.random.default_rng(seed)
+        rows = _record_episode(out, env, renderer, map_name, episode, seed, config, bar)
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=MANIFEST_COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+        write_text_atomic(out / "episodes" / f"{map_name}_{episode:03d}.csv", buffer.getvalue())
+    bar.close()
+    for env, _ in envs.values():
+        env.close()
+    return _write_manifest(out, config)
+
+
+def _record_episode(
+    out: Path,
+    env: Any,
+    renderer: PairedRenderer,
+    map_name: str,
+    episode: int,
+    seed: int,
+    config: HarvestConfig,
+    bar: Any,
+) -> list[dict[str, Any]]:
+    clean_expert = PurePursuitExpert(ExpertConfig())
+    noise = np.random.default_rng(seed)
+    obs, info = env.reset(seed=seed)
+    rows: list[dict[str, Any]] = []
+    for step in range(config.steps_per_episode):
+        expert_action = clean_expert.act(env)
+        applied = np.clip(expert_action + noise.normal(0.0, config.noise_std, size=2), -1, 1).astype(np.float32)
+        if step % config.every == 0:
+            frame = f"{map_name}_{episode:03d}_{step:05d}"
+            _write_png(out / "canonical" / f"{frame}.png", obs)
+            _write_png(out / "randomized" / f"{frame}.png", renderer.randomized())
+            _write_png(out / "segmentation" / f"{frame}.png", renderer.segmentation())
+            sim = env.unwrapped.sim
+            rows.append(
+                {
+                    "frame": frame,
+                    "map": map_name,
+                    "episode": episode,
+                    "step": step,
+                    "lane_lateral_m": f"{info['lane_lateral_m']:.5f}",
+                    "lane_heading_rad": f"{info['lane_heading_rad']:.5f}",
+                    "in_lane": int(info["in_lane"]),
+                    "speed_mps": f"{info['speed_mps']:.4f}",
+                    "x_m": f"{sim.cur_pos[0]:.4f}",
+                    "z_m": f"{sim.cur_pos[2]:.4f}",
+                    "heading_rad": f"{sim.cur_angle:.5f}",
+                    "expert_left": f"{expert_action[0]:.5f}",
+                    "expert_right": f"{expert_action[1]:.5f}",
+                    "applied_left": f"{applied[0]:.5f}",
+                    "applied_right": f"{applied[1]:.5f}",
+                }
+            )
+            bar.update(1)
+        obs, _, terminated, truncated, info = env.step(applied)
+        if terminated or truncated:
+            if terminated:  # noise pushed it off the road: start again in the lane
+                obs, info = env.reset()
+            else:
+                break
+    return rows
+
+
+def _write_manifest(out: Path, config: HarvestConfig) -> dict[str, Any]:
+    rows: list[dict[str, str]] = []
+    for map_name in config.maps:
+        for episode in range(config.episodes_per_map):
+            with open(out / "episodes" / f"{map_name}_{episode:03d}.csv", newline="") as handle:
+                rows.extend(csv.DictReader(handle))
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=MANIFEST_COLUMNS)
+    writer.writeheader()
+    writer.writerows(rows)
+    write_text_atomic(out / "manifest.csv", buffer.getvalue())
+    summary = {"frames": len(rows), "maps": list(config.maps), "out": str(out)}
+    return summary

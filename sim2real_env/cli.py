@@ -1,0 +1,126 @@
+"""The ``sim2real`` command: one entry point, one subcommand per job.
+
+Subcommands import their heavy modules lazily so ``sim2real --help`` is instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+
+def _camera(text: str) -> tuple[int, int]:
+    try:
+        width, height = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"camera size must look like 160x120 (WIDTHxHEIGHT), got {text!r}") from None
+    return width, height
+
+
+def _cmd_harvest(args: argparse.Namespace) -> int:
+    from agents.harvest import HarvestConfig, harvest
+
+    config = HarvestConfig(
+        maps=tuple(m.strip() for m in args.maps.split(",") if m.strip()),
+        episodes_per_map=args.episodes,
+        steps_per_episode=args.steps,
+        every=args.every,
+        camera_width=args.camera[0],
+        camera_height=args.camera[1],
+        noise_std=args.noise,
+        seed=args.seed,
+    )
+    summary = harvest(Path(args.out), config, progress=not args.quiet)
+    print(f"harvest: {summary['frames']} frames in {args.out} (manifest.csv)")
+    return 0
+
+
+def _cmd_drive(args: argparse.Namespace) -> int:
+    from agents.drive import drive
+
+    summary = drive(
+        Path(args.out),
+        map_name=args.map,
+        steps=args.steps,
+        seed=args.seed,
+        camera=args.camera,
+        video_format=args.format,
+        noise_std=args.noise,
+        progress=not args.quiet,
+    )
+    print(json.dumps({k: v for k, v in summary.items() if k != "provenance"}, indent=2))
+    print(f"drive: video {summary['video']}, summary {Path(args.out) / 'summary.md'}")
+    return 0
+
+
+def _cmd_bench_env(args: argparse.Namespace) -> int:
+    from benchmarks.env_speed import run
+
+    paths = run(
+        maps=[m.strip() for m in args.maps.split(",")],
+        cameras=[_camera(c) for c in args.cameras.split(",")],
+        randomization=[{"off": False, "on": True}[r.strip()] for r in args.randomization.split(",")],
+        steps=args.steps,
+        repeats=args.repeats,
+        out_dir=Path(args.out),
+    )
+    print(f"bench-env: wrote {', '.join(str(p) for p in paths)}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="sim2real", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("harvest", help="drive the expert and record a paired frame dataset")
+    p.add_argument("--out", required=True, help="dataset directory (resumed if it holds the same harvest)")
+    p.add_argument("--maps", default="small_loop,loop_empty", help="comma-separated map names")
+    p.add_argument("--episodes", type=int, default=2, help="episodes per map")
+    p.add_argument("--steps", type=int, default=300, help="steps per episode")
+    p.add_argument("--every", type=int, default=5, help="record every N-th step")
+    p.add_argument("--camera", type=_camera, default=(160, 120), help="WIDTHxHEIGHT")
+    p.add_argument("--noise", type=float, default=0.1, help="std of the expert's wheel-command noise")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_harvest)
+
+    p = sub.add_parser("drive", help="run the expert, write a video and a summary")
+    p.add_argument("--out", default="runs/drive")
+    p.add_argument("--map", default="small_loop")
+    p.add_argument("--steps", type=int, default=600)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--camera", type=_camera, default=(160, 120), help="WIDTHxHEIGHT")
+    p.add_argument("--format", choices=("mp4", "gif"), default="mp4")
+    p.add_argument("--noise", type=float, default=0.0, help="std of the expert's wheel-command noise")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=_cmd_drive)
+
+    p = sub.add_parser("bench-env", help="simulator steps/s and memory -> benchmarks/results/env_speed.*")
+    p.add_argument("--maps", default="loop_empty,small_loop,udem1")
+    p.add_argument("--cameras", default="80x60,160x120,640x480")
+    p.add_argument("--randomization", default="off,on", help="comma-separated: off, on")
+    p.add_argument("--steps", type=int, default=200, help="timed steps per repeat")
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--out", default=str(Path(__file__).resolve().parent.parent / "benchmarks" / "results"))
+    p.set_defaults(func=_cmd_bench_env)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``sim2real`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return func(args)
+    except (ValueError, TypeError, FileNotFoundError) as exc:
+        # User errors: one clear line, no traceback. Bugs (other exceptions) keep theirs.
+        print(f"sim2real {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,44 @@
+"""Writing frames to MP4 (imageio-ffmpeg, which ships its own ffmpeg) or GIF."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+import cv2
+import imageio.v2 as imageio
+import numpy as np
+
+VIDEO_FORMATS = (".mp4", ".gif")
+
+
+def write_video(path: Path, frames: Iterable[np.ndarray], fps: float, scale: int = 1) -> int:
+    """Write ``(H, W, 3) uint8`` RGB frames; format from the suffix. Returns the frame count.
+
+    ``scale`` enlarges frames (nearest neighbour) so small camera frames are watchable. Written
+    to a temporary name and renamed, so a crash leaves no half-written video.
+    """
+    if path.suffix not in VIDEO_FORMATS:
+        raise ValueError(f"video path must end in one of {VIDEO_FORMATS}, got {path.name!r}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.partial{path.suffix}")
+    count = 0
+    kwargs: dict[str, object] = (
+        {"fps": fps, "codec": "libx264", "quality": 7, "macro_block_size": 1}
+        if path.suffix == ".mp4"
+        else {"duration": 1000.0 / fps, "loop": 0}
+    )
+    try:
+        with imageio.get_writer(tmp, **kwargs) as writer:  # type: ignore[arg-type]
+            for frame in frames:
+                if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
+                    raise ValueError(f"video frames must be (H, W, 3) uint8, got {frame.shape} {frame.dtype}")
+                if scale != 1:
+                    frame = cv2.resize(frame, None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST)
+                writer.append_data(frame)
+                count += 1
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return count
