@@ -57,7 +57,7 @@ def drive(
             obs, info = env.reset()
         elif truncated:
             break
-    drivable = {tuple(t["coords"]) for t in env.unwrapped.sim.drivable_tiles}
+    drivable = {tuple(t["coords"]) for t in env.unwrapped.sim.drivable_tiles}  # type: ignore[attr-defined]
     fps = env.metadata["render_fps"]
     env.close()
     out.mkdir(parents=True, exist_ok=True)

@@ -21,7 +21,6 @@ from typing import Any
 
 import numpy as np
 
-
 #: Steady-state forward speed (m/s) per unit of mean wheel command (measured: [0.5, 0.5] -> 0.30 m/s).
 SPEED_PER_COMMAND = 0.6
 #: Steady-state yaw rate (rad/s) per unit of ``right - left`` command (measured: 0.2 -> 0.746 rad/s).

@@ -80,9 +80,11 @@ class HarvestConfig:
             raise ValueError(f"HarvestConfig.noise_std must be in [0, 1], got {self.noise_std!r}")
 
     def to_json(self) -> dict[str, Any]:
+        """The config as stored in ``harvest.json``."""
         return {**dataclasses.asdict(self), "maps": list(self.maps), "format_version": FORMAT_VERSION}
 
     def episode_seed(self, map_name: str, episode: int) -> int:
+        """Seed of one episode, independent of which episodes ran before (so resuming is exact)."""
         digest = hashlib.sha256(f"{self.seed}/{map_name}/{episode}".encode()).digest()
         return int.from_bytes(digest[:4], "little") & 0x7FFFFFFF
 

@@ -30,10 +30,10 @@ import contextlib
 import ctypes.util
 import importlib
 import io
-import sys
 import logging
+import sys
 import types
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import Any
 
 import numpy as np
@@ -49,7 +49,6 @@ REQUIRED_LIBRARIES: dict[str, str] = {
     "freetype": "libfreetype6",
     "fontconfig": "libfontconfig1",
 }
-
 
 
 class MissingSystemLibraryError(RuntimeError):
@@ -94,7 +93,7 @@ def _patch_randomizer() -> None:
                 settings[key] = value.item()
         return settings
 
-    randomizer.Randomizer.randomize = randomize  # type: ignore[method-assign]
+    randomizer.Randomizer.randomize = randomize
 
 
 def _patch_textures() -> None:
@@ -103,7 +102,7 @@ def _patch_textures() -> None:
     raw_loader = graphics.load_texture.__wrapped__
     path_of_texture_id: dict[int, str] = {}
 
-    @lru_cache(maxsize=None)
+    @cache
     def cached(tex_path: str, segment: bool, colour: Any) -> Any:
         return raw_loader(tex_path, segment, list(colour) if isinstance(colour, tuple) else colour)
 
@@ -138,8 +137,8 @@ def _patch_textures() -> None:
 
     for module in (graphics, objects, objmesh, simulator):
         module.load_texture = load_texture
-    graphics.Texture.bind = bind  # type: ignore[method-assign]
-    objmesh.ObjMesh.__init__ = mesh_init  # type: ignore[method-assign]
+    graphics.Texture.bind = bind
+    objmesh.ObjMesh.__init__ = mesh_init
 
 
 def _quiet_loggers() -> None:

@@ -163,14 +163,10 @@ def lane_pose(sim: Any, pos: np.ndarray, angle: float) -> LanePose:
     return LanePose(lateral, heading, True, np.asarray(tangent, dtype=np.float64))
 
 
-def progress_reward(
-    progress_m: float, lateral_m: float, terminated: bool, weights: RewardConfig
-) -> float:
+def progress_reward(progress_m: float, lateral_m: float, terminated: bool, weights: RewardConfig) -> float:
     """The ``progress`` reward of one step: see :class:`RewardConfig`."""
     lateral_penalty = weights.lateral_per_metre * abs(lateral_m) if math.isfinite(lateral_m) else 0.0
-    return (
-        weights.progress_per_metre * progress_m - lateral_penalty - (weights.failure if terminated else 0.0)
-    )
+    return weights.progress_per_metre * progress_m - lateral_penalty - (weights.failure if terminated else 0.0)
 
 
 def wheels_from_action(action: np.ndarray, action_space: str) -> np.ndarray:
@@ -188,7 +184,9 @@ def check_action(action: Any, space: spaces.Box) -> np.ndarray:
         array = np.asarray(action)
     except Exception as exc:  # ragged lists and the like
         raise ValueError(f"DuckietownEnv.step: action must be an array of shape (2,), got {action!r}") from exc
-    if array.dtype == np.bool_ or not (np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer)):
+    if array.dtype == np.bool_ or not (
+        np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer)
+    ):
         raise TypeError(
             f"DuckietownEnv.step: action must be a float or int array of shape (2,), got dtype {array.dtype}"
         )
@@ -212,7 +210,7 @@ class DuckietownEnv(gym.Env[np.ndarray, np.ndarray]):
     memory upstream); build one env per process, e.g. inside a ``SubprocVecEnv`` factory.
     """
 
-    metadata: dict[str, Any] = {"render_modes": ["rgb_array"], "render_fps": 30}
+    metadata: dict[str, Any] = {"render_modes": ["rgb_array"], "render_fps": 30}  # noqa: RUF012 (gymnasium declares it so; instances override render_fps)
 
     def __init__(self, config: EnvConfig | None = None, render_mode: str | None = None, **kwargs: Any) -> None:
         if config is not None and kwargs:
@@ -242,10 +240,9 @@ class DuckietownEnv(gym.Env[np.ndarray, np.ndarray]):
             seed=0,
         )
         self._has_moving_objects = any(not getattr(o, "static", True) for o in self.sim.objects)
-        self.observation_space = spaces.Box(
-            0, 255, (config.camera_height, config.camera_width, 3), dtype=np.uint8
-        )
-        self.action_space = spaces.Box(-1.0, 1.0, (2,), dtype=np.float32)
+        self.observation_space = spaces.Box(0, 255, (config.camera_height, config.camera_width, 3), dtype=np.uint8)
+        self._box = spaces.Box(-1.0, 1.0, (2,), dtype=np.float32)
+        self.action_space = self._box
         self._steps = 0
         self._distance_m = 0.0
         self._last_obs: np.ndarray | None = None
@@ -295,9 +292,10 @@ class DuckietownEnv(gym.Env[np.ndarray, np.ndarray]):
         return obs, self._info(progress_m=0.0, on_road=True, collision=False, termination="")
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        """Apply ``[left, right]`` (or ``[speed, steer]``) for ``frame_skip`` physics steps, then render."""
         if self._needs_reset:
             raise RuntimeError("DuckietownEnv.step called before reset() or after the episode ended; call reset()")
-        clipped = check_action(action, self.action_space)
+        clipped = check_action(action, self._box)
         wheels = wheels_from_action(clipped, self.config.action_space)
         sim = self.sim
         start = np.array(sim.cur_pos, dtype=np.float64)
@@ -316,8 +314,10 @@ class DuckietownEnv(gym.Env[np.ndarray, np.ndarray]):
         termination = "collision" if collision else ("off_road" if not on_road else "")
 
         if self.config.reward == "upstream":
-            reward = float(self._sim_module.REWARD_INVALID_POSE) if terminated else float(
-                sim.compute_reward(sim.cur_pos, sim.cur_angle, sim.robot_speed)
+            reward = (
+                float(self._sim_module.REWARD_INVALID_POSE)
+                if terminated
+                else float(sim.compute_reward(sim.cur_pos, sim.cur_angle, sim.robot_speed))
             )
         else:
             reward = progress_reward(progress, pose.lateral_m, terminated, self.config.reward_weights)
@@ -328,7 +328,7 @@ class DuckietownEnv(gym.Env[np.ndarray, np.ndarray]):
         info = self._info(progress_m=progress, on_road=on_road, collision=collision, termination=termination, pose=pose)
         return obs, float(reward), terminated, truncated, info
 
-    def render(self) -> np.ndarray | None:  # type: ignore[override]
+    def render(self) -> np.ndarray | None:
         """``rgb_array``: the latest camera frame (a copy)."""
         if self.render_mode != "rgb_array":
             return None

@@ -28,7 +28,7 @@ class SegClass(IntEnum):
 
 BACKGROUND_RGB: tuple[int, int, int] = (255, 0, 255)
 DUCKIE_RGB: tuple[int, int, int] = (0, 0, 255)
-OTHER_OBJECT_RGB: tuple[int, int, int] = (0, 255, 0)
+OTHER_OBJECT_RGB: tuple[int, int, int] = (0, 255, 255)
 #: Object meshes that count as duckies (the rest are OTHER).
 DUCKIE_MESHES: frozenset[str] = frozenset({"duckie", "duckie2", "duckie-gltf"})
 
@@ -56,9 +56,8 @@ DISPLAY_PALETTE: dict[SegClass, tuple[int, int, int]] = {
 }
 
 
-
 def _reference_colours() -> tuple[np.ndarray, np.ndarray]:
-    """Class colours plus 1/3 and 2/3 blends of every pair, each blend labelled with its nearer class.
+    """Class colours plus blends of every pair (10%..90%), each labelled with its larger share.
 
     Why: an anti-aliased edge between two classes is a blend of their colours, and a plain nearest
     colour can send it to a third class (half-white, half-asphalt grey is nearer red than either).
@@ -68,9 +67,9 @@ def _reference_colours() -> tuple[np.ndarray, np.ndarray]:
     for a in SegClass:
         for b in SegClass:
             if a < b:
-                for weight in (1 / 3, 2 / 3):
+                for weight in np.linspace(0.1, 0.9, 9):
                     refs.append(weight * colours[a] + (1 - weight) * colours[b])
-                    labels.append(a if weight > 0.5 else b)
+                    labels.append(a if weight >= 0.5 else b)
     return np.round(np.stack(refs)).astype(np.int32), np.array(labels, dtype=np.uint8)
 
 
@@ -81,7 +80,8 @@ def classes_from_render(segmentation_rgb: np.ndarray) -> np.ndarray:
     """Map a segmentation render ``(H, W, 3) uint8`` to class ids ``(H, W) uint8`` (nearest colour)."""
     if segmentation_rgb.ndim != 3 or segmentation_rgb.shape[2] != 3 or segmentation_rgb.dtype != np.uint8:
         raise ValueError(
-            f"classes_from_render expects an (H, W, 3) uint8 image, got {segmentation_rgb.shape} {segmentation_rgb.dtype}"
+            "classes_from_render expects an (H, W, 3) uint8 image, "
+            f"got {segmentation_rgb.shape} {segmentation_rgb.dtype}"
         )
     # Most pixels repeat a few colours: classify each distinct colour once.
     flat = segmentation_rgb.reshape(-1, 3)

@@ -35,7 +35,7 @@ def write_video(path: Path, frames: Iterable[np.ndarray], fps: float, scale: int
                     raise ValueError(f"video frames must be (H, W, 3) uint8, got {frame.shape} {frame.dtype}")
                 if scale != 1:
                     frame = cv2.resize(frame, None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST)
-                writer.append_data(frame)
+                writer.append_data(frame)  # type: ignore[attr-defined]
                 count += 1
         tmp.replace(path)
     except BaseException:

@@ -1,0 +1,61 @@
+"""Pure unit tests of the env's reward, action checks and action mapping (no simulator)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from gymnasium import spaces
+
+from sim2real_env.env import RewardConfig, check_action, progress_reward, wheels_from_action
+
+BOX = spaces.Box(-1.0, 1.0, (2,), dtype=np.float32)
+
+
+def test_progress_reward_pays_for_progress_not_for_standing_still() -> None:
+    weights = RewardConfig()
+    still = progress_reward(0.0, 0.0, False, weights)
+    moving = progress_reward(0.01, 0.0, False, weights)
+    backwards = progress_reward(-0.01, 0.0, False, weights)
+    assert still == 0.0
+    assert moving == pytest.approx(1.0)
+    assert backwards == pytest.approx(-1.0)
+
+
+def test_progress_reward_penalties() -> None:
+    weights = RewardConfig(progress_per_metre=100, lateral_per_metre=5, failure=20)
+    assert progress_reward(0.0, -0.1, False, weights) == pytest.approx(-0.5)
+    assert progress_reward(0.0, math.nan, True, weights) == pytest.approx(-20.0)
+
+
+def test_check_action_clips_and_accepts_lists_and_ints() -> None:
+    np.testing.assert_array_equal(check_action([2.0, -3.0], BOX), [1.0, -1.0])
+    np.testing.assert_array_equal(check_action(np.array([0, 1]), BOX), [0.0, 1.0])
+    assert check_action([0.5, 0.5], BOX).dtype == np.float32
+
+
+@pytest.mark.parametrize("action", [[0.1], [0.1, 0.2, 0.3], np.zeros((1, 2)), 0.5])
+def test_check_action_wrong_shape(action: object) -> None:
+    with pytest.raises(ValueError, match=r"action must have shape \(2,\)"):
+        check_action(action, BOX)
+
+
+@pytest.mark.parametrize("action", [["a", "b"], np.array([True, False]), [None, 1.0]])
+def test_check_action_wrong_dtype(action: object) -> None:
+    with pytest.raises(TypeError, match="action must be a float or int array"):
+        check_action(action, BOX)
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf])
+def test_check_action_not_finite(bad: float) -> None:
+    with pytest.raises(ValueError, match="action must be finite"):
+        check_action([0.1, bad], BOX)
+
+
+def test_speed_steer_mapping() -> None:
+    np.testing.assert_allclose(wheels_from_action(np.array([1.0, 0.0]), "speed_steer"), [1.0, 1.0])
+    np.testing.assert_allclose(wheels_from_action(np.array([-1.0, 0.0]), "speed_steer"), [0.0, 0.0])
+    left, right = wheels_from_action(np.array([0.0, 0.4]), "speed_steer")
+    assert right > left  # positive steer turns left
+    np.testing.assert_allclose(wheels_from_action(np.array([0.3, -0.2]), "wheels"), [0.3, -0.2])
