@@ -22,7 +22,8 @@ TINY = ["--maps", "small_loop", "--episodes", "2", "--steps", "12", "--every", "
 def test_harvest_writes_paired_dataset(tmp_path: Path) -> None:
     out = tmp_path / "ds"
     assert main(["harvest", "--out", str(out), *TINY]) == 0
-    rows = list(csv.DictReader(open(out / "manifest.csv")))
+    with open(out / "manifest.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
     assert len(rows) == 2 * 3
     assert {r["episode"] for r in rows} == {"0", "1"}
     for row in rows:

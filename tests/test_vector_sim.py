@@ -15,8 +15,6 @@ pytestmark = [pytest.mark.sim, pytest.mark.slow]
 
 
 def _factory(seed: int) -> gym.Env:
-    import sim2real_env as _  # registers the id in the worker
-
     env = gym.make(sim2real_env.ENV_ID, map_name="small_loop", camera_width=32, camera_height=24)
     env.reset(seed=seed)
     return env
