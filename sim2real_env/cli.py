@@ -71,6 +71,36 @@ def _cmd_bench_env(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_train_generator(args: argparse.Namespace) -> int:
+    from generators.training import load_run_config, train
+
+    overrides = list(args.overrides)
+    if args.real_dir:
+        overrides.append(f"data.real.root={args.real_dir}")
+    if args.sim_dir:
+        overrides.append(f"data.sim.root={args.sim_dir}")
+    run = load_run_config(args.config, overrides)
+    path = train(run, resume=args.resume, progress=not args.quiet, max_steps=args.max_steps)
+    print(
+        f"train-generator: checkpoint {path}; samples {Path(run.out) / 'samples'}; tensorboard {Path(run.out) / 'tensorboard'}"
+    )
+    return 0
+
+
+def _cmd_translate(args: argparse.Namespace) -> int:
+    from generators.translate import translate_path
+
+    written = translate_path(
+        Path(args.checkpoint),
+        Path(args.input),
+        Path(args.output),
+        side_by_side=args.side_by_side,
+        batch_size=args.batch_size,
+    )
+    print(f"translate: wrote {written} frame(s) to {args.output}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
     parser = argparse.ArgumentParser(prog="sim2real", description=__doc__)
@@ -107,6 +137,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--out", default=str(Path(__file__).resolve().parent.parent / "benchmarks" / "results"))
     p.set_defaults(func=_cmd_bench_env)
+
+    p = sub.add_parser("train-generator", help="train a translation model from a YAML config")
+    p.add_argument("--config", required=True, help="configs/generators/<name>.yaml")
+    p.add_argument("--resume", action="store_true", help="continue <out>/checkpoint exactly")
+    p.add_argument(
+        "--real-dir", help="folder of real frames (default: $SIM2REAL_REAL_DATA or ../shared/data/duckietown_real)"
+    )
+    p.add_argument("--sim-dir", help="folder of simulator frames (e.g. a harvest's canonical/)")
+    p.add_argument("--max-steps", type=int, help="stop (with a checkpoint) after this many steps of this call")
+    p.add_argument("--quiet", action="store_true")
+    p.add_argument("overrides", nargs="*", help="key.sub=value overrides, e.g. training.steps=100")
+    p.set_defaults(func=_cmd_train_generator)
+
+    p = sub.add_parser("translate", help="translate an image, a folder of images or a video with a checkpoint")
+    p.add_argument("--checkpoint", required=True, help="generator checkpoint directory")
+    p.add_argument("--side-by-side", action="store_true", help="write input | translated")
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("input", help="image file, folder of images, or .mp4/.gif video")
+    p.add_argument("output", help="image file, folder, or .mp4/.gif video (matching the input kind)")
+    p.set_defaults(func=_cmd_translate)
     return parser
 
 

@@ -1,0 +1,106 @@
+"""Shared machinery of torch generators: input checks, layout conversion, inference mode."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from generators.protocol import DIRECTIONS, NORMALIZATION, Frames
+
+
+def uint8_to_float(frames: torch.Tensor) -> torch.Tensor:
+    """``(N, H, W, 3) uint8`` -> ``(N, 3, H, W) float32`` in ``[-1, 1]``."""
+    return frames.permute(0, 3, 1, 2).float().div_(127.5).sub_(1.0)
+
+
+def float_to_uint8(frames: torch.Tensor) -> torch.Tensor:
+    """``(N, 3, H, W)`` float in ``[-1, 1]`` -> ``(N, H, W, 3) uint8`` (rounded, clamped)."""
+    return frames.add(1.0).mul_(127.5).round_().clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1)
+
+
+def check_frames(frames: Any, owner: str, size_multiple: int) -> str:
+    """Validate a batch; returns ``"uint8_nhwc"`` or ``"float_nchw"``. Errors name ``owner``."""
+    if not isinstance(frames, (np.ndarray, torch.Tensor)):
+        raise TypeError(f"{owner}.translate expects a numpy array or torch tensor, got {type(frames).__name__}")
+    shape = tuple(frames.shape)
+    is_uint8 = frames.dtype in (np.uint8, torch.uint8)
+    is_float = (isinstance(frames, np.ndarray) and np.issubdtype(frames.dtype, np.floating)) or (
+        isinstance(frames, torch.Tensor) and frames.is_floating_point()
+    )
+    if is_uint8:
+        if len(shape) != 4 or shape[3] != 3:
+            raise ValueError(f"{owner}.translate: uint8 frames must be (N, H, W, 3) RGB, got shape {shape}")
+        height, width = shape[1], shape[2]
+        layout = "uint8_nhwc"
+    elif is_float:
+        if len(shape) != 4 or shape[1] != 3:
+            raise ValueError(f"{owner}.translate: float frames must be (N, 3, H, W) in [-1, 1], got shape {shape}")
+        height, width = shape[2], shape[3]
+        layout = "float_nchw"
+    else:
+        raise TypeError(
+            f"{owner}.translate: frames must be uint8 (N, H, W, 3) or float (N, 3, H, W), got dtype {frames.dtype}"
+        )
+    if shape[0] == 0:
+        raise ValueError(f"{owner}.translate: empty batch")
+    if height % size_multiple or width % size_multiple:
+        raise ValueError(
+            f"{owner}.translate: height and width must be multiples of {size_multiple}, got {height}x{width}"
+        )
+    return layout
+
+
+class TorchGenerator(nn.Module):
+    """Base of every torch generator: ``forward`` maps ``(N,3,H,W)`` float ``[-1,1]`` to the same.
+
+    Subclasses set :attr:`method`, :attr:`size_multiple` and implement ``forward``; this class
+    provides :meth:`translate` (the :class:`~generators.protocol.Generator` protocol) and the
+    metadata every checkpoint carries.
+    """
+
+    method: str = "abstract"
+    size_multiple: int = 1
+    normalization: str = NORMALIZATION
+
+    def __init__(self, config: Any, direction: str) -> None:
+        super().__init__()
+        if direction not in DIRECTIONS:
+            raise ValueError(f"{type(self).__name__}: direction must be one of {DIRECTIONS}, got {direction!r}")
+        self.config = config
+        self.direction = direction
+        self.checkpoint_id = "unsaved"
+
+    @property
+    def image_size(self) -> tuple[int, int]:
+        """``(height, width)`` the model is meant to run at."""
+        height, width = self.config.image_size
+        return int(height), int(width)
+
+    @property
+    def device(self) -> torch.device:
+        """Device of the weights."""
+        return next(self.parameters()).device
+
+    def translate(self, frames: Frames) -> Frames:
+        """Translate a batch in inference mode; output layout and dtype equal the input's."""
+        layout = check_frames(frames, type(self).__name__, self.size_multiple)
+        was_training = self.training
+        self.eval()
+        try:
+            with torch.inference_mode():
+                tensor = torch.as_tensor(frames).to(self.device)
+                source = uint8_to_float(tensor) if layout == "uint8_nhwc" else tensor.float()
+                result = self(source)
+                if layout == "uint8_nhwc":
+                    result = float_to_uint8(result)
+                elif isinstance(frames, torch.Tensor):
+                    result = result.to(frames.dtype)
+        finally:
+            self.train(was_training)
+        if isinstance(frames, np.ndarray):
+            out = result.cpu().numpy()
+            return out if layout == "uint8_nhwc" else out.astype(frames.dtype, copy=False)
+        return result.to(frames.device)

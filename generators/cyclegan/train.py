@@ -1,0 +1,171 @@
+"""One CycleGAN training step (Zhu et al. 2017): LSGAN, cycle 10, identity 0.5, image pool 50."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from generators.configs import config_from_dict
+from generators.cyclegan.model import CycleGAN
+
+
+@dataclass(frozen=True)
+class CycleGANLosses:
+    """Loss weights and the image pool; defaults are the paper's."""
+
+    lambda_cycle: float = 10.0
+    #: Identity loss weight relative to ``lambda_cycle`` (paper: 0.5).
+    lambda_identity: float = 0.5
+    pool_size: int = 50
+
+    def __post_init__(self) -> None:
+        if self.lambda_cycle < 0 or self.lambda_identity < 0:
+            raise ValueError(f"CycleGANLosses weights must be >= 0, got {self}")
+        if isinstance(self.pool_size, bool) or not isinstance(self.pool_size, int) or self.pool_size < 0:
+            raise ValueError(f"CycleGANLosses.pool_size must be an integer >= 0, got {self.pool_size!r}")
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> CycleGANLosses:
+        """From a mapping; unknown keys are an error."""
+        return config_from_dict(cls, values, "losses")
+
+
+class ImagePool:
+    """History of generated images (Shrivastava et al. 2017): the discriminator sees old fakes too."""
+
+    def __init__(self, size: int, generator: torch.Generator) -> None:
+        self.size = size
+        self.images: list[torch.Tensor] = []
+        self.rng = generator
+
+    def query(self, images: torch.Tensor) -> torch.Tensor:
+        """Return a batch where each image is, with probability 1/2, swapped for a stored one."""
+        if self.size == 0:
+            return images
+        out = []
+        for image in images.detach():
+            image = image.unsqueeze(0)
+            if len(self.images) < self.size:
+                self.images.append(image.clone())
+                out.append(image)
+            elif torch.rand(1, generator=self.rng).item() < 0.5:
+                index = int(torch.randint(0, self.size, (1,), generator=self.rng).item())
+                out.append(self.images[index].clone())
+                self.images[index] = image.clone()
+            else:
+                out.append(image)
+        return torch.cat(out, 0)
+
+    def state_dict(self) -> dict[str, Any]:
+        """Stored images and RNG state, for exact resume."""
+        return {"images": [i.cpu() for i in self.images], "rng": self.rng.get_state()}
+
+    def load_state_dict(self, state: dict[str, Any], device: torch.device) -> None:
+        """Inverse of :meth:`state_dict`."""
+        self.images = [i.to(device) for i in state["images"]]
+        self.rng.set_state(state["rng"])
+
+
+def _lsgan(prediction: torch.Tensor, real: bool) -> torch.Tensor:
+    target = torch.ones_like(prediction) if real else torch.zeros_like(prediction)
+    return F.mse_loss(prediction, target)
+
+
+class CycleGANTrainer:
+    """Networks, optimisers and one step of CycleGAN; ``sim`` and ``real`` batches in ``[-1, 1]``."""
+
+    losses_class = CycleGANLosses
+
+    def __init__(self, model: CycleGAN, losses: CycleGANLosses, lr: float, beta1: float, seed: int) -> None:
+        self.model = model
+        self.losses = losses
+        device = model.device
+        self.disc_sim, self.disc_real = (d.to(device) for d in model.discriminators())
+        generators = list(model.sim_to_real.parameters()) + list(model.real_to_sim.parameters())
+        discriminators = list(self.disc_sim.parameters()) + list(self.disc_real.parameters())
+        self.opt_g = torch.optim.Adam(generators, lr=lr, betas=(beta1, 0.999))
+        self.opt_d = torch.optim.Adam(discriminators, lr=lr, betas=(beta1, 0.999))
+        self.pool_sim = ImagePool(losses.pool_size, torch.Generator().manual_seed(seed + 1))
+        self.pool_real = ImagePool(losses.pool_size, torch.Generator().manual_seed(seed + 2))
+
+    @property
+    def optimizers(self) -> list[torch.optim.Optimizer]:
+        """Every optimiser, for the learning-rate schedule."""
+        return [self.opt_g, self.opt_d]
+
+    def train_step(self, sim: torch.Tensor, real: torch.Tensor) -> dict[str, float]:
+        """One generator update then one discriminator update; returns the losses."""
+        m, w = self.model, self.losses
+        m.train()
+        for d in (self.disc_sim, self.disc_real):
+            d.requires_grad_(False)
+        fake_real = m.sim_to_real(sim)
+        fake_sim = m.real_to_sim(real)
+        cycle = F.l1_loss(m.real_to_sim(fake_real), sim) + F.l1_loss(m.sim_to_real(fake_sim), real)
+        adversarial = _lsgan(self.disc_real(fake_real), True) + _lsgan(self.disc_sim(fake_sim), True)
+        identity = torch.zeros((), device=sim.device)
+        if w.lambda_identity > 0:
+            identity = F.l1_loss(m.sim_to_real(real), real) + F.l1_loss(m.real_to_sim(sim), sim)
+        loss_g = adversarial + w.lambda_cycle * cycle + w.lambda_cycle * w.lambda_identity * identity
+        self.opt_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        self.opt_g.step()
+
+        for d in (self.disc_sim, self.disc_real):
+            d.requires_grad_(True)
+        old_real = self.pool_real.query(fake_real)
+        old_sim = self.pool_sim.query(fake_sim)
+        loss_d_real = 0.5 * (_lsgan(self.disc_real(real), True) + _lsgan(self.disc_real(old_real.detach()), False))
+        loss_d_sim = 0.5 * (_lsgan(self.disc_sim(sim), True) + _lsgan(self.disc_sim(old_sim.detach()), False))
+        self.opt_d.zero_grad(set_to_none=True)
+        (loss_d_real + loss_d_sim).backward()
+        self.opt_d.step()
+        return {
+            "g_total": float(loss_g.detach()),
+            "g_adversarial": float(adversarial.detach()),
+            "cycle": float(cycle.detach()),
+            "identity": float(identity.detach()),
+            "d_real": float(loss_d_real.detach()),
+            "d_sim": float(loss_d_sim.detach()),
+        }
+
+    @torch.no_grad()
+    def sample_columns(self, source: torch.Tensor) -> list[torch.Tensor]:
+        """Columns of the sample grid after the source: translated, cycled back."""
+        m = self.model
+        m.eval()
+        forward, backward = (
+            (m.sim_to_real, m.real_to_sim) if m.direction == "sim->real" else (m.real_to_sim, m.sim_to_real)
+        )
+        translated = forward(source)
+        return [translated, backward(translated)]
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything beyond the generator weights needed to resume exactly."""
+        return {
+            "disc_sim": self.disc_sim.state_dict(),
+            "disc_real": self.disc_real.state_dict(),
+            "opt_g": self.opt_g.state_dict(),
+            "opt_d": self.opt_d.state_dict(),
+            "pool_sim": self.pool_sim.state_dict(),
+            "pool_real": self.pool_real.state_dict(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Inverse of :meth:`state_dict`."""
+        device = self.model.device
+        self.disc_sim.load_state_dict(state["disc_sim"])
+        self.disc_real.load_state_dict(state["disc_real"])
+        self.opt_g.load_state_dict(state["opt_g"])
+        self.opt_d.load_state_dict(state["opt_d"])
+        self.pool_sim.load_state_dict(state["pool_sim"], device)
+        self.pool_real.load_state_dict(state["pool_real"], device)
+
+
+def trainable_modules(trainer: CycleGANTrainer) -> list[nn.Module]:
+    """Modules whose weights change during training (for tests)."""
+    return [trainer.model, trainer.disc_sim, trainer.disc_real]

@@ -1,0 +1,27 @@
+"""Generator methods by name, imported lazily: ``name -> "module:Class"``."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from sim2real_env.names import unknown_name_message
+
+#: Each class has ``config_class`` (a frozen dataclass) and ``from_config(config, direction)``.
+METHODS: dict[str, str] = {
+    "cyclegan": "generators.cyclegan.model:CycleGAN",
+}
+
+
+def method_class(name: str) -> Any:
+    """The generator class registered as ``name`` (``ValueError`` with suggestions otherwise)."""
+    if name not in METHODS:
+        raise ValueError(unknown_name_message("generator method", name, METHODS))
+    module_name, _, attribute = METHODS[name].partition(":")
+    return getattr(importlib.import_module(module_name), attribute)
+
+
+def build_generator(name: str, config: dict[str, Any] | None = None, direction: str = "sim->real") -> Any:
+    """A fresh (untrained) generator of method ``name`` from a plain config mapping."""
+    cls = method_class(name)
+    return cls(cls.config_class.from_dict(config or {}), direction=direction)

@@ -1,0 +1,349 @@
+"""``sim2real train-generator``: the one training loop every generator method plugs into.
+
+A run is described by a YAML file (``configs/generators/<name>.yaml``)::
+
+    method: cyclegan
+    direction: sim->real
+    out: runs/generators/cyclegan
+    model: {image_size: [60, 80], width: 8, blocks: 6}
+    losses: {lambda_cycle: 10.0}
+    training: {steps: 2000, batch_size: 4, lr: 0.0002, decay_start: 1000}
+    data:
+      sim: {root: runs/quickstart/dataset/canonical}
+      real: {root: null, filters: {lighting: [bright, normal]}}   # null: the default real folder
+
+``key.sub=value`` overrides on the command line change any field. The loop gives a progress bar
+with losses and it/s, TensorBoard scalars, PNG sample grids (source | translated | cycled back) on
+fixed validation frames, atomic checkpoints every N steps and on SIGINT/SIGTERM, and ``--resume``
+that continues the step count, optimisers, learning-rate schedule, image pools and RNG exactly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import json
+import signal
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+import yaml
+from tqdm import tqdm
+
+from generators.checkpoint import CheckpointError, load_generator, load_training_state, read_config, save_generator
+from generators.configs import config_from_dict, config_to_dict
+from generators.data import Augment, FolderSpec, default_real_dir, load_images, sample_batch
+from generators.protocol import DIRECTIONS
+from generators.registry import METHODS, method_class
+from sim2real_env.names import unknown_name_message
+from sim2real_env.provenance import provenance, write_json_atomic
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation and bookkeeping shared by all methods."""
+
+    steps: int = 2000
+    batch_size: int = 4
+    lr: float = 2e-4
+    beta1: float = 0.5
+    #: Learning rate is constant until this step, then decays linearly to 0 at ``steps``.
+    decay_start: int = 1000
+    seed: int = 0
+    device: str = "auto"
+    #: Mixed precision on CUDA (ignored on CPU, where bf16/fp16 do not pay).
+    amp: bool = True
+    log_every: int = 10
+    sample_every: int = 200
+    checkpoint_every: int = 500
+    sample_count: int = 4
+    #: Frames are loaded at this multiple of the model size, then randomly cropped to it.
+    load_scale: float = 1.25
+    crop_scale_min: float = 0.7
+    flip: bool = False
+    torch_threads: int = 2
+
+    def __post_init__(self) -> None:
+        for name in (
+            "steps",
+            "batch_size",
+            "log_every",
+            "sample_every",
+            "checkpoint_every",
+            "sample_count",
+            "torch_threads",
+        ):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"training.{name} must be an integer >= 1, got {value!r}")
+        if not 0 <= self.decay_start <= self.steps:
+            raise ValueError(f"training.decay_start must be in [0, steps={self.steps}], got {self.decay_start}")
+        if not (isinstance(self.lr, (int, float)) and 0 < self.lr < 1):
+            raise ValueError(f"training.lr must be in (0, 1), got {self.lr!r}")
+        if self.device not in ("auto", "cpu", "cuda") and not str(self.device).startswith("cuda:"):
+            raise ValueError(f"training.device must be 'auto', 'cpu' or 'cuda[:N]', got {self.device!r}")
+        if not 1.0 <= self.load_scale <= 4.0 or not 0.1 <= self.crop_scale_min <= 1.0:
+            raise ValueError("training.load_scale must be in [1, 4] and crop_scale_min in [0.1, 1]")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """The two unpaired image folders; ``real.root: null`` means :func:`default_real_dir`."""
+
+    sim: dict[str, Any] = field(default_factory=lambda: {"root": "runs/quickstart/dataset/canonical"})
+    real: dict[str, Any] = field(default_factory=lambda: {"root": None})
+
+    def folder(self, domain: str, split: str) -> FolderSpec:
+        """The :class:`FolderSpec` of ``domain`` ("sim" or "real") for ``split``."""
+        values = dict(getattr(self, domain))
+        if values.get("root") is None:
+            if domain != "real":
+                raise ValueError("data.sim.root must be set (a folder of simulator frames, e.g. from sim2real harvest)")
+            values["root"] = str(default_real_dir())
+        values["split"] = split
+        return config_from_dict(FolderSpec, values, f"data.{domain}")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """A whole training run, as read from YAML."""
+
+    method: str
+    direction: str = "sim->real"
+    out: str = "runs/generators/run"
+    model: dict[str, Any] = field(default_factory=dict)
+    losses: dict[str, Any] = field(default_factory=dict)
+    training: TrainConfig = field(default_factory=TrainConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise ValueError(unknown_name_message("generator method", self.method, METHODS))
+        if self.direction not in DIRECTIONS:
+            raise ValueError(f"direction must be one of {DIRECTIONS}, got {self.direction!r}")
+        cls = method_class(self.method)
+        cls.config_class.from_dict(self.model)  # validate now, not after data loading
+        _trainer_class(cls).losses_class.from_dict(self.losses)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain mapping (what ``run.json`` and checkpoints record)."""
+        return {
+            "method": self.method,
+            "direction": self.direction,
+            "out": self.out,
+            "model": self.model,
+            "losses": self.losses,
+            "training": config_to_dict(self.training),
+            "data": {"sim": self.data.sim, "real": self.data.real},
+        }
+
+
+def _set_path(tree: dict[str, Any], dotted: str, value: Any) -> None:
+    keys = dotted.split(".")
+    node = tree
+    for key in keys[:-1]:
+        node = node.setdefault(key, {})
+        if not isinstance(node, dict):
+            raise ValueError(f"override {dotted!r}: {key!r} is not a section")
+    node[keys[-1]] = value
+
+
+def load_run_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> RunConfig:
+    """Read a run YAML, apply ``key.sub=value`` overrides (values parsed as YAML), validate."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"config file {path} does not exist")
+    raw = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(raw, dict):
+        raise ValueError(f"config file {path} must hold a mapping, got {type(raw).__name__}")
+    for item in overrides:
+        if "=" not in item:
+            raise ValueError(f"override {item!r} must look like key.sub=value")
+        key, _, text = item.partition("=")
+        _set_path(raw, key.strip(), yaml.safe_load(text))
+    return run_config_from_dict(raw)
+
+
+def run_config_from_dict(raw: dict[str, Any]) -> RunConfig:
+    """Validate a run mapping; unknown keys at any level are an error naming the key."""
+    raw = dict(raw)
+    known = {f.name for f in dataclasses.fields(RunConfig)}
+    for key in raw:
+        if key not in known:
+            raise ValueError(unknown_name_message("run config key", str(key), known))
+    if "method" not in raw:
+        raise ValueError(f"run config needs 'method' (one of {', '.join(METHODS)})")
+    raw["training"] = config_from_dict(TrainConfig, raw.get("training") or {}, "training")
+    raw["data"] = config_from_dict(DataConfig, raw.get("data") or {}, "data")
+    for key in ("model", "losses"):
+        raw[key] = raw.get(key) or {}
+    return RunConfig(**raw)
+
+
+def _trainer_class(model_class: Any) -> Any:
+    module_name, _, attribute = model_class.trainer_path.partition(":")
+    return getattr(importlib.import_module(module_name), attribute)
+
+
+def pick_device(name: str) -> torch.device:
+    """``auto`` -> CUDA when present, else CPU; an explicit CUDA request without CUDA is an error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"training.device is {name!r} but CUDA is not available here; use 'auto' or 'cpu'")
+    return torch.device(name)
+
+
+def learning_rate(step: int, config: TrainConfig) -> float:
+    """Constant, then linear decay to zero (the CycleGAN schedule)."""
+    if step < config.decay_start or config.steps == config.decay_start:
+        return config.lr
+    return config.lr * max(0.0, (config.steps - step) / (config.steps - config.decay_start))
+
+
+def save_sample_grid(path: Path, columns: list[torch.Tensor]) -> np.ndarray:
+    """Rows = frames, columns = (source, translated, cycled...); ``[-1, 1]`` tensors -> PNG."""
+    rows = []
+    for i in range(columns[0].shape[0]):
+        row = [((c[i].float().clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).cpu().numpy() for c in columns]
+        rows.append(np.concatenate(row, axis=1))
+    grid = np.concatenate(rows, axis=0)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(path), cv2.cvtColor(grid, cv2.COLOR_RGB2BGR))
+    return grid
+
+
+class _StopFlag:
+    """Turns SIGINT/SIGTERM into "checkpoint at the end of this step, then stop"."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> _StopFlag:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        if self.requested:  # second signal: stop now
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
+def train(run: RunConfig, resume: bool = False, progress: bool = True, max_steps: int | None = None) -> Path:
+    """Train (or resume) the run; returns the final checkpoint directory ``<out>/checkpoint``.
+
+    ``max_steps`` stops early after that many steps of *this* call (for tests), checkpointing.
+    """
+    cfg = run.training
+    out = Path(run.out)
+    checkpoint_dir = out / "checkpoint"
+    torch.set_num_threads(cfg.torch_threads)
+    device = pick_device(cfg.device)
+    torch.manual_seed(cfg.seed)
+    model_class = method_class(run.method)
+    model = model_class(model_class.config_class.from_dict(run.model), direction=run.direction).to(device)
+    step = 0
+    if resume:
+        saved = read_config(checkpoint_dir)
+        if saved.get("training", {}).get("run") != _comparable(run):
+            raise CheckpointError(
+                f"--resume: {checkpoint_dir} was trained with a different config; use the same config "
+                "(step count and output-unrelated fields included) or a new 'out'"
+            )
+        model = load_generator(checkpoint_dir, device=device)
+        step = int(saved["step"])
+    elif (checkpoint_dir / "config.json").exists():
+        raise CheckpointError(f"{checkpoint_dir} already exists; pass --resume to continue it or choose another 'out'")
+
+    size = model.image_size
+    load_size = (round(size[0] * cfg.load_scale), round(size[1] * cfg.load_scale))
+    sim = load_images(run.data.folder("sim", "train"), load_size)
+    real = load_images(run.data.folder("real", "train"), load_size)
+    source_val = load_images(run.data.folder("sim" if run.direction == "sim->real" else "real", "val"), size)
+    fixed = source_val.images[: cfg.sample_count].to(device).permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
+    augment = Augment(size, scale=(cfg.crop_scale_min, 1.0), flip=cfg.flip)
+
+    trainer = _trainer_class(model_class)(
+        model, _trainer_class(model_class).losses_class.from_dict(run.losses), cfg.lr, cfg.beta1, cfg.seed
+    )
+    sampler = torch.Generator().manual_seed(cfg.seed)
+    if resume:
+        state = load_training_state(checkpoint_dir)
+        trainer.load_state_dict(state["trainer"])
+        sampler.set_state(state["sampler_rng"])
+        torch.set_rng_state(state["torch_rng"])
+    data_summary = {"sim": sim.summary(), "real": real.summary()}
+    use_amp = cfg.amp and device.type == "cuda"
+
+    def checkpoint(at: int) -> None:
+        state = {
+            "trainer": trainer.state_dict(),
+            "sampler_rng": sampler.get_state(),
+            "torch_rng": torch.get_rng_state(),
+        }
+        training_meta = {"run": _comparable(run), "device": str(device)}
+        save_generator(model, checkpoint_dir, step=at, data=data_summary, training=training_meta, training_state=state)
+        save_generator(model, out / "snapshots" / f"step_{at:07d}", step=at, data=data_summary, training=training_meta)
+
+    from torch.utils.tensorboard import SummaryWriter
+
+    out.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(out / "run.json", {"config": run.to_dict(), "provenance": provenance(), "device": str(device)})
+    writer = SummaryWriter(str(out / "tensorboard"))
+    stop_at = cfg.steps if max_steps is None else min(cfg.steps, step + max_steps)
+    bar = tqdm(total=cfg.steps, initial=step, unit="it", disable=not progress, desc=f"train {run.method}")
+    started, done_here = time.perf_counter(), 0
+    with _StopFlag() as stop:
+        while step < stop_at and not stop.requested:
+            lr = learning_rate(step, cfg)
+            for optimizer in trainer.optimizers:
+                for group in optimizer.param_groups:
+                    group["lr"] = lr
+            sim_batch = augment(sample_batch(sim.images, cfg.batch_size, sampler, device))
+            real_batch = augment(sample_batch(real.images, cfg.batch_size, sampler, device))
+            with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=use_amp):
+                losses = trainer.train_step(sim_batch, real_batch)
+            step += 1
+            done_here += 1
+            if step % cfg.log_every == 0 or step == stop_at:
+                rate = done_here / (time.perf_counter() - started)
+                for name, value in losses.items():
+                    writer.add_scalar(f"loss/{name}", value, step)
+                writer.add_scalar("lr", lr, step)
+                writer.add_scalar("it_per_s", rate, step)
+                bar.set_postfix(
+                    {k: f"{v:.3f}" for k, v in losses.items() if k in ("g_total", "cycle", "d_real", "recon", "style")}
+                )
+            bar.update(1)
+            if step % cfg.sample_every == 0 or step == cfg.steps:
+                grid = save_sample_grid(
+                    out / "samples" / f"step_{step:07d}.png", [fixed, *trainer.sample_columns(fixed)]
+                )
+                writer.add_image("samples", grid, step, dataformats="HWC")
+            if step % cfg.checkpoint_every == 0 and step < stop_at:
+                checkpoint(step)
+    checkpoint(step)
+    bar.close()
+    writer.close()
+    if stop.requested:
+        print(f"train-generator: stopped by signal at step {step}; resume with --resume")
+    return checkpoint_dir
+
+
+def _comparable(run: RunConfig) -> dict[str, Any]:
+    """The parts of a run that must not change across ``--resume`` (everything but the output path)."""
+    data = run.to_dict()
+    data.pop("out")
+    return json.loads(json.dumps(data))
