@@ -81,9 +81,8 @@ def _cmd_train_generator(args: argparse.Namespace) -> int:
         overrides.append(f"data.sim.root={args.sim_dir}")
     run = load_run_config(args.config, overrides)
     path = train(run, resume=args.resume, progress=not args.quiet, max_steps=args.max_steps)
-    print(
-        f"train-generator: checkpoint {path}; samples {Path(run.out) / 'samples'}; tensorboard {Path(run.out) / 'tensorboard'}"
-    )
+    out = Path(run.out)
+    print(f"train-generator: checkpoint {path}; samples {out / 'samples'}; tensorboard {out / 'tensorboard'}")
     return 0
 
 

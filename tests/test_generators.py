@@ -1,0 +1,346 @@
+"""Generators core and CycleGAN: protocol, checkpoints, datasets, training, resume, translate."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from generators.checkpoint import (
+    CheckpointError,
+    flatten_state,
+    load_generator,
+    save_generator,
+    unflatten_state,
+)
+from generators.cyclegan.model import CycleGAN, CycleGANConfig
+from generators.cyclegan.train import CycleGANLosses, CycleGANTrainer
+from generators.data import Augment, DatasetError, FolderSpec, list_images, load_images
+from generators.protocol import Generator
+from generators.registry import build_generator
+from generators.training import TrainConfig, learning_rate, load_run_config, run_config_from_dict, train
+from sim2real_env.cli import main
+
+TINY = {"image_size": [16, 20], "width": 4, "blocks": 1, "disc_width": 8, "disc_layers": 2}
+
+
+def tiny_model(direction: str = "sim->real") -> CycleGAN:
+    torch.manual_seed(0)
+    return CycleGAN(CycleGANConfig.from_dict(TINY), direction=direction)
+
+
+def write_images(
+    folder: Path, count: int, seed: int, tint: tuple[int, int, int], size: tuple[int, int] = (24, 32)
+) -> None:
+    """Simple structured frames: a tinted background with a bright stripe at a random column."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    for i in range(count):
+        image = np.empty((*size, 3), np.uint8)
+        image[:] = tint
+        column = int(rng.integers(2, size[1] - 6))
+        image[:, column : column + 4] = 240
+        image = np.clip(image.astype(int) + rng.integers(-10, 10, image.shape), 0, 255).astype(np.uint8)
+        cv2.imwrite(str(folder / f"frame_{i:03d}.png"), image)
+
+
+@pytest.fixture()
+def domains(tmp_path: Path) -> tuple[Path, Path]:
+    write_images(tmp_path / "sim", 40, 1, (60, 60, 60))
+    write_images(tmp_path / "real", 40, 2, (30, 90, 140))
+    return tmp_path / "sim", tmp_path / "real"
+
+
+def run_dict(domains: tuple[Path, Path], out: Path, steps: int = 6) -> dict[str, Any]:
+    return {
+        "method": "cyclegan",
+        "out": str(out),
+        "model": TINY,
+        "training": {
+            "steps": steps,
+            "batch_size": 2,
+            "decay_start": steps // 2,
+            "sample_every": 3,
+            "checkpoint_every": 2,
+            "sample_count": 2,
+            "log_every": 1,
+        },
+        "data": {"sim": {"root": str(domains[0])}, "real": {"root": str(domains[1])}},
+    }
+
+
+# -- protocol and translate ----------------------------------------------------------------------
+def test_satisfies_protocol_and_reports_metadata() -> None:
+    model = tiny_model()
+    assert isinstance(model, Generator)
+    assert model.method == "cyclegan" and model.direction == "sim->real"
+    assert model.image_size == (16, 20) and model.normalization == "tanh[-1,1]"
+
+
+def test_translate_uint8_and_float_layouts() -> None:
+    model = tiny_model()
+    frames = np.random.default_rng(0).integers(0, 256, (3, 16, 20, 3), dtype=np.uint8)
+    out = model.translate(frames)
+    assert isinstance(out, np.ndarray) and out.shape == frames.shape and out.dtype == np.uint8
+    floats = torch.rand(2, 3, 16, 20) * 2 - 1
+    out_t = model.translate(floats)
+    assert isinstance(out_t, torch.Tensor) and out_t.shape == floats.shape
+    assert out_t.min() >= -1 and out_t.max() <= 1
+    np.testing.assert_array_equal(model.translate(frames), out)  # deterministic
+    assert model.training  # translate restores the mode it found
+
+
+def test_directions_use_different_networks() -> None:
+    frames = np.random.default_rng(0).integers(0, 256, (1, 16, 20, 3), dtype=np.uint8)
+    forward = tiny_model("sim->real")
+    backward = tiny_model("real->canonical")
+    assert not np.array_equal(forward.translate(frames), backward.translate(frames))
+
+
+@pytest.mark.parametrize(
+    ("frames", "error", "pattern"),
+    [
+        (np.zeros((1, 16, 20, 4), np.uint8), ValueError, r"\(N, H, W, 3\) RGB"),
+        (np.zeros((16, 20, 3), np.uint8), ValueError, r"\(N, H, W, 3\) RGB"),
+        (np.zeros((1, 4, 16, 20), np.float32), ValueError, r"\(N, 3, H, W\)"),
+        (np.zeros((1, 16, 20, 3), np.int32), TypeError, "dtype int32"),
+        (np.zeros((1, 18, 20, 3), np.uint8), ValueError, "multiples of 4"),
+        (np.zeros((0, 16, 20, 3), np.uint8), ValueError, "empty batch"),
+        ([[0, 1]], TypeError, "numpy array or torch tensor"),
+    ],
+)
+def test_translate_rejects_bad_frames(frames: Any, error: type, pattern: str) -> None:
+    with pytest.raises(error, match=pattern):
+        tiny_model().translate(frames)
+
+
+def test_registry_and_config_errors() -> None:
+    with pytest.raises(ValueError, match="Unknown generator method 'cyclegn'. Did you mean 'cyclegan'"):
+        build_generator("cyclegn")
+    with pytest.raises(ValueError, match="Unknown CycleGANConfig key 'widht'. Did you mean 'width'"):
+        CycleGANConfig.from_dict({"widht": 8})
+    with pytest.raises(ValueError, match="image_size must be multiples of 4"):
+        CycleGANConfig(image_size=(30, 40))
+    with pytest.raises(ValueError, match="upsample must be one of"):
+        CycleGANConfig(upsample="bilinear")
+    assert CycleGANConfig.reference().width == 64 and CycleGANConfig.reference().blocks == 9
+    assert isinstance(build_generator("cyclegan", TINY), CycleGAN)
+
+
+@pytest.mark.parametrize("upsample", ["resize", "transpose"])
+@pytest.mark.parametrize("depthwise", [False, True])
+def test_architecture_variants_keep_shape(upsample: str, depthwise: bool) -> None:
+    model = CycleGAN(CycleGANConfig(image_size=(16, 20), width=4, blocks=2, upsample=upsample, depthwise=depthwise))
+    assert model(torch.zeros(2, 3, 16, 20)).shape == (2, 3, 16, 20)
+    disc_sim, _ = model.discriminators()
+    assert disc_sim(torch.zeros(2, 3, 64, 64)).shape[1] == 1
+
+
+# -- checkpoints ---------------------------------------------------------------------------------
+def test_save_load_round_trip_is_bit_identical(tmp_path: Path) -> None:
+    model = tiny_model()
+    path = save_generator(model, tmp_path / "ckpt", step=12, data={"sim": {"images": 3}})
+    loaded = load_generator(path)
+    frames = np.random.default_rng(1).integers(0, 256, (4, 16, 20, 3), dtype=np.uint8)
+    np.testing.assert_array_equal(model.translate(frames), loaded.translate(frames))
+    config = json.loads((path / "config.json").read_text())
+    assert config["method"] == "cyclegan" and config["format_version"] == 1 and config["step"] == 12
+    assert config["image_size"] == [16, 20] and config["git_sha"] and config["package_version"]
+    assert loaded.checkpoint_id == model.checkpoint_id and loaded.checkpoint_id.startswith("cyclegan-")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt"]  # no temp directories left
+
+
+def test_checkpoint_errors(tmp_path: Path) -> None:
+    path = save_generator(tiny_model(), tmp_path / "ckpt")
+    with pytest.raises(CheckpointError, match="does not exist"):
+        load_generator(tmp_path / "nope")
+    with pytest.raises(CheckpointError, match="is a 'cyclegan' generator, expected 'unit'"):
+        load_generator(path, method="unit")
+    with pytest.raises(CheckpointError, match=r"trained at image size \[16, 20\], expected \[60, 80\]"):
+        load_generator(path, image_size=(60, 80))
+    with pytest.raises(CheckpointError, match="translates 'sim->real', expected 'real->canonical'"):
+        load_generator(path, direction="real->canonical")
+
+    weights = path / "weights.safetensors"
+    good = weights.read_bytes()
+    weights.write_bytes(good[: len(good) // 2])
+    with pytest.raises(CheckpointError, match="weights.safetensors is corrupt"):
+        load_generator(path)
+    weights.write_bytes(good)
+
+    config = json.loads((path / "config.json").read_text())
+    (path / "config.json").write_text(json.dumps({**config, "model": {**config["model"], "width": 6}}))
+    with pytest.raises(CheckpointError, match="does not match its config.json"):
+        load_generator(path)
+    (path / "config.json").write_text(json.dumps({**config, "method": "cyclegam"}))
+    with pytest.raises(CheckpointError, match="Did you mean 'cyclegan'"):
+        load_generator(path)
+    (path / "config.json").write_text("{not json")
+    with pytest.raises(CheckpointError, match="corrupt"):
+        load_generator(path)
+
+
+def test_failed_save_leaves_previous_checkpoint_intact(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    model = tiny_model()
+    path = save_generator(model, tmp_path / "ckpt", step=1)
+    import generators.checkpoint as checkpoint_module
+
+    def explode(*args: Any, **kwargs: Any) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(checkpoint_module, "save_file", explode)
+    with pytest.raises(OSError, match="disk full"):
+        save_generator(model, path, step=2)
+    assert json.loads((path / "config.json").read_text())["step"] == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt"]
+
+
+def test_flatten_state_round_trips_optimizer_state() -> None:
+    model = tiny_model()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, betas=(0.5, 0.999))
+    model(torch.zeros(1, 3, 16, 20)).mean().backward()
+    optimizer.step()
+    tensors, skeleton = flatten_state({"opt": optimizer.state_dict(), "rng": torch.get_rng_state()})
+    restored = unflatten_state(json.loads(json.dumps(skeleton)), tensors)
+    fresh = torch.optim.Adam(model.parameters(), lr=1e-3)
+    fresh.load_state_dict(restored["opt"])
+    assert fresh.param_groups[0]["betas"] == (0.5, 0.999)
+    assert torch.equal(restored["rng"], torch.get_rng_state())
+
+
+# -- data ----------------------------------------------------------------------------------------
+def test_dataset_errors_and_corrupt_images(tmp_path: Path) -> None:
+    with pytest.raises(DatasetError, match="does not exist"):
+        list_images(FolderSpec(root=str(tmp_path / "missing")))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DatasetError, match="has no train images"):
+        list_images(FolderSpec(root=str(tmp_path / "empty")))
+    write_images(tmp_path / "mixed", 20, 0, (50, 50, 50))
+    (tmp_path / "mixed" / "broken.png").write_bytes(b"not a png")
+    spec = FolderSpec(root=str(tmp_path / "mixed"), split="all")
+    images = load_images(spec, (12, 16))
+    assert images.images.shape == (20, 12, 16, 3) and len(images.skipped) == 1
+    assert images.summary()["skipped_unreadable"] == 1
+    with pytest.raises(DatasetError, match=r"unreadable or corrupt image: .*broken\.png"):
+        load_images(FolderSpec(root=str(tmp_path / "mixed"), split="all", on_corrupt="fail"), (12, 16))
+
+
+def test_deterministic_split_and_manifest_filters(tmp_path: Path) -> None:
+    write_images(tmp_path / "imgs", 50, 0, (50, 50, 50))
+    train_files = list_images(FolderSpec(root=str(tmp_path / "imgs")))
+    val_files = list_images(FolderSpec(root=str(tmp_path / "imgs"), split="val"))
+    assert train_files == list_images(FolderSpec(root=str(tmp_path / "imgs")))
+    assert not set(train_files) & set(val_files) and len(train_files) + len(val_files) == 50
+    rows = ["path,split,lighting"] + [
+        f"frame_{i:03d}.png,{'val' if i < 5 else 'train'},{'bright' if i % 2 else 'dark'}" for i in range(50)
+    ]
+    (tmp_path / "imgs" / "MANIFEST.csv").write_text("\n".join(rows) + "\n")
+    bright = list_images(FolderSpec(root=str(tmp_path / "imgs"), filters={"lighting": ["bright"]}))
+    assert len(bright) == 23  # odd frames, minus the val ones (1, 3)
+    with pytest.raises(DatasetError, match="has no column 'light'"):
+        list_images(FolderSpec(root=str(tmp_path / "imgs"), filters={"light": ["bright"]}))
+    with pytest.raises(DatasetError, match="no train images matching"):
+        list_images(FolderSpec(root=str(tmp_path / "imgs"), filters={"lighting": ["purple"]}))
+
+
+def test_augment_shapes_and_range() -> None:
+    batch = torch.randint(0, 256, (3, 24, 30, 3), dtype=torch.uint8)
+    out = Augment((16, 20))(batch)
+    assert out.shape == (3, 3, 16, 20) and out.min() >= -1 and out.max() <= 1
+
+
+def test_shared_real_data_is_found_when_present() -> None:
+    from generators.data import default_real_dir
+
+    root = default_real_dir()
+    if not root.exists():
+        pytest.skip(f"{root} not present on this machine")
+    files = list_images(FolderSpec(root=str(root), split="val", filters={"lighting": ["bright", "normal"]}))
+    assert len(files) > 20 and all(f.suffix == ".jpg" for f in files)
+
+
+# -- training ------------------------------------------------------------------------------------
+def test_learning_rate_schedule() -> None:
+    config = TrainConfig(steps=10, decay_start=5, lr=1e-3)
+    assert [round(learning_rate(s, config), 6) for s in (0, 4, 5, 7, 10)] == [1e-3, 1e-3, 1e-3, 6e-4, 0.0]
+
+
+def test_a_few_steps_lower_the_cycle_loss() -> None:
+    torch.manual_seed(0)
+    model = tiny_model()
+    trainer = CycleGANTrainer(model, CycleGANLosses(), lr=2e-3, beta1=0.5, seed=0)
+    sim = torch.rand(4, 3, 16, 20) * 0.2 - 0.5
+    real = torch.rand(4, 3, 16, 20) * 0.2 + 0.2
+    losses = [trainer.train_step(sim, real)["cycle"] for _ in range(40)]
+    assert np.mean(losses[-5:]) < 0.5 * np.mean(losses[:5])
+
+
+def test_train_resume_continues_exactly(tmp_path: Path, domains: tuple[Path, Path]) -> None:
+    straight = train(run_config_from_dict(run_dict(domains, tmp_path / "straight")), progress=False)
+    run = run_config_from_dict(run_dict(domains, tmp_path / "resumed"))
+    train(run, progress=False, max_steps=3)
+    with pytest.raises(CheckpointError, match="already exists; pass --resume"):
+        train(run, progress=False)
+    resumed = train(run, resume=True, progress=False)
+    a, b = load_generator(straight), load_generator(resumed)
+    for (name, x), (_, y) in zip(a.state_dict().items(), b.state_dict().items(), strict=True):
+        assert torch.equal(x, y), name
+    assert json.loads((resumed / "config.json").read_text())["step"] == 6
+    assert sorted(p.name for p in (tmp_path / "resumed" / "samples").iterdir()) == [
+        "step_0000003.png",
+        "step_0000006.png",
+    ]
+    grid = cv2.imread(str(tmp_path / "resumed" / "samples" / "step_0000006.png"))
+    assert grid.shape == (2 * 16, 3 * 20, 3)  # 2 fixed frames x (source | translated | cycled)
+    assert any((tmp_path / "resumed" / "tensorboard").iterdir())
+    other = run_config_from_dict({**run_dict(domains, tmp_path / "resumed"), "losses": {"lambda_cycle": 5.0}})
+    with pytest.raises(CheckpointError, match="different config"):
+        train(other, resume=True, progress=False)
+
+
+def test_run_config_errors(tmp_path: Path, domains: tuple[Path, Path]) -> None:
+    with pytest.raises(ValueError, match="Unknown run config key 'trainig'"):
+        run_config_from_dict({"method": "cyclegan", "trainig": {}})
+    with pytest.raises(ValueError, match="Unknown training key 'step'. Did you mean 'steps'"):
+        run_config_from_dict({"method": "cyclegan", "training": {"step": 3}})
+    with pytest.raises(ValueError, match="Unknown losses key 'lambda_cycl'"):
+        run_config_from_dict({"method": "cyclegan", "losses": {"lambda_cycl": 3}})
+    with pytest.raises(ValueError, match="Unknown CycleGANConfig key"):
+        run_config_from_dict({"method": "cyclegan", "model": {"blocs": 3}})
+    path = tmp_path / "run.yaml"
+    path.write_text("method: cyclegan\ntraining: {steps: 4, decay_start: 2}\n")
+    assert load_run_config(path, ["training.batch_size=3"]).training.batch_size == 3
+    with pytest.raises(ValueError, match="must look like key.sub=value"):
+        load_run_config(path, ["training.batch_size"])
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    bad = run_config_from_dict({**run_dict(domains, tmp_path / "x"), "data": {"sim": {"root": str(empty)}}})
+    with pytest.raises(DatasetError, match="has no train images"):
+        train(bad, progress=False)
+
+
+def test_cli_train_and_translate(tmp_path: Path, domains: tuple[Path, Path]) -> None:
+    config = tmp_path / "tiny.yaml"
+    import yaml
+
+    config.write_text(yaml.safe_dump(run_dict(domains, tmp_path / "run", steps=2)))
+    assert main(["train-generator", "--config", str(config), "--quiet"]) == 0
+    checkpoint = tmp_path / "run" / "checkpoint"
+    assert main(["translate", "--checkpoint", str(checkpoint), str(domains[0]), str(tmp_path / "out")]) == 0
+    written = sorted((tmp_path / "out").glob("*.png"))
+    assert len(written) == 40 and cv2.imread(str(written[0])).shape == (24, 32, 3)
+    single = tmp_path / "one.png"
+    assert main(["translate", "--checkpoint", str(checkpoint), "--side-by-side", str(written[0]), str(single)]) == 0
+    assert cv2.imread(str(single)).shape == (24, 64, 3)
+    from sim2real_env.video import write_video
+
+    write_video(tmp_path / "in.gif", [cv2.imread(str(p))[..., ::-1].copy() for p in written[:5]], fps=5)
+    assert main(["translate", "--checkpoint", str(checkpoint), str(tmp_path / "in.gif"), str(tmp_path / "o.mp4")]) == 0
+    assert (tmp_path / "o.mp4").stat().st_size > 0
+    assert main(["translate", "--checkpoint", str(tmp_path / "nope"), str(single), str(tmp_path / "x.png")]) == 2
+    assert main(["train-generator", "--config", str(tmp_path / "missing.yaml")]) == 2
