@@ -10,6 +10,7 @@ from sim2real_env.names import unknown_name_message
 #: Each class has ``config_class`` (a frozen dataclass) and ``from_config(config, direction)``.
 METHODS: dict[str, str] = {
     "cyclegan": "generators.cyclegan.model:CycleGAN",
+    "unit": "generators.unit.model:UNIT",
 }
 
 

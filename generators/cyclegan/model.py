@@ -15,6 +15,7 @@ from torch import nn
 
 from generators.base import TorchGenerator
 from generators.configs import check_image_size, config_from_dict
+from generators.layers import PatchDiscriminator, ResidualBlock, conv_block
 
 UPSAMPLING = ("resize", "transpose")
 
@@ -63,56 +64,18 @@ class CycleGANConfig:
         return cls(image_size=image_size, width=64, blocks=9, upsample="transpose")
 
 
-def _conv_block(c_in: int, c_out: int, kernel: int, stride: int = 1) -> list[nn.Module]:
-    pad = kernel // 2
-    return [
-        nn.ReflectionPad2d(pad) if stride == 1 else nn.ZeroPad2d(pad),
-        nn.Conv2d(c_in, c_out, kernel, stride=stride, bias=False),
-        nn.InstanceNorm2d(c_out, affine=True),
-        nn.ReLU(inplace=True),
-    ]
-
-
-class ResidualBlock(nn.Module):
-    """Two 3x3 convolutions with instance norm, added to the input.
-
-    ``depthwise=True`` factorises each 3x3 convolution into a depthwise 3x3 and a pointwise 1x1
-    (MobileNet), several times cheaper on a CPU at the same width.
-    """
-
-    def __init__(self, channels: int, depthwise: bool = False) -> None:
-        super().__init__()
-
-        def conv() -> list[nn.Module]:
-            if depthwise:
-                return [
-                    nn.ReflectionPad2d(1),
-                    nn.Conv2d(channels, channels, 3, groups=channels, bias=False),
-                    nn.Conv2d(channels, channels, 1, bias=False),
-                ]
-            return [nn.ReflectionPad2d(1), nn.Conv2d(channels, channels, 3, bias=False)]
-
-        layers = [*conv(), nn.InstanceNorm2d(channels, affine=True), nn.ReLU(inplace=True)]
-        layers += [*conv(), nn.InstanceNorm2d(channels, affine=True)]
-        self.body = nn.Sequential(*layers)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``x + body(x)``, same shape."""
-        return x + self.body(x)
-
-
 class ResnetGenerator(nn.Module):
     """c7s1-w, d2w, d4w, R4w x blocks, u2w, u1w, c7s1-3, tanh."""
 
     def __init__(self, width: int, blocks: int, upsample: str, depthwise: bool = False) -> None:
         super().__init__()
-        layers: list[nn.Module] = _conv_block(3, width, 7)
-        layers += _conv_block(width, 2 * width, 3, stride=2)
-        layers += _conv_block(2 * width, 4 * width, 3, stride=2)
+        layers: list[nn.Module] = conv_block(3, width, 7)
+        layers += conv_block(width, 2 * width, 3, stride=2)
+        layers += conv_block(2 * width, 4 * width, 3, stride=2)
         layers += [ResidualBlock(4 * width, depthwise) for _ in range(blocks)]
         for c_in, c_out in ((4 * width, 2 * width), (2 * width, width)):
             if upsample == "resize":
-                layers += [nn.Upsample(scale_factor=2, mode="nearest"), *_conv_block(c_in, c_out, 3)]
+                layers += [nn.Upsample(scale_factor=2, mode="nearest"), *conv_block(c_in, c_out, 3)]
             else:
                 layers += [
                     nn.ConvTranspose2d(c_in, c_out, 3, stride=2, padding=1, output_padding=1, bias=False),
@@ -124,30 +87,6 @@ class ResnetGenerator(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(N, 3, H, W)`` in ``[-1, 1]`` -> same shape."""
-        return self.net(x)
-
-
-class PatchDiscriminator(nn.Module):
-    """PatchGAN (Isola et al. 2017): a grid of logits, one per overlapping image patch."""
-
-    def __init__(self, width: int = 64, layers: int = 3) -> None:
-        super().__init__()
-        modules: list[nn.Module] = [nn.Conv2d(3, width, 4, stride=2, padding=1), nn.LeakyReLU(0.2, inplace=True)]
-        channels = width
-        for i in range(1, layers + 1):
-            out = width * min(2**i, 8)
-            stride = 2 if i < layers else 1
-            modules += [
-                nn.Conv2d(channels, out, 4, stride=stride, padding=1, bias=False),
-                nn.InstanceNorm2d(out, affine=True),
-                nn.LeakyReLU(0.2, inplace=True),
-            ]
-            channels = out
-        modules.append(nn.Conv2d(channels, 1, 4, stride=1, padding=1))
-        self.net = nn.Sequential(*modules)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``(N, 3, H, W)`` -> ``(N, 1, H', W')`` patch logits."""
         return self.net(x)
 
 

@@ -1,0 +1,70 @@
+"""Building blocks shared by the generator methods (ResNet-style translators, PatchGAN critics)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def conv_block(c_in: int, c_out: int, kernel: int, stride: int = 1) -> list[nn.Module]:
+    """Pad, convolve, instance-normalise, ReLU (reflection padding at stride 1 avoids border artefacts)."""
+    pad = kernel // 2
+    return [
+        nn.ReflectionPad2d(pad) if stride == 1 else nn.ZeroPad2d(pad),
+        nn.Conv2d(c_in, c_out, kernel, stride=stride, bias=False),
+        nn.InstanceNorm2d(c_out, affine=True),
+        nn.ReLU(inplace=True),
+    ]
+
+
+class ResidualBlock(nn.Module):
+    """Two 3x3 convolutions with instance norm, added to the input.
+
+    ``depthwise=True`` factorises each 3x3 convolution into a depthwise 3x3 and a pointwise 1x1
+    (MobileNet): ~4.5x fewer parameters, but measured no faster in eager PyTorch on 2 CPU cores
+    (instance norm dominates); kept for compiled/exported runtimes.
+    """
+
+    def __init__(self, channels: int, depthwise: bool = False) -> None:
+        super().__init__()
+
+        def conv() -> list[nn.Module]:
+            if depthwise:
+                return [
+                    nn.ReflectionPad2d(1),
+                    nn.Conv2d(channels, channels, 3, groups=channels, bias=False),
+                    nn.Conv2d(channels, channels, 1, bias=False),
+                ]
+            return [nn.ReflectionPad2d(1), nn.Conv2d(channels, channels, 3, bias=False)]
+
+        layers = [*conv(), nn.InstanceNorm2d(channels, affine=True), nn.ReLU(inplace=True)]
+        layers += [*conv(), nn.InstanceNorm2d(channels, affine=True)]
+        self.body = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``x + body(x)``, same shape."""
+        return x + self.body(x)
+
+
+class PatchDiscriminator(nn.Module):
+    """PatchGAN (Isola et al. 2017): a grid of logits, one per overlapping image patch."""
+
+    def __init__(self, width: int = 64, layers: int = 3) -> None:
+        super().__init__()
+        modules: list[nn.Module] = [nn.Conv2d(3, width, 4, stride=2, padding=1), nn.LeakyReLU(0.2, inplace=True)]
+        channels = width
+        for i in range(1, layers + 1):
+            out = width * min(2**i, 8)
+            stride = 2 if i < layers else 1
+            modules += [
+                nn.Conv2d(channels, out, 4, stride=stride, padding=1, bias=False),
+                nn.InstanceNorm2d(out, affine=True),
+                nn.LeakyReLU(0.2, inplace=True),
+            ]
+            channels = out
+        modules.append(nn.Conv2d(channels, 1, 4, stride=1, padding=1))
+        self.net = nn.Sequential(*modules)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``(N, 3, H, W)`` -> ``(N, 1, H', W')`` patch logits."""
+        return self.net(x)
