@@ -11,6 +11,7 @@ from sim2real_env.names import unknown_name_message
 METHODS: dict[str, str] = {
     "cyclegan": "generators.cyclegan.model:CycleGAN",
     "unit": "generators.unit.model:UNIT",
+    "nst": "generators.nst.model:StyleNet",
 }
 
 

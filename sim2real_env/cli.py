@@ -100,6 +100,23 @@ def _cmd_translate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_stylize(args: argparse.Namespace) -> int:
+    from generators.nst.optimize import stylize_folder
+
+    count = stylize_folder(
+        Path(args.style),
+        Path(args.input),
+        Path(args.output),
+        size=(args.size[1], args.size[0]),
+        steps=args.steps,
+        backbone=args.backbone,
+        vgg19_path=args.vgg19_path,
+        progress=not args.quiet,
+    )
+    print(f"stylize: wrote {count} frame(s) to {args.output}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
     parser = argparse.ArgumentParser(prog="sim2real", description=__doc__)
@@ -156,6 +173,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("input", help="image file, folder of images, or .mp4/.gif video")
     p.add_argument("output", help="image file, folder, or .mp4/.gif video (matching the input kind)")
     p.set_defaults(func=_cmd_translate)
+
+    p = sub.add_parser("stylize", help="per-image neural style transfer of a folder of frames (Gatys et al.)")
+    p.add_argument("--style", required=True, help="style image (e.g. one real Duckiebot frame)")
+    p.add_argument("--size", type=_camera, default=(160, 120), help="WIDTHxHEIGHT of the output frames")
+    p.add_argument("--steps", type=int, default=200, help="optimisation steps per frame")
+    p.add_argument("--backbone", choices=("efficientnet_lite0", "vgg19"), default="efficientnet_lite0")
+    p.add_argument("--vgg19-path", help="torchvision VGG-19 state dict, needed for --backbone vgg19")
+    p.add_argument("--quiet", action="store_true")
+    p.add_argument("input", help="folder of frames")
+    p.add_argument("output", help="folder for the stylised frames")
+    p.set_defaults(func=_cmd_stylize)
     return parser
 
 

@@ -11,11 +11,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from torch import nn
 
 from generators.base import TorchGenerator
 from generators.configs import check_image_size, config_from_dict
-from generators.layers import PatchDiscriminator, ResidualBlock, conv_block
+from generators.layers import PatchDiscriminator, ResnetGenerator
 
 UPSAMPLING = ("resize", "transpose")
 
@@ -62,32 +61,6 @@ class CycleGANConfig:
     def reference(cls, image_size: tuple[int, int] = (256, 256)) -> CycleGANConfig:
         """The paper's generator: 9 blocks at width 64 with transposed convolutions."""
         return cls(image_size=image_size, width=64, blocks=9, upsample="transpose")
-
-
-class ResnetGenerator(nn.Module):
-    """c7s1-w, d2w, d4w, R4w x blocks, u2w, u1w, c7s1-3, tanh."""
-
-    def __init__(self, width: int, blocks: int, upsample: str, depthwise: bool = False) -> None:
-        super().__init__()
-        layers: list[nn.Module] = conv_block(3, width, 7)
-        layers += conv_block(width, 2 * width, 3, stride=2)
-        layers += conv_block(2 * width, 4 * width, 3, stride=2)
-        layers += [ResidualBlock(4 * width, depthwise) for _ in range(blocks)]
-        for c_in, c_out in ((4 * width, 2 * width), (2 * width, width)):
-            if upsample == "resize":
-                layers += [nn.Upsample(scale_factor=2, mode="nearest"), *conv_block(c_in, c_out, 3)]
-            else:
-                layers += [
-                    nn.ConvTranspose2d(c_in, c_out, 3, stride=2, padding=1, output_padding=1, bias=False),
-                    nn.InstanceNorm2d(c_out, affine=True),
-                    nn.ReLU(inplace=True),
-                ]
-        layers += [nn.ReflectionPad2d(3), nn.Conv2d(width, 3, 7), nn.Tanh()]
-        self.net = nn.Sequential(*layers)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``(N, 3, H, W)`` in ``[-1, 1]`` -> same shape."""
-        return self.net(x)
 
 
 class CycleGAN(TorchGenerator):
