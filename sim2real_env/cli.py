@@ -117,6 +117,15 @@ def _cmd_stylize(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_bench_generators(args: argparse.Namespace) -> int:
+    from benchmarks.generator_speed import run
+
+    cases = [c.strip() for c in args.cases.split(",")] if args.cases else None
+    paths = run(Path(args.out), repeats=args.repeats, train_steps=args.train_steps, cases=cases, threads=args.threads)
+    print(f"bench-generators: wrote {', '.join(str(p) for p in paths)}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
     parser = argparse.ArgumentParser(prog="sim2real", description=__doc__)
@@ -184,6 +193,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("input", help="folder of frames")
     p.add_argument("output", help="folder for the stylised frames")
     p.set_defaults(func=_cmd_stylize)
+
+    p = sub.add_parser(
+        "bench-generators", help="generator ms/frame and training it/s -> benchmarks/results/generators.*"
+    )
+    p.add_argument("--repeats", type=int, default=20)
+    p.add_argument("--train-steps", type=int, default=5)
+    p.add_argument("--threads", type=int, default=2, help="torch threads")
+    p.add_argument("--cases", help="comma-separated case names (default: all)")
+    p.add_argument("--out", default=str(Path(__file__).resolve().parent.parent / "benchmarks" / "results"))
+    p.set_defaults(func=_cmd_bench_generators)
     return parser
 
 

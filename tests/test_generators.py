@@ -344,3 +344,23 @@ def test_cli_train_and_translate(tmp_path: Path, domains: tuple[Path, Path]) -> 
     assert (tmp_path / "o.mp4").stat().st_size > 0
     assert main(["translate", "--checkpoint", str(tmp_path / "nope"), str(single), str(tmp_path / "x.png")]) == 2
     assert main(["train-generator", "--config", str(tmp_path / "missing.yaml")]) == 2
+
+
+def test_bench_generators_writes_json_and_markdown(tmp_path: Path) -> None:
+    args = [
+        "bench-generators",
+        "--cases",
+        "cyclegan default",
+        "--repeats",
+        "2",
+        "--train-steps",
+        "1",
+        "--out",
+        str(tmp_path),
+    ]
+    assert main(args) == 0
+    result = json.loads((tmp_path / "generators.json").read_text())
+    (row,) = result["results"]
+    assert row["infer_ms_per_frame_b1"] > 0 and row["train_it_per_s_b4"] > 0 and row["device"] == "cpu"
+    assert "| cyclegan default | cpu | 60x80 |" in (tmp_path / "generators.md").read_text()
+    assert main(["bench-generators", "--cases", "nope", "--out", str(tmp_path)]) == 2
