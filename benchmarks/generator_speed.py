@@ -73,7 +73,7 @@ def run(
             for batch in (1, 8):
                 frames = np.random.default_rng(0).integers(0, 256, (batch, height, width, 3), dtype=np.uint8)
                 row[f"infer_ms_per_frame_b{batch}"] = round(
-                    _median_ms(lambda f=frames: model.translate(f), repeats, sync) / batch, 2
+                    _median_ms(lambda f=frames, m=model: m.translate(f), repeats, sync) / batch, 2
                 )
             trainer = _trainer_class(cls)(model, _trainer_class(cls).losses_class.from_dict(losses_cfg), 2e-4, 0.5, 0)
             sim = torch.rand(4, 3, height, width, device=device) * 2 - 1
