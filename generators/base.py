@@ -87,8 +87,10 @@ class TorchGenerator(nn.Module):
     def translate(self, frames: Frames) -> Frames:
         """Translate a batch in inference mode; output layout and dtype equal the input's."""
         layout = check_frames(frames, type(self).__name__, self.size_multiple)
+        # Toggling the mode walks every submodule (~0.7 ms each way here): only when needed.
         was_training = self.training
-        self.eval()
+        if was_training:
+            self.eval()
         try:
             with torch.inference_mode():
                 tensor = torch.as_tensor(frames).to(self.device)
@@ -99,7 +101,8 @@ class TorchGenerator(nn.Module):
                 elif isinstance(frames, torch.Tensor):
                     result = result.to(frames.dtype)
         finally:
-            self.train(was_training)
+            if was_training:
+                self.train()
         if isinstance(frames, np.ndarray):
             out = result.cpu().numpy()
             return out if layout == "uint8_nhwc" else out.astype(frames.dtype, copy=False)
