@@ -1,0 +1,150 @@
+"""Observation wrappers that put a :class:`~generators.protocol.Generator` between env and agent.
+
+* :class:`Sim2RealObservation`: simulator frames -> realistic frames (a ``sim->real`` generator),
+  so agents train on what the real camera would show.
+* :class:`CanonicalizeObservation`: distorted, randomized or real frames -> the canonical
+  simulator look (a ``real->canonical`` generator), so a sim-trained policy drives unchanged.
+
+Both check the wrapped space in ``__init__``, expose an exact ``Box(0, 255, (H, W, 3), uint8)``
+space, resize to the generator's size and back (``INTER_AREA`` when shrinking), run the generator
+in eval mode without autograd on the chosen device, and record their constructor arguments with
+the generator's checkpoint id (so ``env.spec`` says which generator an agent saw).
+
+Example::
+
+    env = Sim2RealObservation(gymnasium.make("sim2real/Duckietown-v0"), load_generator(path))
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import cv2
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+DIRECTION_OF = {"Sim2RealObservation": "sim->real", "CanonicalizeObservation": "real->canonical"}
+
+
+def check_image_space(space: Any, owner: str) -> tuple[int, int]:
+    """``(H, W)`` of a uint8 ``Box(0, 255, (H, W, 3))``; ``TypeError``/``ValueError`` naming ``owner``."""
+    if not isinstance(space, spaces.Box):
+        raise TypeError(f"{owner} needs a Box observation space of RGB frames, got {type(space).__name__}")
+    if space.dtype != np.uint8:
+        raise TypeError(f"{owner} needs uint8 observations, got dtype {space.dtype}")
+    if len(space.shape) != 3 or space.shape[2] != 3:
+        raise ValueError(f"{owner} needs (H, W, 3) RGB observations, got shape {space.shape}")
+    return int(space.shape[0]), int(space.shape[1])
+
+
+def check_generator(generator: Any, owner: str, direction: str, device: str) -> None:
+    """The generator satisfies the protocol, translates in ``direction`` and can run on ``device``."""
+    from generators.protocol import Generator
+
+    if not isinstance(generator, Generator):
+        raise TypeError(
+            f"{owner} needs a Generator (translate(), method, direction, image_size, normalization, "
+            f"checkpoint_id), got {type(generator).__name__}"
+        )
+    if generator.direction != direction:
+        raise ValueError(f"{owner} needs a {direction!r} generator, got a {generator.direction!r} {generator.method}")
+    if device != "cpu" and not device.startswith("cuda"):
+        raise ValueError(f"{owner}: device must be 'cpu' or 'cuda[:N]', got {device!r}")
+    if device.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise ValueError(f"{owner}: device {device!r} requested but CUDA is not available; use device='cpu'")
+
+
+def resize_frames(frames: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Resize ``(N, H, W, 3) uint8`` to ``size`` = (H, W): INTER_AREA to shrink (no aliasing), linear to grow."""
+    if frames.shape[1:3] == size:
+        return frames
+    height, width = size
+    shrinking = frames.shape[1] * frames.shape[2] > height * width
+    interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
+    out = np.empty((frames.shape[0], height, width, 3), dtype=np.uint8)
+    for i, frame in enumerate(frames):
+        out[i] = cv2.resize(frame, (width, height), interpolation=interpolation)
+    return out
+
+
+def translate_batch(generator: Any, frames: np.ndarray, output_size: tuple[int, int]) -> np.ndarray:
+    """One generator pass for a batch ``(N, H, W, 3) uint8``; returns ``(N, *output_size, 3) uint8``."""
+    translated = generator.translate(resize_frames(frames, generator.image_size))
+    return resize_frames(np.asarray(translated), output_size)
+
+
+class _GeneratorObservation(gym.ObservationWrapper[np.ndarray, Any, np.ndarray], gym.utils.RecordConstructorArgs):
+    """Shared implementation; subclasses fix the direction."""
+
+    def __init__(
+        self,
+        env: gym.Env[np.ndarray, Any],
+        generator: Any,
+        *,
+        output_size: tuple[int, int] | None = None,
+        resize: bool = True,
+        device: str = "cpu",
+        keep_original: bool = False,
+    ) -> None:
+        owner = type(self).__name__
+        height, width = check_image_space(env.observation_space, owner)
+        check_generator(generator, owner, DIRECTION_OF[owner], device)
+        if not resize and generator.image_size != (height, width):
+            raise ValueError(
+                f"{owner}: resize=False but the env gives {height}x{width} frames and the generator was "
+                f"trained at {generator.image_size[0]}x{generator.image_size[1]}"
+            )
+        if output_size is None:
+            output_size = (height, width)
+        if len(output_size) != 2 or not all(isinstance(v, int) and v > 0 for v in output_size):
+            raise ValueError(f"{owner}: output_size must be (height, width) positive ints, got {output_size!r}")
+        gym.utils.RecordConstructorArgs.__init__(
+            self,
+            generator_checkpoint=generator.checkpoint_id,
+            generator_method=generator.method,
+            output_size=tuple(output_size),
+            resize=resize,
+            device=device,
+            keep_original=keep_original,
+        )
+        gym.ObservationWrapper.__init__(self, env)
+        if hasattr(generator, "to"):
+            generator.to(device)
+        if hasattr(generator, "eval"):
+            generator.eval()
+        self.generator = generator
+        self.output_size = (int(output_size[0]), int(output_size[1]))
+        self.keep_original = keep_original
+        self.observation_space = spaces.Box(0, 255, (*self.output_size, 3), dtype=np.uint8)
+
+    def observation(self, observation: np.ndarray) -> np.ndarray:
+        """Translate one frame (a batch of one)."""
+        return translate_batch(self.generator, observation[None], self.output_size)[0]
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        """Reset and translate; ``info["untranslated_obs"]`` holds the original when asked for."""
+        obs, info = self.env.reset(seed=seed, options=options)
+        if self.keep_original:
+            info = {**info, "untranslated_obs": obs}
+        return self.observation(obs), info
+
+    def step(self, action: Any) -> tuple[np.ndarray, Any, bool, bool, dict[str, Any]]:
+        """Step and translate; ``info["untranslated_obs"]`` holds the original when asked for."""
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        if self.keep_original:
+            info = {**info, "untranslated_obs": obs}
+        return self.observation(obs), reward, terminated, truncated, info
+
+
+class Sim2RealObservation(_GeneratorObservation):
+    """Translate simulator frames to the real camera's look with a ``sim->real`` generator."""
+
+
+class CanonicalizeObservation(_GeneratorObservation):
+    """Bring frames back to the canonical simulator look with a ``real->canonical`` generator."""

@@ -1,0 +1,193 @@
+"""Observation wrappers: fake-env unit tests and real-simulator tests (single, vector, SB3 PPO)."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+from gymnasium import spaces
+from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv
+
+from generators.checkpoint import save_generator
+from generators.cyclegan.model import CycleGAN, CycleGANConfig
+from sim2real_env.make import EnvBuild, make_env
+from sim2real_env.preprocess import ChannelFrameStack, CropObservation, ResizeObservation
+from sim2real_env.vector import Sim2RealVecEnv, Sim2RealVectorObservation
+from sim2real_env.wrappers import CanonicalizeObservation, Sim2RealObservation
+
+
+class FakeImageEnv(gym.Env[np.ndarray, np.ndarray]):
+    """Deterministic frames that change each step; for pure wrapper tests."""
+
+    def __init__(self, shape: tuple[int, ...] = (24, 32, 3), dtype: Any = np.uint8) -> None:
+        self.observation_space = spaces.Box(0, 255, shape, dtype=dtype)
+        self.action_space = spaces.Box(-1, 1, (2,), np.float32)
+        self.t = 0
+
+    def _obs(self) -> np.ndarray:
+        rng = np.random.default_rng(self.t)
+        return rng.integers(0, 256, self.observation_space.shape).astype(self.observation_space.dtype)
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        super().reset(seed=seed)
+        self.t = 0 if seed is None else seed
+        return self._obs(), {}
+
+    def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        self.t += 1
+        return self._obs(), 0.0, False, self.t % 5 == 0, {}
+
+
+def generator(direction: str = "sim->real", size: tuple[int, int] = (16, 20)) -> CycleGAN:
+    torch.manual_seed(0)
+    return CycleGAN(CycleGANConfig(image_size=size, width=4, blocks=1), direction=direction).eval()
+
+
+def test_space_dtype_and_recorded_arguments() -> None:
+    env = Sim2RealObservation(FakeImageEnv(), generator(), keep_original=True)
+    assert env.observation_space == spaces.Box(0, 255, (24, 32, 3), np.uint8)
+    obs, info = env.reset(seed=1)
+    assert obs.shape == (24, 32, 3) and obs.dtype == np.uint8
+    assert info["untranslated_obs"].shape == (24, 32, 3)
+    assert not np.array_equal(obs, info["untranslated_obs"])
+    env.step(np.zeros(2))
+    again, _ = env.reset(seed=1)
+    np.testing.assert_array_equal(obs, again)  # deterministic
+    assert env._saved_kwargs["generator_checkpoint"] == "unsaved"
+    assert env._saved_kwargs["generator_method"] == "cyclegan"
+    custom = Sim2RealObservation(FakeImageEnv(), generator(), output_size=(12, 16))
+    assert custom.reset(seed=0)[0].shape == (12, 16, 3)
+
+
+def test_invalid_input() -> None:
+    with pytest.raises(TypeError, match="Sim2RealObservation needs uint8 observations"):
+        Sim2RealObservation(FakeImageEnv(dtype=np.float32), generator())
+    with pytest.raises(ValueError, match=r"Sim2RealObservation needs \(H, W, 3\) RGB observations"):
+        Sim2RealObservation(FakeImageEnv(shape=(24, 32)), generator())
+    with pytest.raises(TypeError, match="needs a Generator"):
+        Sim2RealObservation(FakeImageEnv(), object())
+    with pytest.raises(ValueError, match="needs a 'sim->real' generator, got a 'real->canonical'"):
+        Sim2RealObservation(FakeImageEnv(), generator("real->canonical"))
+    with pytest.raises(ValueError, match="CanonicalizeObservation needs a 'real->canonical' generator"):
+        CanonicalizeObservation(FakeImageEnv(), generator())
+    with pytest.raises(
+        ValueError, match="resize=False but the env gives 24x32 frames and the generator was trained at 16x20"
+    ):
+        Sim2RealObservation(FakeImageEnv(), generator(), resize=False)
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="CUDA is not available"):
+            Sim2RealObservation(FakeImageEnv(), generator(), device="cuda")
+    with pytest.raises(ValueError, match="device must be 'cpu' or 'cuda"):
+        Sim2RealObservation(FakeImageEnv(), generator(), device="tpu")
+
+
+def test_preprocessing_wrappers() -> None:
+    env = ChannelFrameStack(ResizeObservation(CropObservation(FakeImageEnv(), 8), (8, 16)), 3)
+    obs, _ = env.reset(seed=0)
+    assert obs.shape == (8, 16, 9) and env.observation_space.shape == (8, 16, 9)
+    np.testing.assert_array_equal(obs[..., :3], obs[..., 6:])
+    obs, *_ = env.step(np.zeros(2))
+    assert not np.array_equal(obs[..., :3], obs[..., 6:])
+    with pytest.raises(ValueError, match="CropObservation: top must be"):
+        CropObservation(FakeImageEnv(), 24)
+    with pytest.raises(ValueError, match="ChannelFrameStack: k must be"):
+        ChannelFrameStack(FakeImageEnv(), 0)
+
+
+def test_gymnasium_vector_wrapper_equals_single_env_wrapper() -> None:
+    gen = generator()
+    vec = gym.vector.SyncVectorEnv([FakeImageEnv for _ in range(3)])
+    wrapped = Sim2RealVectorObservation(vec, gen)
+    singles = [Sim2RealObservation(FakeImageEnv(), gen) for _ in range(3)]
+    batch, _ = wrapped.reset(seed=[1, 2, 3])
+    for i, env in enumerate(singles):
+        np.testing.assert_array_equal(batch[i], env.reset(seed=i + 1)[0])
+    batch, *_ = wrapped.step(np.zeros((3, 2), np.float32))
+    for i, env in enumerate(singles):
+        np.testing.assert_array_equal(batch[i], env.step(np.zeros(2))[0])
+    assert wrapped.single_observation_space.shape == (24, 32, 3)
+
+
+def test_sb3_vec_wrapper_translates_terminal_observations() -> None:
+    gen = generator()
+    venv = Sim2RealVecEnv(DummyVecEnv([FakeImageEnv, FakeImageEnv]), gen)
+    venv.seed(0)
+    obs = venv.reset()
+    assert obs.shape == (2, 24, 32, 3) and obs.dtype == np.uint8
+    for _ in range(5):
+        obs, _, dones, infos = venv.step(np.zeros((2, 2), np.float32))
+    assert dones[0]  # env 0 started at t=0 and truncates at t=5
+    raw = FakeImageEnv()
+    raw.reset(seed=0)
+    for _ in range(5):
+        final, *_ = raw.step(np.zeros(2))
+    expected = Sim2RealObservation(FakeImageEnv(), gen).observation(final)
+    np.testing.assert_array_equal(infos[0]["terminal_observation"], expected)
+
+
+def test_make_env_config_errors(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="Unknown make_env 'preprocess' key 'crop'. Did you mean 'crop_top'"):
+        EnvBuild(preprocess={"crop": 4})
+    with pytest.raises(ValueError, match="'translate' needs 'checkpoint'"):
+        EnvBuild(translate={"device": "cpu"})
+    with pytest.raises(ValueError, match="Unknown EnvConfig key 'mapname'"):
+        EnvBuild(env={"mapname": "small_loop"})
+    (tmp_path / "bad.yaml").write_text("envv: {}\n")
+    with pytest.raises(ValueError, match="Did you mean 'env'"):
+        EnvBuild.from_yaml(tmp_path / "bad.yaml")
+
+
+# -- real simulator -----------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return save_generator(generator(size=(60, 80)), tmp_path_factory.mktemp("gen") / "cyclegan")
+
+
+def _sim_factory(seed: int) -> gym.Env[Any, Any]:
+    return gym.make("sim2real/Duckietown-v0", map_name="small_loop", camera_width=80, camera_height=60)
+
+
+@pytest.mark.sim
+def test_make_env_two_lines_on_real_simulator(tmp_path: Path, checkpoint: Path) -> None:
+    config = tmp_path / "env.yaml"
+    config.write_text(
+        f"env: {{map_name: small_loop, camera_width: 160, camera_height: 120}}\n"
+        f"translate: {{checkpoint: {checkpoint}, keep_original: true}}\n"
+        "preprocess: {crop_top: 40, resize: [40, 80], frame_stack: 2}\n"
+    )
+    env = make_env(config)
+    obs, _ = env.reset(seed=0)
+    assert obs.shape == (40, 80, 6) and obs.dtype == np.uint8
+    obs, _, _, _, info = env.step(np.array([0.3, 0.3], np.float32))
+    assert info["untranslated_obs"].shape == (120, 160, 3)
+    spec_kwargs = [s.kwargs for s in env.spec.additional_wrappers] if env.spec else []  # type: ignore[union-attr]
+    assert any(k.get("generator_checkpoint", "").startswith("cyclegan-") for k in spec_kwargs)
+    env.close()
+
+
+@pytest.mark.sim
+@pytest.mark.slow
+def test_subproc_batched_equals_single_and_ppo_trains(checkpoint: Path) -> None:
+    from stable_baselines3 import PPO
+
+    from generators.checkpoint import load_generator
+
+    gen = load_generator(checkpoint)
+    factories = [functools.partial(_sim_factory, seed=i) for i in range(2)]
+    venv = Sim2RealVecEnv(SubprocVecEnv(factories, start_method="forkserver"), gen)
+    venv.seed(3)
+    batch = venv.reset()
+    single = Sim2RealObservation(_sim_factory(0), gen)
+    first, _ = single.reset(seed=3)
+    np.testing.assert_array_equal(batch[0], first)
+    model = PPO("CnnPolicy", venv, n_steps=64, batch_size=32, n_epochs=1, seed=0, device="cpu", verbose=0)
+    model.learn(total_timesteps=256)
+    assert model.num_timesteps >= 256
+    venv.close()
