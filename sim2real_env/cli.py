@@ -126,6 +126,22 @@ def _cmd_bench_generators(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_video(args: argparse.Namespace) -> int:
+    from agents.video import side_by_side_video
+
+    summary = side_by_side_video(
+        Path(args.checkpoint),
+        Path(args.out),
+        map_name=args.map,
+        steps=args.steps,
+        seed=args.seed,
+        camera=args.camera,
+        progress=not args.quiet,
+    )
+    print(f"video: {summary['frames']} frames (simulator | translated) in {summary['video']}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
     parser = argparse.ArgumentParser(prog="sim2real", description=__doc__)
@@ -203,6 +219,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cases", help="comma-separated case names (default: all)")
     p.add_argument("--out", default=str(Path(__file__).resolve().parent.parent / "benchmarks" / "results"))
     p.set_defaults(func=_cmd_bench_generators)
+
+    p = sub.add_parser("video", help="drive the expert, write simulator | translated side by side")
+    p.add_argument("--checkpoint", required=True, help="sim->real generator checkpoint directory")
+    p.add_argument("--map", default="small_loop")
+    p.add_argument("--steps", type=int, default=300)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--camera", type=_camera, default=(160, 120), help="WIDTHxHEIGHT")
+    p.add_argument("--out", default="runs/video/side_by_side.mp4", help=".mp4 or .gif")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=_cmd_video)
     return parser
 
 

@@ -191,3 +191,17 @@ def test_subproc_batched_equals_single_and_ppo_trains(checkpoint: Path) -> None:
     model.learn(total_timesteps=256)
     assert model.num_timesteps >= 256
     venv.close()
+
+
+@pytest.mark.sim
+def test_video_command_writes_side_by_side(tmp_path: Path, checkpoint: Path) -> None:
+    import imageio.v2 as imageio
+
+    from sim2real_env.cli import main
+
+    out = tmp_path / "sbs.mp4"  # (a GIF merges identical frames, so count on MP4)
+    args = ["video", "--checkpoint", str(checkpoint), "--steps", "6", "--camera", "80x60", "--quiet"]
+    assert main([*args, "--out", str(out)]) == 0
+    frames = imageio.mimread(out)
+    assert len(frames) == 7 and frames[0].shape[:2] == (120, 320)
+    assert main([*args, "--out", str(tmp_path / "x.avi")]) == 2
