@@ -142,6 +142,24 @@ def _cmd_video(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_bench_wrapper(args: argparse.Namespace) -> int:
+    from benchmarks.wrapper_speed import run
+
+    paths = run(
+        Path(args.out),
+        map_name=args.map,
+        camera=args.camera,
+        env_counts=tuple(int(n) for n in args.envs.split(",")),
+        kinds=tuple(k.strip() for k in args.kinds.split(",")),
+        cases=tuple(c.strip() for c in args.generators.split(",")),
+        steps=args.steps,
+        repeats=args.repeats,
+        ppo_steps=args.ppo_steps,
+    )
+    print(f"bench-wrapper: wrote {', '.join(str(p) for p in paths)}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
     parser = argparse.ArgumentParser(prog="sim2real", description=__doc__)
@@ -229,6 +247,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="runs/video/side_by_side.mp4", help=".mp4 or .gif")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_cmd_video)
+
+    p = sub.add_parser("bench-wrapper", help="env-steps/s raw vs wrapped -> benchmarks/results/wrapper_speed.*")
+    p.add_argument("--map", default="small_loop")
+    p.add_argument("--camera", type=_camera, default=(80, 60), help="WIDTHxHEIGHT")
+    p.add_argument("--envs", default="1,4,8", help="comma-separated env counts")
+    p.add_argument("--kinds", default="dummy,subproc", help="comma-separated: dummy, subproc")
+    p.add_argument("--generators", default="cyclegan default,cyclegan w16", help="cases of bench-generators")
+    p.add_argument("--steps", type=int, default=100, help="vector steps per repeat")
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--ppo-steps", type=int, default=1024, help="PPO env steps per pipeline (0 skips)")
+    p.add_argument("--out", default=str(Path(__file__).resolve().parent.parent / "benchmarks" / "results"))
+    p.set_defaults(func=_cmd_bench_wrapper)
     return parser
 
 
