@@ -1,9 +1,9 @@
 """Generator speed: inference ms/frame (batch 1 and 8) and training it/s, per method and size.
 
 Run with ``sim2real bench-generators``; writes ``generators.json`` and ``generators.md``.
-Inference times ``generator.translate`` on uint8 frames (the wrapper's path, conversion
-included); training times one ``train_step`` of the method's trainer on random batches of 4 at
-the model size (no data loading). Medians of repeats; CPU always, CUDA when present.
+Inference times ``generator.translate`` on uint8 frames (conversion included), eager torch and,
+on the CPU, ONNX Runtime (the wrappers' default there); training times one ``train_step`` of the
+method's trainer on random batches of 4 at the model size (no data loading). Medians of repeats; CPU always, CUDA when present.
 """
 
 from __future__ import annotations
@@ -75,6 +75,15 @@ def run(
                 row[f"infer_ms_per_frame_b{batch}"] = round(
                     _median_ms(lambda f=frames, m=model: m.translate(f), repeats, sync) / batch, 2
                 )
+            if device.type == "cpu":
+                from generators.runtime import OnnxRuntimeGenerator
+
+                fast = OnnxRuntimeGenerator(model, threads=threads)
+                for batch in (1, 8):
+                    frames = np.random.default_rng(0).integers(0, 256, (batch, height, width, 3), dtype=np.uint8)
+                    row[f"ort_ms_per_frame_b{batch}"] = round(
+                        _median_ms(lambda f=frames, g=fast: g.translate(f), repeats, sync) / batch, 2
+                    )
             trainer = _trainer_class(cls)(model, _trainer_class(cls).losses_class.from_dict(losses_cfg), 2e-4, 0.5, 0)
             sim = torch.rand(4, 3, height, width, device=device) * 2 - 1
             real = torch.rand(4, 3, height, width, device=device) * 2 - 1
@@ -105,14 +114,16 @@ def _markdown(result: dict[str, Any]) -> str:
         "Inference: `translate` on uint8 frames (conversion included). Training: one step (generator + "
         "discriminator updates) on a batch of 4.",
         "",
-        "| case | device | size (HxW) | params (all directions) | ms/frame b1 | ms/frame b8 | train it/s (b4) |",
-        "|---|---|---|---:|---:|---:|---:|",
+        "| case | device | size (HxW) | params (all directions) | ms/frame b1 | ms/frame b8 | ONNX Runtime b1 | "
+        "ONNX Runtime b8 | train it/s (b4) |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     for r in result["results"]:
         size = "x".join(str(v) for v in r["image_size"])
         lines.append(
             f"| {r['case']} | {r['device']} | {size} | {r['params']:,} | {r['infer_ms_per_frame_b1']} | "
-            f"{r['infer_ms_per_frame_b8']} | {r['train_it_per_s_b4']} |"
+            f"{r['infer_ms_per_frame_b8']} | {r.get('ort_ms_per_frame_b1', '-')} | "
+            f"{r.get('ort_ms_per_frame_b8', '-')} | {r['train_it_per_s_b4']} |"
         )
     lines += ["", "Versions: " + ", ".join(f"{k} {v}" for k, v in prov["versions"].items()) + ".", ""]
     return "\n".join(lines)

@@ -9,12 +9,21 @@ only when an env is built)::
 
 from __future__ import annotations
 
+import contextlib
+import io
+import sys
 from typing import TYPE_CHECKING, Any
 
 import gymnasium
 
 __version__ = "0.1.0"
 ENV_ID = "sim2real/Duckietown-v0"
+
+if "gym" not in sys.modules:
+    # The simulator depends on old ``gym``, which prints an "unmaintained" banner to stderr on
+    # import (stable-baselines3 imports it too when installed). Import it once, quietly.
+    with contextlib.suppress(ImportError), contextlib.redirect_stderr(io.StringIO()):
+        import gym  # noqa: F401
 
 if ENV_ID not in gymnasium.registry:
     gymnasium.register(id=ENV_ID, entry_point="sim2real_env.env:DuckietownEnv")

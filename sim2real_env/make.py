@@ -31,7 +31,7 @@ from sim2real_env.names import unknown_name_message
 from sim2real_env.preprocess import ChannelFrameStack, CropObservation, ResizeObservation
 from sim2real_env.wrappers import CanonicalizeObservation, Sim2RealObservation
 
-_GENERATOR_KEYS = ("checkpoint", "device", "keep_original", "output_size")
+_GENERATOR_KEYS = ("checkpoint", "device", "backend", "keep_original", "output_size")
 _PREPROCESS_KEYS = ("crop_top", "resize", "frame_stack")
 
 

@@ -22,21 +22,17 @@ import numpy as np
 from gymnasium import spaces
 from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper
 
-from sim2real_env.wrappers import DIRECTION_OF, check_generator, check_image_space, translate_batch
+from sim2real_env.wrappers import DIRECTION_OF, check_image_space, prepare_generator, translate_batch
 
 
 def _setup(
-    owner: str, single_space: Any, generator: Any, output_size: tuple[int, int] | None, device: str
-) -> tuple[int, int]:
+    owner: str, single_space: Any, generator: Any, output_size: tuple[int, int] | None, device: str, backend: str | None
+) -> tuple[tuple[int, int], Any]:
     height, width = check_image_space(single_space, owner)
     direction = DIRECTION_OF[owner.replace("VectorObservation", "Observation").replace("VecEnv", "Observation")]
-    check_generator(generator, owner, direction, device)
-    if hasattr(generator, "to"):
-        generator.to(device)
-    if hasattr(generator, "eval"):
-        generator.eval()
+    runner, _ = prepare_generator(generator, owner, direction, device, backend)
     size = output_size or (height, width)
-    return int(size[0]), int(size[1])
+    return (int(size[0]), int(size[1])), runner
 
 
 class _VectorGeneratorObservation(gym.vector.VectorObservationWrapper):
@@ -47,10 +43,12 @@ class _VectorGeneratorObservation(gym.vector.VectorObservationWrapper):
         *,
         output_size: tuple[int, int] | None = None,
         device: str = "cpu",
+        backend: str | None = None,
     ) -> None:
         super().__init__(env)
-        self.generator = generator
-        self.output_size = _setup(type(self).__name__, env.single_observation_space, generator, output_size, device)
+        self.output_size, self.generator = _setup(
+            type(self).__name__, env.single_observation_space, generator, output_size, device, backend
+        )
         self.single_observation_space = spaces.Box(0, 255, (*self.output_size, 3), dtype=np.uint8)
         self.observation_space = gym.vector.utils.batch_space(self.single_observation_space, env.num_envs)
 
@@ -69,11 +67,17 @@ class CanonicalizeVectorObservation(_VectorGeneratorObservation):
 
 class _SB3GeneratorVecEnv(VecEnvWrapper):
     def __init__(
-        self, venv: VecEnv, generator: Any, *, output_size: tuple[int, int] | None = None, device: str = "cpu"
+        self,
+        venv: VecEnv,
+        generator: Any,
+        *,
+        output_size: tuple[int, int] | None = None,
+        device: str = "cpu",
+        backend: str | None = None,
     ) -> None:
-        size = _setup(type(self).__name__, venv.observation_space, generator, output_size, device)
+        size, runner = _setup(type(self).__name__, venv.observation_space, generator, output_size, device, backend)
         super().__init__(venv, observation_space=spaces.Box(0, 255, (*size, 3), dtype=np.uint8))
-        self.generator = generator
+        self.generator = runner
         self.output_size = size
 
     def reset(self) -> np.ndarray:

@@ -7,7 +7,8 @@
 
 Both check the wrapped space in ``__init__``, expose an exact ``Box(0, 255, (H, W, 3), uint8)``
 space, resize to the generator's size and back (``INTER_AREA`` when shrinking), run the generator
-in eval mode without autograd on the chosen device, and record their constructor arguments with
+in eval mode without autograd on the chosen device (by default through ONNX Runtime on the CPU,
+see :mod:`generators.runtime`; ``backend="torch"`` runs the module itself), and record their constructor arguments with
 the generator's checkpoint id (so ``env.spec`` says which generator an agent saw).
 
 Example::
@@ -36,6 +37,28 @@ def check_image_space(space: Any, owner: str) -> tuple[int, int]:
     if len(space.shape) != 3 or space.shape[2] != 3:
         raise ValueError(f"{owner} needs (H, W, 3) RGB observations, got shape {space.shape}")
     return int(space.shape[0]), int(space.shape[1])
+
+
+def default_backend(device: str) -> str:
+    """ONNX Runtime on the CPU (2-3x faster per frame here), torch on CUDA."""
+    return "onnxruntime" if device == "cpu" else "torch"
+
+
+def prepare_generator(generator: Any, owner: str, direction: str, device: str, backend: str | None) -> tuple[Any, str]:
+    """Check the generator and return it on ``device`` in eval mode, run by ``backend``."""
+    from generators.runtime import BACKENDS, with_backend
+
+    check_generator(generator, owner, direction, device)
+    backend = backend or default_backend(device)
+    if backend not in BACKENDS:
+        raise ValueError(f"{owner}: backend must be one of {BACKENDS}, got {backend!r}")
+    if backend == "onnxruntime" and device != "cpu":
+        raise ValueError(f"{owner}: backend 'onnxruntime' runs on the CPU; use backend='torch' with device={device!r}")
+    if hasattr(generator, "to"):
+        generator.to(device)
+    if hasattr(generator, "eval"):
+        generator.eval()
+    return with_backend(generator, backend), backend
 
 
 def check_generator(generator: Any, owner: str, direction: str, device: str) -> None:
@@ -88,11 +111,12 @@ class _GeneratorObservation(gym.ObservationWrapper[np.ndarray, Any, np.ndarray],
         output_size: tuple[int, int] | None = None,
         resize: bool = True,
         device: str = "cpu",
+        backend: str | None = None,
         keep_original: bool = False,
     ) -> None:
         owner = type(self).__name__
         height, width = check_image_space(env.observation_space, owner)
-        check_generator(generator, owner, DIRECTION_OF[owner], device)
+        runner, backend = prepare_generator(generator, owner, DIRECTION_OF[owner], device, backend)
         if not resize and generator.image_size != (height, width):
             raise ValueError(
                 f"{owner}: resize=False but the env gives {height}x{width} frames and the generator was "
@@ -109,14 +133,12 @@ class _GeneratorObservation(gym.ObservationWrapper[np.ndarray, Any, np.ndarray],
             output_size=tuple(output_size),
             resize=resize,
             device=device,
+            backend=backend,
             keep_original=keep_original,
         )
         gym.ObservationWrapper.__init__(self, env)
-        if hasattr(generator, "to"):
-            generator.to(device)
-        if hasattr(generator, "eval"):
-            generator.eval()
-        self.generator = generator
+        self.generator = runner
+        self.backend = backend
         self.output_size = (int(output_size[0]), int(output_size[1]))
         self.keep_original = keep_original
         self.observation_space = spaces.Box(0, 255, (*self.output_size, 3), dtype=np.uint8)

@@ -205,3 +205,36 @@ def test_video_command_writes_side_by_side(tmp_path: Path, checkpoint: Path) -> 
     frames = imageio.mimread(out)
     assert len(frames) == 7 and frames[0].shape[:2] == (120, 320)
     assert main([*args, "--out", str(tmp_path / "x.avi")]) == 2
+
+
+def test_onnxruntime_backend_matches_torch() -> None:
+    from generators.runtime import OnnxRuntimeGenerator, with_backend
+    from generators.unit.model import UNIT, UNITConfig
+
+    for model in (generator(size=(60, 80)), UNIT(UNITConfig(image_size=(16, 20), width=4, blocks=2)).eval()):
+        fast = OnnxRuntimeGenerator(model)
+        h, w = model.image_size
+        frames = np.random.default_rng(0).integers(0, 256, (4, h, w, 3), dtype=np.uint8)
+        a, b = model.translate(frames), fast.translate(frames)
+        assert b.shape == a.shape and b.dtype == np.uint8
+        assert np.abs(a.astype(int) - b).max() <= 1 and (a == b).mean() > 0.999
+        floats = torch.rand(2, 3, h, w) * 2 - 1
+        out = fast.translate(floats)
+        assert isinstance(out, torch.Tensor) and torch.allclose(out, model.translate(floats), atol=1e-4)
+        assert fast.checkpoint_id == model.checkpoint_id and fast.direction == model.direction
+    assert with_backend(model, "torch") is model
+    with pytest.raises(ValueError, match="Unknown generator backend 'onnx'. Did you mean 'onnxruntime'"):
+        with_backend(model, "onnx")
+
+
+def test_wrapper_backend_choice_and_errors() -> None:
+    from generators.runtime import OnnxRuntimeGenerator
+
+    default = Sim2RealObservation(FakeImageEnv(), generator())
+    assert isinstance(default.generator, OnnxRuntimeGenerator) and default.backend == "onnxruntime"
+    plain = Sim2RealObservation(FakeImageEnv(), generator(), backend="torch")
+    assert isinstance(plain.generator, CycleGAN)
+    a, b = default.reset(seed=2)[0], plain.reset(seed=2)[0]
+    assert np.abs(a.astype(int) - b).max() <= 1
+    with pytest.raises(ValueError, match="backend must be one of"):
+        Sim2RealObservation(FakeImageEnv(), generator(), backend="tensorrt")

@@ -1,0 +1,101 @@
+"""Run a torch generator with ONNX Runtime on the CPU: same protocol, 2-3x less time per frame.
+
+Why: in the env wrapper the generator runs on every step, and at these small sizes eager
+PyTorch spends most of its time in per-operator overhead (measured for the default CycleGAN at
+60x80 on 2 cores: 4.5 ms -> 1.9 ms per frame at batch 1, 2.0 -> 1.3 ms at batch 8; outputs
+agree to ~4e-6 before rounding to uint8). The model is exported in memory from the loaded
+weights; nothing is written to disk.
+
+Example::
+
+    fast = OnnxRuntimeGenerator(load_generator(path))
+    frames = fast.translate(frames)  # same layouts as Generator.translate
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from typing import Any
+
+import numpy as np
+import torch
+
+from generators.base import check_frames
+from generators.protocol import Frames
+
+BACKENDS = ("torch", "onnxruntime")
+
+
+class OnnxRuntimeGenerator:
+    """A :class:`~generators.protocol.Generator` that runs a torch generator's ``forward`` in ONNX Runtime."""
+
+    def __init__(self, generator: Any, threads: int = 2) -> None:
+        try:
+            import onnxruntime as ort
+        except ImportError as exc:
+            raise ValueError("backend 'onnxruntime' needs the onnxruntime package (see pyproject.toml)") from exc
+        if not isinstance(generator, torch.nn.Module):
+            raise TypeError(f"OnnxRuntimeGenerator needs a torch generator, got {type(generator).__name__}")
+        source: Any = generator
+        self.method: str = source.method
+        self.direction: str = source.direction
+        self.image_size: tuple[int, int] = (int(source.image_size[0]), int(source.image_size[1]))
+        self.normalization: str = source.normalization
+        self.checkpoint_id: str = source.checkpoint_id
+        self.size_multiple: int = getattr(source, "size_multiple", 1)
+        module = source.cpu().eval()
+        example = torch.zeros(1, 3, *self.image_size)
+        buffer = io.BytesIO()
+        try:
+            with warnings.catch_warnings(), torch.no_grad():
+                warnings.simplefilter("ignore")
+                torch.onnx.export(
+                    module,
+                    (example,),
+                    buffer,  # type: ignore[arg-type]
+                    input_names=["frames"],
+                    output_names=["translated"],
+                    dynamic_axes={"frames": {0: "n", 2: "h", 3: "w"}, "translated": {0: "n", 2: "h", 3: "w"}},
+                    dynamo=False,
+                )
+        except Exception as exc:
+            raise ValueError(
+                f"could not export the {self.method} generator to ONNX ({type(exc).__name__}: {exc}); "
+                "use backend='torch'"
+            ) from exc
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        self.session = ort.InferenceSession(buffer.getvalue(), options, providers=["CPUExecutionProvider"])
+
+    def translate(self, frames: Frames) -> Frames:
+        """Translate a batch; output layout and dtype equal the input's (see the protocol)."""
+        layout = check_frames(frames, type(self).__name__, self.size_multiple)
+        array = frames.detach().cpu().numpy() if isinstance(frames, torch.Tensor) else np.asarray(frames)
+        if layout == "uint8_nhwc":
+            source = np.ascontiguousarray(array.transpose(0, 3, 1, 2), dtype=np.float32)
+            source = source / np.float32(127.5) - np.float32(1.0)
+        else:
+            source = np.ascontiguousarray(array, dtype=np.float32)
+        (result,) = self.session.run(None, {"frames": source})
+        if layout == "uint8_nhwc":
+            result = np.rint((result + 1.0) * 127.5).clip(0, 255).astype(np.uint8).transpose(0, 2, 3, 1)
+            result = np.ascontiguousarray(result)
+        else:
+            result = result.astype(array.dtype, copy=False)
+        if isinstance(frames, torch.Tensor):
+            return torch.from_numpy(result).to(frames.device)
+        return result
+
+
+def with_backend(generator: Any, backend: str, threads: int = 2) -> Any:
+    """``generator`` itself for ``torch``, an :class:`OnnxRuntimeGenerator` for ``onnxruntime``."""
+    if backend == "torch":
+        return generator
+    if backend == "onnxruntime":
+        return generator if isinstance(generator, OnnxRuntimeGenerator) else OnnxRuntimeGenerator(generator, threads)
+    from sim2real_env.names import unknown_name_message
+
+    raise ValueError(unknown_name_message("generator backend", backend, BACKENDS))
