@@ -3,7 +3,8 @@
 Run with ``sim2real bench-generators``; writes ``generators.json`` and ``generators.md``.
 Inference times ``generator.translate`` on uint8 frames (conversion included), eager torch and,
 on the CPU, ONNX Runtime (the wrappers' default there); training times one ``train_step`` of the
-method's trainer on random batches of 4 at the model size (no data loading). Medians of repeats; CPU always, CUDA when present.
+method's trainer on random batches of 4 at the model size (no data loading). Medians of repeats;
+CPU always, CUDA when present.
 """
 
 from __future__ import annotations

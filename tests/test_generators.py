@@ -364,3 +364,33 @@ def test_bench_generators_writes_json_and_markdown(tmp_path: Path) -> None:
     assert row["infer_ms_per_frame_b1"] > 0 and row["train_it_per_s_b4"] > 0 and row["device"] == "cpu"
     assert "| cyclegan default | cpu | 60x80 |" in (tmp_path / "generators.md").read_text()
     assert main(["bench-generators", "--cases", "nope", "--out", str(tmp_path)]) == 2
+
+
+@pytest.mark.slow
+def test_sigint_checkpoints_then_resume(tmp_path: Path, domains: tuple[Path, Path]) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import yaml
+
+    config = run_dict(domains, tmp_path / "run", steps=100000)
+    config["training"].update(sample_every=100000, checkpoint_every=100000, decay_start=0)
+    path = tmp_path / "long.yaml"
+    path.write_text(yaml.safe_dump(config))
+    command = [sys.executable, "-m", "sim2real_env.cli", "train-generator", "--config", str(path), "--quiet"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.time() + 120
+    while not (tmp_path / "run" / "tensorboard").exists() and time.time() < deadline:
+        time.sleep(0.2)
+    time.sleep(2.0)
+    os.kill(process.pid, signal.SIGINT)
+    output, _ = process.communicate(timeout=120)
+    assert process.returncode == 0, output
+    assert "stopped by signal at step" in output
+    step = json.loads((tmp_path / "run" / "checkpoint" / "config.json").read_text())["step"]
+    assert 0 < step < 100000
+    assert main(["train-generator", "--config", str(path), "--resume", "--max-steps", "2", "--quiet"]) == 0
+    assert json.loads((tmp_path / "run" / "checkpoint" / "config.json").read_text())["step"] == step + 2
