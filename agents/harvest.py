@@ -31,6 +31,7 @@ from tqdm import tqdm
 
 from agents.expert import ExpertConfig, PurePursuitExpert
 from sim2real_env import ENV_ID
+from sim2real_env.checks import check_ints
 from sim2real_env.maps import resolve_map
 from sim2real_env.paired import PairedRenderer
 from sim2real_env.provenance import provenance, write_json_atomic, write_text_atomic
@@ -72,10 +73,9 @@ class HarvestConfig:
         if isinstance(self.maps, str) or not self.maps:
             raise ValueError(f"HarvestConfig.maps must be a non-empty list of map names, got {self.maps!r}")
         object.__setattr__(self, "maps", tuple(resolve_map(m) for m in self.maps))
-        for name in ("episodes_per_map", "steps_per_episode", "every"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"HarvestConfig.{name} must be an integer >= 1, got {value!r}")
+        check_ints(
+            "HarvestConfig", self, {"episodes_per_map": (1, None), "steps_per_episode": (1, None), "every": (1, None)}
+        )
         if not 0.0 <= self.noise_std <= 1.0:
             raise ValueError(f"HarvestConfig.noise_std must be in [0, 1], got {self.noise_std!r}")
 

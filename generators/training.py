@@ -41,6 +41,7 @@ from generators.configs import config_from_dict, config_to_dict
 from generators.data import Augment, FolderSpec, default_real_dir, load_images, sample_batch
 from generators.protocol import DIRECTIONS
 from generators.registry import METHODS, method_class
+from sim2real_env.checks import check_ints
 from sim2real_env.names import unknown_name_message
 from sim2real_env.provenance import provenance, write_json_atomic
 
@@ -70,7 +71,7 @@ class TrainConfig:
     torch_threads: int = 2
 
     def __post_init__(self) -> None:
-        for name in (
+        names = (
             "steps",
             "batch_size",
             "log_every",
@@ -78,10 +79,8 @@ class TrainConfig:
             "checkpoint_every",
             "sample_count",
             "torch_threads",
-        ):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"training.{name} must be an integer >= 1, got {value!r}")
+        )
+        check_ints("training", self, dict.fromkeys(names, (1, None)))
         if not 0 <= self.decay_start <= self.steps:
             raise ValueError(f"training.decay_start must be in [0, steps={self.steps}], got {self.decay_start}")
         if not (isinstance(self.lr, (int, float)) and 0 < self.lr < 1):

@@ -15,6 +15,7 @@ import torch
 from generators.base import TorchGenerator
 from generators.configs import check_image_size, config_from_dict
 from generators.layers import PatchDiscriminator, ResnetGenerator
+from sim2real_env.checks import check_ints
 
 UPSAMPLING = ("resize", "transpose")
 
@@ -43,10 +44,11 @@ class CycleGANConfig:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "image_size", check_image_size(self.image_size, "CycleGANConfig", 4))
-        for name, lo, hi in (("width", 4, 256), ("blocks", 0, 32), ("disc_width", 4, 512), ("disc_layers", 1, 6)):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
-                raise ValueError(f"CycleGANConfig.{name} must be an integer in [{lo}, {hi}], got {value!r}")
+        check_ints(
+            "CycleGANConfig",
+            self,
+            {"width": (4, 256), "blocks": (0, 32), "disc_width": (4, 512), "disc_layers": (1, 6)},
+        )
         if not isinstance(self.depthwise, bool):
             raise ValueError(f"CycleGANConfig.depthwise must be true or false, got {self.depthwise!r}")
         if self.upsample not in UPSAMPLING:

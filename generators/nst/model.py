@@ -15,6 +15,7 @@ import torch
 from generators.base import TorchGenerator
 from generators.configs import check_image_size, config_from_dict
 from generators.layers import ResnetGenerator
+from sim2real_env.checks import check_ints
 
 
 @dataclass(frozen=True)
@@ -27,10 +28,7 @@ class StyleNetConfig:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "image_size", check_image_size(self.image_size, "StyleNetConfig", 4))
-        for name, lo, hi in (("width", 4, 256), ("blocks", 0, 32)):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
-                raise ValueError(f"StyleNetConfig.{name} must be an integer in [{lo}, {hi}], got {value!r}")
+        check_ints("StyleNetConfig", self, {"width": (4, 256), "blocks": (0, 32)})
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> StyleNetConfig:

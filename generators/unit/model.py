@@ -18,6 +18,7 @@ from torch.nn import functional as F
 from generators.base import TorchGenerator
 from generators.configs import check_image_size, config_from_dict
 from generators.layers import ResidualBlock, conv_block
+from sim2real_env.checks import check_ints
 
 
 @dataclass(frozen=True)
@@ -38,17 +39,17 @@ class UNITConfig:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "image_size", check_image_size(self.image_size, "UNITConfig", 4))
-        limits = {
-            "width": (4, 256),
-            "blocks": (1, 16),
-            "disc_width": (4, 512),
-            "disc_layers": (1, 6),
-            "disc_scales": (1, 4),
-        }
-        for name, (lo, hi) in limits.items():
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
-                raise ValueError(f"UNITConfig.{name} must be an integer in [{lo}, {hi}], got {value!r}")
+        check_ints(
+            "UNITConfig",
+            self,
+            {
+                "width": (4, 256),
+                "blocks": (1, 16),
+                "disc_width": (4, 512),
+                "disc_layers": (1, 6),
+                "disc_scales": (1, 4),
+            },
+        )
         if not isinstance(self.shared_blocks, int) or not 1 <= self.shared_blocks <= self.blocks:
             raise ValueError(
                 f"UNITConfig.shared_blocks must be in [1, blocks={self.blocks}], got {self.shared_blocks!r}"
