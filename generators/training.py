@@ -271,7 +271,9 @@ def train(run: RunConfig, resume: bool = False, progress: bool = True, max_steps
     sim = load_images(run.data.folder("sim", "train"), load_size)
     real = load_images(run.data.folder("real", "train"), load_size)
     source_val = load_images(run.data.folder("sim" if run.direction == "sim->real" else "real", "val"), size)
-    fixed = source_val.images[: cfg.sample_count].to(device).permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
+    # Sample frames spread over the validation set (consecutive ones come from one drive and look alike).
+    picks = torch.linspace(0, source_val.images.shape[0] - 1, min(cfg.sample_count, source_val.images.shape[0])).round()
+    fixed = source_val.images[picks.long()].to(device).permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
     augment = Augment(size, scale=(cfg.crop_scale_min, 1.0), flip=cfg.flip)
 
     trainer = _trainer_class(model_class)(
