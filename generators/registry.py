@@ -12,6 +12,7 @@ METHODS: dict[str, str] = {
     "cyclegan": "generators.cyclegan.model:CycleGAN",
     "unit": "generators.unit.model:UNIT",
     "nst": "generators.nst.model:StyleNet",
+    "stn_unet": "generators.stn_unet.model:STNUNet",
 }
 
 

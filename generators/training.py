@@ -275,6 +275,11 @@ def train(run: RunConfig, resume: bool = False, progress: bool = True, max_steps
     picks = torch.linspace(0, source_val.images.shape[0] - 1, min(cfg.sample_count, source_val.images.shape[0])).round()
     fixed = source_val.images[picks.long()].to(device).permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
     augment = Augment(size, scale=(cfg.crop_scale_min, 1.0), flip=cfg.flip)
+    fixed_canonical = None
+    if hasattr(_trainer_class(model_class), "distortion_columns"):
+        sim_val = load_images(run.data.folder("sim", "val"), size).images
+        picks = torch.linspace(0, sim_val.shape[0] - 1, min(cfg.sample_count, sim_val.shape[0])).round().long()
+        fixed_canonical = sim_val[picks].to(device).permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
 
     trainer = _trainer_class(model_class)(
         model, _trainer_class(model_class).losses_class.from_dict(run.losses), cfg.lr, cfg.beta1, cfg.seed
@@ -334,6 +339,10 @@ def train(run: RunConfig, resume: bool = False, progress: bool = True, max_steps
                     out / "samples" / f"step_{step:07d}.png", [fixed, *trainer.sample_columns(fixed)]
                 )
                 writer.add_image("samples", grid, step, dataformats="HWC")
+                if fixed_canonical is not None:  # real->canonical models: distorted | corrected | canonical
+                    columns = trainer.distortion_columns(fixed_canonical)
+                    grid = save_sample_grid(out / "samples" / f"distortion_step_{step:07d}.png", columns)
+                    writer.add_image("distortion_samples", grid, step, dataformats="HWC")
             if step % cfg.checkpoint_every == 0 and step < stop_at:
                 checkpoint(step)
     checkpoint(step)

@@ -1,0 +1,116 @@
+"""STN + U-Net (real->canonical): identity start, 6-channel input, additive output, training, I/O."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch.nn import functional as F
+
+from generators.checkpoint import load_generator, save_generator
+from generators.stn_unet.model import STNUNet, STNUNetConfig, with_channel_std
+from generators.stn_unet.train import Distortion, STNLosses, STNUNetTrainer, centre_crop
+from generators.training import run_config_from_dict, train
+from tests.test_generators import domains, run_dict, write_images  # noqa: F401  (fixture)
+
+TINY = {"image_size": [16, 24], "width": 4, "depth": 2, "loc_width": 4}
+
+
+def tiny() -> STNUNet:
+    torch.manual_seed(0)
+    return STNUNet(STNUNetConfig.from_dict(TINY))
+
+
+def test_stn_starts_as_identity() -> None:
+    model = tiny()
+    x = torch.rand(3, 3, 16, 24) * 2 - 1
+    theta = model.stn.affine(x)
+    np.testing.assert_allclose(theta.detach().numpy(), np.tile([[1, 0, 0], [0, 1, 0]], (3, 1, 1)), atol=1e-6)
+    assert torch.allclose(model.stn(x), x, atol=1e-5)
+
+
+def test_six_channel_input_is_image_and_channel_std() -> None:
+    x = torch.rand(2, 3, 8, 8)
+    six = with_channel_std(x)
+    assert six.shape == (2, 6, 8, 8)
+    assert torch.equal(six[:, :3], x)
+    expected = x.flatten(2).std(dim=2, unbiased=False)
+    assert torch.allclose(six[:, 3:, 5, 2], expected) and torch.allclose(six[:, 3:, 0, 0], expected)
+
+
+def test_output_is_stn_output_plus_unet_residual() -> None:
+    model = tiny().eval()
+    x = torch.rand(2, 3, 16, 24) * 1.0 - 0.5
+    with torch.no_grad():
+        aligned = model.stn(x)
+        expected = (aligned + model.unet(with_channel_std(aligned))).clamp(-1, 1)
+        assert torch.allclose(model(x), expected)
+        torch.nn.init.zeros_(model.unet.out.weight)
+        torch.nn.init.zeros_(model.unet.out.bias)
+        assert torch.allclose(model(x), aligned.clamp(-1, 1))  # zero residual: the STN output itself
+
+
+def test_training_undoes_a_pure_affine_distortion_better_than_at_start() -> None:
+    torch.manual_seed(0)
+    model = tiny()
+    trainer = STNUNetTrainer(model, STNLosses(adversarial=0.0), lr=3e-3, beta1=0.5, seed=0)
+    canonical = torch.zeros(8, 3, 16, 24) - 0.6
+    canonical[:, :, :, 10:14] = 0.8  # a bright vertical "lane line"
+    theta = torch.tensor([[1.0, 0.0, 0.15], [0.0, 1.0, 0.0]]).repeat(8, 1, 1)  # pure shift
+    grid = F.affine_grid(theta, list(canonical.shape), align_corners=False)
+    shifted = F.grid_sample(canonical, grid, padding_mode="border", align_corners=False)
+
+    def error() -> float:
+        with torch.no_grad():
+            model.eval()
+            return float(F.mse_loss(centre_crop(model(shifted), 0.9), centre_crop(canonical, 0.9)))
+
+    trainer.distort = lambda target: shifted[: target.shape[0]]  # type: ignore[assignment,misc]
+    before = error()
+    for _ in range(60):
+        trainer.train_step(canonical, canonical)
+    assert error() < 0.5 * before
+
+
+def test_distortion_changes_frames_and_stays_in_range() -> None:
+    torch.manual_seed(0)
+    x = torch.rand(4, 3, 32, 40) * 2 - 1
+    out = Distortion(blur=True, noise=True)(x)
+    assert out.shape == x.shape and out.min() >= -1 and out.max() <= 1
+    assert (out - x).abs().mean() > 0.02
+
+
+def test_round_trip_direction_and_config_errors(tmp_path: Path) -> None:
+    model = tiny()
+    frames = np.random.default_rng(0).integers(0, 256, (2, 16, 24, 3), dtype=np.uint8)
+    loaded = load_generator(save_generator(model, tmp_path / "stn"), method="stn_unet", direction="real->canonical")
+    np.testing.assert_array_equal(model.translate(frames), loaded.translate(frames))
+    with pytest.raises(ValueError, match="only translates 'real->canonical'"):
+        STNUNet(STNUNetConfig(), direction="sim->real")
+    with pytest.raises(ValueError, match="image_size must be multiples of 8"):
+        STNUNetConfig(image_size=(60, 80), depth=3)
+    with pytest.raises(ValueError, match="enable distortion or set paired_root"):
+        STNLosses(distortion=False)
+    with pytest.raises(ValueError, match="height and width must be multiples of 4"):
+        model.translate(np.zeros((1, 18, 24, 3), np.uint8))
+
+
+def test_runner_with_paired_renders_writes_distortion_grids(tmp_path: Path, domains: tuple[Path, Path]) -> None:  # noqa: F811
+    write_images(tmp_path / "pairs" / "canonical", 6, 3, (60, 60, 60))
+    write_images(tmp_path / "pairs" / "randomized", 6, 3, (80, 40, 40))
+    config = {
+        **run_dict(domains, tmp_path / "run"),
+        "method": "stn_unet",
+        "direction": "real->canonical",
+        "model": TINY,
+        "losses": {"paired_root": str(tmp_path / "pairs"), "paired_fraction": 0.5},
+    }
+    checkpoint = train(run_config_from_dict(config), progress=False)
+    assert load_generator(checkpoint).direction == "real->canonical"
+    grids = sorted(p.name for p in (tmp_path / "run" / "samples").iterdir())
+    assert "distortion_step_0000006.png" in grids and "step_0000006.png" in grids
+    (tmp_path / "pairs" / "randomized" / "frame_000.png").rename(tmp_path / "pairs" / "randomized" / "other.png")
+    with pytest.raises(ValueError, match="must hold the same file names"):
+        train(run_config_from_dict({**config, "out": str(tmp_path / "run2")}), progress=False)
