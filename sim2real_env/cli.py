@@ -160,6 +160,16 @@ def _cmd_bench_wrapper(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_eval_canonical(args: argparse.Namespace) -> int:
+    from generators.stn_unet.metrics import evaluate
+
+    report = evaluate(Path(args.checkpoint), Path(args.dataset), Path(args.out), crop=args.crop, seed=args.seed)
+    for name, result in report["results"].items():
+        print(f"eval-canonical {name}: {result}")
+    print(f"eval-canonical: wrote {Path(args.out) / 'canonical_metrics.md'}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
     parser = argparse.ArgumentParser(prog="sim2real", description=__doc__)
@@ -247,6 +257,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="runs/video/side_by_side.mp4", help=".mp4 or .gif")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_cmd_video)
+
+    p = sub.add_parser(
+        "eval-canonical", help="PSNR/SSIM of a real->canonical model on held-out distorted and randomized frames"
+    )
+    p.add_argument("--checkpoint", required=True, help="real->canonical generator checkpoint directory")
+    p.add_argument("--dataset", required=True, help="a sim2real harvest folder (canonical/, randomized/)")
+    p.add_argument("--out", default="runs/eval_canonical")
+    p.add_argument("--crop", type=float, default=0.9, help="central crop fraction the metrics use")
+    p.add_argument("--seed", type=int, default=0, help="seed of the distortion draw")
+    p.set_defaults(func=_cmd_eval_canonical)
 
     p = sub.add_parser("bench-wrapper", help="env-steps/s raw vs wrapped -> benchmarks/results/wrapper_speed.*")
     p.add_argument("--map", default="small_loop")

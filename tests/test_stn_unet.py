@@ -114,3 +114,28 @@ def test_runner_with_paired_renders_writes_distortion_grids(tmp_path: Path, doma
     (tmp_path / "pairs" / "randomized" / "frame_000.png").rename(tmp_path / "pairs" / "randomized" / "other.png")
     with pytest.raises(ValueError, match="must hold the same file names"):
         train(run_config_from_dict({**config, "out": str(tmp_path / "run2")}), progress=False)
+
+
+def test_eval_canonical_command(tmp_path: Path) -> None:
+    import json
+
+    from sim2real_env.cli import main
+
+    for name, tint in (("canonical", (60, 60, 60)), ("randomized", (90, 50, 50))):
+        write_images(tmp_path / "ds" / name, 40, 5, tint, size=(16, 24))
+    checkpoint = save_generator(tiny(), tmp_path / "stn")
+    out = tmp_path / "metrics"
+    assert (
+        main(["eval-canonical", "--checkpoint", str(checkpoint), "--dataset", str(tmp_path / "ds"), "--out", str(out)])
+        == 0
+    )
+    report = json.loads((out / "canonical_metrics.json").read_text())
+    for name in ("distorted", "randomized"):
+        result = report["results"][name]
+        assert result["frames"] > 0 and 0 < result["psnr_input"] < 100 and -1 <= result["ssim_corrected"] <= 1
+    assert "| randomized |" in (out / "canonical_metrics.md").read_text()
+    cyclegan = tmp_path / "cg"
+    from generators.cyclegan.model import CycleGAN, CycleGANConfig
+
+    save_generator(CycleGAN(CycleGANConfig(image_size=(16, 24), width=4, blocks=1)), cyclegan)
+    assert main(["eval-canonical", "--checkpoint", str(cyclegan), "--dataset", str(tmp_path / "ds")]) == 2
