@@ -394,3 +394,14 @@ def test_sigint_checkpoints_then_resume(tmp_path: Path, domains: tuple[Path, Pat
     assert 0 < step < 100000
     assert main(["train-generator", "--config", str(path), "--resume", "--max-steps", "2", "--quiet"]) == 0
     assert json.loads((tmp_path / "run" / "checkpoint" / "config.json").read_text())["step"] == step + 2
+
+
+def test_public_entry_points(tmp_path: Path) -> None:
+    import generators
+
+    path = generators.save_generator(tiny_model(), tmp_path / "ckpt")
+    loaded = generators.load_generator(path)
+    assert isinstance(loaded, generators.Generator) and loaded.method == "cyclegan"
+    assert isinstance(generators.build_generator("unit", {"image_size": [16, 20]}), generators.Generator)
+    with pytest.raises(AttributeError, match="has no attribute 'nope'"):
+        generators.nope  # noqa: B018
