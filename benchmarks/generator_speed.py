@@ -17,8 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from generators.registry import method_class
-from generators.training import _trainer_class
+from generators.registry import method_class, trainer_class
 from sim2real_env.provenance import provenance, write_json_atomic, write_text_atomic
 
 #: (label, method, model config, losses config)
@@ -85,7 +84,7 @@ def run(
                     row[f"ort_ms_per_frame_b{batch}"] = round(
                         _median_ms(lambda f=frames, g=fast: g.translate(f), repeats, sync) / batch, 2
                     )
-            trainer = _trainer_class(cls)(model, _trainer_class(cls).losses_class.from_dict(losses_cfg), 2e-4, 0.5, 0)
+            trainer = trainer_class(cls)(model, trainer_class(cls).losses_class.from_dict(losses_cfg), 2e-4, 0.5, 0)
             sim = torch.rand(4, 3, height, width, device=device) * 2 - 1
             real = torch.rand(4, 3, height, width, device=device) * 2 - 1
             step_ms = _median_ms(lambda s=sim, r=real, t=trainer: t.train_step(s, r), train_steps, sync)

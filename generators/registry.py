@@ -24,6 +24,13 @@ def method_class(name: str) -> Any:
     return getattr(importlib.import_module(module_name), attribute)
 
 
+def trainer_class(name_or_class: Any) -> Any:
+    """The trainer of a method (its model class names it in ``trainer_path``)."""
+    cls = method_class(name_or_class) if isinstance(name_or_class, str) else name_or_class
+    module_name, _, attribute = cls.trainer_path.partition(":")
+    return getattr(importlib.import_module(module_name), attribute)
+
+
 def build_generator(name: str, config: dict[str, Any] | None = None, direction: str = "sim->real") -> Any:
     """A fresh (untrained) generator of method ``name`` from a plain config mapping."""
     cls = method_class(name)

@@ -21,7 +21,6 @@ that continues the step count, optimisers, learning-rate schedule, image pools a
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import json
 import signal
 import time
@@ -36,11 +35,12 @@ import torch
 import yaml
 from tqdm import tqdm
 
+from generators.base import uint8_to_float
 from generators.checkpoint import CheckpointError, load_generator, load_training_state, read_config, save_generator
 from generators.configs import config_from_dict, config_to_dict
 from generators.data import Augment, FolderSpec, default_real_dir, load_images, sample_batch
 from generators.protocol import DIRECTIONS
-from generators.registry import METHODS, method_class
+from generators.registry import METHODS, method_class, trainer_class
 from sim2real_env.checks import check_ints
 from sim2real_env.names import unknown_name_message
 from sim2real_env.provenance import provenance, write_json_atomic
@@ -128,7 +128,7 @@ class RunConfig:
             raise ValueError(f"direction must be one of {DIRECTIONS}, got {self.direction!r}")
         cls = method_class(self.method)
         cls.config_class.from_dict(self.model)  # validate now, not after data loading
-        _trainer_class(cls).losses_class.from_dict(self.losses)
+        trainer_class(cls).losses_class.from_dict(self.losses)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain mapping (what ``run.json`` and checkpoints record)."""
@@ -183,11 +183,6 @@ def run_config_from_dict(raw: dict[str, Any]) -> RunConfig:
     for key in ("model", "losses"):
         raw[key] = raw.get(key) or {}
     return RunConfig(**raw)
-
-
-def _trainer_class(model_class: Any) -> Any:
-    module_name, _, attribute = model_class.trainer_path.partition(":")
-    return getattr(importlib.import_module(module_name), attribute)
 
 
 def pick_device(name: str) -> torch.device:
@@ -273,16 +268,16 @@ def train(run: RunConfig, resume: bool = False, progress: bool = True, max_steps
     source_val = load_images(run.data.folder("sim" if run.direction == "sim->real" else "real", "val"), size)
     # Sample frames spread over the validation set (consecutive ones come from one drive and look alike).
     picks = torch.linspace(0, source_val.images.shape[0] - 1, min(cfg.sample_count, source_val.images.shape[0])).round()
-    fixed = source_val.images[picks.long()].to(device).permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
+    fixed = uint8_to_float(source_val.images[picks.long()].to(device))
     augment = Augment(size, scale=(cfg.crop_scale_min, 1.0), flip=cfg.flip)
     fixed_canonical = None
-    if hasattr(_trainer_class(model_class), "distortion_columns"):
+    if hasattr(trainer_class(model_class), "distortion_columns"):
         sim_val = load_images(run.data.folder("sim", "val"), size).images
         picks = torch.linspace(0, sim_val.shape[0] - 1, min(cfg.sample_count, sim_val.shape[0])).round().long()
-        fixed_canonical = sim_val[picks].to(device).permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
+        fixed_canonical = uint8_to_float(sim_val[picks].to(device))
 
-    trainer = _trainer_class(model_class)(
-        model, _trainer_class(model_class).losses_class.from_dict(run.losses), cfg.lr, cfg.beta1, cfg.seed
+    trainer = trainer_class(model_class)(
+        model, trainer_class(model_class).losses_class.from_dict(run.losses), cfg.lr, cfg.beta1, cfg.seed
     )
     sampler = torch.Generator().manual_seed(cfg.seed)
     if resume:

@@ -13,24 +13,16 @@ import numpy as np
 from generators.checkpoint import load_generator
 from generators.data import IMAGE_SUFFIXES
 from sim2real_env.video import VIDEO_FORMATS, write_video
-
-
-def resize(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Resize ``(H, W, 3) uint8`` to ``size`` = (H, W): INTER_AREA down (no aliasing), linear up."""
-    height, width = size
-    if frame.shape[:2] == (height, width):
-        return frame
-    shrinking = frame.shape[0] * frame.shape[1] > height * width
-    return cv2.resize(frame, (width, height), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
+from sim2real_env.wrappers import resize_frames
 
 
 def translate_frames(generator: Any, frames: list[np.ndarray], side_by_side: bool) -> list[np.ndarray]:
     """Translate RGB frames of any size: resized to the generator's size and back."""
-    batch = np.stack([resize(f, generator.image_size) for f in frames])
+    batch = np.concatenate([resize_frames(f[None], generator.image_size) for f in frames])
     out = generator.translate(batch)
     results = []
     for original, translated in zip(frames, out, strict=True):
-        translated = resize(translated, original.shape[:2])
+        translated = resize_frames(translated[None], original.shape[:2])[0]
         results.append(np.concatenate([original, translated], axis=1) if side_by_side else translated)
     return results
 

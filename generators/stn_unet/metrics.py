@@ -15,6 +15,7 @@ from typing import Any
 import torch
 from kornia.metrics import psnr, ssim
 
+from generators.base import uint8_to_float
 from generators.checkpoint import load_generator
 from generators.data import FolderSpec, load_images
 from generators.stn_unet.train import Distortion, centre_crop
@@ -44,7 +45,7 @@ def evaluate(
     size = generator.image_size
 
     def to_float(images: torch.Tensor) -> torch.Tensor:
-        return images[:limit].permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
+        return uint8_to_float(images[:limit])
 
     canonical = to_float(load_images(FolderSpec(root=str(dataset / "canonical"), split="val"), size).images)
     torch.manual_seed(seed)

@@ -23,6 +23,7 @@ import kornia.augmentation as K
 import torch
 from torch.nn import functional as F
 
+from generators.base import uint8_to_float
 from generators.configs import config_from_dict
 from generators.data import FolderSpec, load_images
 from generators.stn_unet.model import Discriminator, STNUNet
@@ -126,9 +127,8 @@ class STNUNetTrainer:
             targets.append(target)
         if n_paired and self.pairs is not None:
             index = torch.randint(0, self.pairs[0].shape[0], (n_paired,))
-            to_float = lambda t: t[index].to(canonical.device).permute(0, 3, 1, 2).float().div(127.5).sub(1.0)  # noqa: E731
-            inputs.append(to_float(self.pairs[0]))
-            targets.append(to_float(self.pairs[1]))
+            inputs.append(uint8_to_float(self.pairs[0][index].to(canonical.device)))
+            targets.append(uint8_to_float(self.pairs[1][index].to(canonical.device)))
         return torch.cat(inputs), torch.cat(targets)
 
     def train_step(self, sim: torch.Tensor, real: torch.Tensor) -> dict[str, float]:
