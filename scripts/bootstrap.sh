@@ -15,11 +15,22 @@ apt_install() {
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "$@" >/dev/null
 }
 
+if ! command -v dpkg >/dev/null || ! command -v apt-get >/dev/null; then
+  echo "bootstrap: error: this script sets up Debian/Ubuntu (dpkg + apt-get); elsewhere install the" \
+       "libraries behind ${APT_PACKAGES[*]} yourself and use a Python 3.11 venv with 'pip install -e .[dev]'" >&2
+  exit 1
+fi
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
 done
-if ((${#missing[@]})); then apt_install "${missing[@]}"; fi
+if ((${#missing[@]})); then
+  if [[ -n $SUDO ]] && ! command -v sudo >/dev/null; then
+    echo "bootstrap: error: missing Debian packages ${missing[*]}; run as root or install sudo" >&2
+    exit 1
+  fi
+  apt_install "${missing[@]}"
+fi
 
 PY="${PYTHON:-}"
 if [[ -z $PY ]]; then
