@@ -13,9 +13,6 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import json
-import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +24,7 @@ from generators.configs import config_to_dict
 from generators.registry import METHODS, method_class
 from sim2real_env import __version__ as package_version
 from sim2real_env.names import unknown_name_message
-from sim2real_env.provenance import git_sha
+from sim2real_env.provenance import atomic_directory, git_sha
 
 FORMAT_VERSION = 1
 CONFIG_FILE = "config.json"
@@ -119,9 +116,7 @@ def save_generator(
         "torch_version": torch.__version__,
         "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
-    try:
+    with atomic_directory(path) as tmp:
         weights = {k: v.detach().cpu().contiguous() for k, v in generator.state_dict().items()}
         save_file(weights, str(tmp / WEIGHTS_FILE))
         if training_state is not None:
@@ -129,18 +124,6 @@ def save_generator(
             save_file(tensors, str(tmp / STATE_TENSORS_FILE))
             (tmp / STATE_META_FILE).write_text(json.dumps(skeleton))
         (tmp / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
-        for child in tmp.iterdir():
-            with open(child, "rb") as handle:
-                os.fsync(handle.fileno())
-        old = path.with_name(f".{path.name}.old")
-        if path.exists():
-            shutil.rmtree(old, ignore_errors=True)
-            path.rename(old)
-        tmp.rename(path)
-        shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     generator.checkpoint_id = checkpoint_id(path)
     return path
 

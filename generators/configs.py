@@ -54,3 +54,21 @@ def check_image_size(value: Any, owner: str, multiple: int) -> tuple[int, int]:
     if value[0] % multiple or value[1] % multiple:
         raise ValueError(f"{owner}.image_size must be multiples of {multiple}, got {list(value)}")
     return int(value[0]), int(value[1])
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str] | tuple[str, ...]) -> dict[str, Any]:
+    """Apply command-line ``key.sub=value`` overrides (values parsed as YAML) to a config mapping."""
+    import yaml
+
+    for item in overrides:
+        if "=" not in item:
+            raise ValueError(f"override {item!r} must look like key.sub=value")
+        dotted, _, text = item.partition("=")
+        keys = dotted.strip().split(".")
+        node = raw
+        for key in keys[:-1]:
+            node = node.setdefault(key, {})
+            if not isinstance(node, dict):
+                raise ValueError(f"override {dotted!r}: {key!r} is not a section")
+        node[keys[-1]] = yaml.safe_load(text)
+    return raw

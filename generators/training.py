@@ -37,7 +37,7 @@ from tqdm import tqdm
 
 from generators.base import uint8_to_float
 from generators.checkpoint import CheckpointError, load_generator, load_training_state, read_config, save_generator
-from generators.configs import config_from_dict, config_to_dict
+from generators.configs import apply_overrides, config_from_dict, config_to_dict
 from generators.data import Augment, FolderSpec, default_real_dir, load_images, sample_batch
 from generators.protocol import DIRECTIONS
 from generators.registry import METHODS, method_class, trainer_class
@@ -143,16 +143,6 @@ class RunConfig:
         }
 
 
-def _set_path(tree: dict[str, Any], dotted: str, value: Any) -> None:
-    keys = dotted.split(".")
-    node = tree
-    for key in keys[:-1]:
-        node = node.setdefault(key, {})
-        if not isinstance(node, dict):
-            raise ValueError(f"override {dotted!r}: {key!r} is not a section")
-    node[keys[-1]] = value
-
-
 def load_run_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> RunConfig:
     """Read a run YAML, apply ``key.sub=value`` overrides (values parsed as YAML), validate."""
     path = Path(path)
@@ -161,12 +151,7 @@ def load_run_config(path: str | Path, overrides: list[str] | tuple[str, ...] = (
     raw = yaml.safe_load(path.read_text()) or {}
     if not isinstance(raw, dict):
         raise ValueError(f"config file {path} must hold a mapping, got {type(raw).__name__}")
-    for item in overrides:
-        if "=" not in item:
-            raise ValueError(f"override {item!r} must look like key.sub=value")
-        key, _, text = item.partition("=")
-        _set_path(raw, key.strip(), yaml.safe_load(text))
-    return run_config_from_dict(raw)
+    return run_config_from_dict(apply_overrides(raw, overrides))
 
 
 def run_config_from_dict(raw: dict[str, Any]) -> RunConfig:

@@ -170,6 +170,36 @@ def _cmd_eval_canonical(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_train_agent(args: argparse.Namespace) -> int:
+    from agents.config import load_agent_config
+
+    config = load_agent_config(args.config, args.overrides)
+    if config.algo != args.algo:
+        raise ValueError(f"--algo {args.algo} but {args.config} is a {config.algo!r} config")
+    pipeline = config.pipeline(args.pipeline, checkpoint=args.checkpoint)
+    out = Path(args.out) if args.out else config.out_dir(args.pipeline)
+    algo_config = config.algo_config()
+    if config.algo == "bc":
+        if args.resume:
+            raise ValueError("--resume is for PPO; a BC run is short and starts afresh")
+        from agents.bc import train_bc
+
+        summary = train_bc(pipeline, algo_config, out, progress=not args.quiet)
+        print(
+            f"train-agent bc/{pipeline.name}: {summary['samples']} samples, held-out action MAE "
+            f"{summary['final_val_action_mae']:.3f}, closed loop {summary['closed_loop']}"
+        )
+        print(f"train-agent: agent {out / 'agent'}, curve {out / 'bc_curve.png'}, TensorBoard {out / 'tb'}")
+        return 0
+    from agents.ppo import train_ppo
+
+    summary = train_ppo(pipeline, algo_config, out, resume=args.resume, progress=not args.quiet)
+    print(f"train-agent ppo/{pipeline.name}: {json.dumps(summary['final_eval'])}")
+    print(f"train-agent: target {summary['target_distance_m']} m reached at {summary['target_reached']}")
+    print(f"train-agent: agent {out / 'agent'}, curve {out / 'learning_curve.png'}, TensorBoard {out / 'tb'}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
     parser = argparse.ArgumentParser(prog="sim2real", description=__doc__)
@@ -279,6 +309,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ppo-steps", type=int, default=1024, help="PPO env steps per pipeline (0 skips)")
     p.add_argument("--out", default=str(Path(__file__).resolve().parent.parent / "benchmarks" / "results"))
     p.set_defaults(func=_cmd_bench_wrapper)
+
+    p = sub.add_parser("train-agent", help="train a PPO or behaviour-cloning agent on an observation pipeline")
+    p.add_argument("--algo", required=True, choices=["ppo", "bc"])
+    p.add_argument("--pipeline", required=True, help="raw | randomized | sim2real | canonicalized")
+    p.add_argument("--config", required=True, help="configs/agents/<name>.yaml")
+    p.add_argument("--checkpoint", help="generator checkpoint for sim2real/canonicalized (else checkpoints.<pipeline>)")
+    p.add_argument("--out", help="output folder (default: the config's out)")
+    p.add_argument("--resume", action="store_true", help="PPO: continue <out>/checkpoint")
+    p.add_argument("--quiet", action="store_true")
+    p.add_argument("overrides", nargs="*", help="key.sub=value overrides, e.g. bc.epochs=4")
+    p.set_defaults(func=_cmd_train_agent)
     return parser
 
 

@@ -44,8 +44,14 @@ def default_backend(device: str) -> str:
     return "onnxruntime" if device == "cpu" else "torch"
 
 
-def prepare_generator(generator: Any, owner: str, direction: str, device: str, backend: str | None) -> tuple[Any, str]:
-    """Check the generator and return it on ``device`` in eval mode, run by ``backend``."""
+def prepare_generator(
+    generator: Any, owner: str, direction: str, device: str, backend: str | None, threads: int = 2
+) -> tuple[Any, str]:
+    """Check the generator and return it on ``device`` in eval mode, run by ``backend``.
+
+    ``threads``: ONNX Runtime's intra-op threads (1 inside vector-env worker processes, so that
+    workers + threads stay within the cores).
+    """
     from generators.runtime import BACKENDS, with_backend
 
     check_generator(generator, owner, direction, device)
@@ -58,7 +64,9 @@ def prepare_generator(generator: Any, owner: str, direction: str, device: str, b
         generator.to(device)
     if hasattr(generator, "eval"):
         generator.eval()
-    return with_backend(generator, backend), backend
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise ValueError(f"{owner}: threads must be an integer >= 1, got {threads!r}")
+    return with_backend(generator, backend, threads), backend
 
 
 def check_generator(generator: Any, owner: str, direction: str, device: str) -> None:
@@ -113,10 +121,11 @@ class _GeneratorObservation(gym.ObservationWrapper[np.ndarray, Any, np.ndarray],
         device: str = "cpu",
         backend: str | None = None,
         keep_original: bool = False,
+        threads: int = 2,
     ) -> None:
         owner = type(self).__name__
         height, width = check_image_space(env.observation_space, owner)
-        runner, backend = prepare_generator(generator, owner, DIRECTION_OF[owner], device, backend)
+        runner, backend = prepare_generator(generator, owner, DIRECTION_OF[owner], device, backend, threads)
         if not resize and generator.image_size != (height, width):
             raise ValueError(
                 f"{owner}: resize=False but the env gives {height}x{width} frames and the generator was "

@@ -1,0 +1,432 @@
+"""Behaviour cloning from the pure-pursuit expert, with optional DAgger rounds.
+
+Demonstrations are collected through the agent's own pipeline (so a ``sim2real`` agent learns
+from translated frames), with DART-style noise on the *executed* action while the label stays the
+expert's clean action; that shows the policy how to recover from small errors. DAgger rounds then
+drive with a mixture of expert and policy (expert share ``beta ** round``) and label every visited
+state with the expert. Frames can also come from a ``sim2real harvest`` folder (``source:
+harvest``, single frames only).
+
+Held-out action error is measured on separate seeded episodes that are never trained on; after
+each round the policy drives closed-loop episodes and their lane measures are logged.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+from tqdm import tqdm
+
+from agents.episodes import run_episode, summarize
+from agents.expert import PurePursuitExpert
+from agents.pipeline import Pipeline
+from agents.saved import AgentError, check_observation, save_agent
+from generators.configs import config_from_dict, config_to_dict
+from sim2real_env.maps import resolve_map
+from sim2real_env.names import resolve_name
+from sim2real_env.provenance import provenance, write_json_atomic
+
+WEIGHTS_FILE = "policy.safetensors"
+SOURCES = ("rollout", "harvest")
+
+
+@dataclass(frozen=True)
+class BCNetConfig:
+    """The CNN policy: four strided convolutions, one hidden layer, tanh actions."""
+
+    width: int = 32
+    hidden: int = 128
+
+    def __post_init__(self) -> None:
+        for name in ("width", "hidden"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or not 4 <= value <= 1024:
+                raise ValueError(f"bc.net.{name} must be an integer in [4, 1024], got {value!r}")
+
+
+class BCPolicy(nn.Module):
+    """uint8 ``(N, H, W, C)`` frames -> actions in ``[-1, 1]^2``; normalisation inside the model."""
+
+    def __init__(self, observation_shape: tuple[int, int, int], config: BCNetConfig) -> None:
+        super().__init__()
+        height, width, channels = observation_shape
+        w = config.width
+        self.features = nn.Sequential(
+            nn.Conv2d(channels, w, 5, stride=2, padding=2),
+            nn.ReLU(),
+            nn.Conv2d(w, w, 3, stride=2, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(w, 2 * w, 3, stride=2, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(2 * w, 2 * w, 3, stride=2, padding=1),
+            nn.ReLU(),
+            nn.Flatten(),
+        )
+        with torch.no_grad():
+            flat = self.features(torch.zeros(1, channels, height, width)).shape[1]
+        self.head = nn.Sequential(nn.Linear(flat, config.hidden), nn.ReLU(), nn.Linear(config.hidden, 2), nn.Tanh())
+
+    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+        """Actions for a uint8 NHWC batch."""
+        x = frames.permute(0, 3, 1, 2).float() / 127.5 - 1.0
+        return self.head(self.features(x))
+
+
+@dataclass(frozen=True)
+class BCConfig:
+    """Behaviour-cloning settings (``bc:`` section of ``configs/agents/*.yaml``)."""
+
+    source: str = "rollout"
+    #: Maps demonstrations and DAgger episodes are collected on (cycled); empty: the pipeline's map.
+    maps: tuple[str, ...] = ()
+    demo_episodes: int = 8
+    episode_steps: int = 400
+    #: Std of Gaussian noise on the executed action during demonstrations (labels stay clean).
+    expert_noise: float = 0.2
+    dagger_rounds: int = 2
+    dagger_episodes: int = 4
+    #: Expert share of executed actions in DAgger round r is ``dagger_beta ** r``.
+    dagger_beta: float = 0.5
+    val_episodes: int = 2
+    epochs: int = 8
+    batch_size: int = 64
+    lr: float = 1e-3
+    eval_episodes: int = 2
+    seed: int = 0
+    torch_threads: int = 2
+    #: ``source: harvest``: the harvest folder; frames from ``canonical/`` or ``randomized/``
+    #: according to the pipeline.
+    harvest_root: str | None = None
+    net: BCNetConfig = dataclasses.field(default_factory=BCNetConfig)
+
+    def __post_init__(self) -> None:
+        resolve_name("bc source", self.source, SOURCES)
+        for m in self.maps:
+            resolve_map(m)
+        ints = {
+            "demo_episodes": 1,
+            "episode_steps": 10,
+            "dagger_rounds": 0,
+            "dagger_episodes": 1,
+            "val_episodes": 1,
+            "epochs": 1,
+            "batch_size": 1,
+            "eval_episodes": 0,
+            "torch_threads": 1,
+            "seed": 0,
+        }
+        for name, low in ints.items():
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise ValueError(f"bc.{name} must be an integer >= {low}, got {value!r}")
+        for name, lo, hi in (("expert_noise", 0.0, 1.0), ("dagger_beta", 0.0, 1.0), ("lr", 1e-7, 1.0)):
+            number = getattr(self, name)
+            if isinstance(number, bool) or not isinstance(number, (int, float)) or not lo <= number <= hi:
+                raise ValueError(f"bc.{name} must be a number in [{lo}, {hi}], got {number!r}")
+        if self.source == "harvest" and not self.harvest_root:
+            raise ValueError("bc.source 'harvest' needs bc.harvest_root (a `sim2real harvest` folder)")
+        if isinstance(self.net, dict):
+            object.__setattr__(self, "net", config_from_dict(BCNetConfig, self.net, "bc.net"))
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any] | None) -> BCConfig:
+        """From a mapping; unknown keys are an error naming the key."""
+        return config_from_dict(cls, values or {}, "bc")
+
+
+class BCAgent:
+    """A trained behaviour-cloning policy (implements :class:`agents.saved.Agent`)."""
+
+    algo = "bc"
+
+    def __init__(self, policy: BCPolicy, observation_shape: tuple[int, ...], record: dict[str, Any]) -> None:
+        self.policy = policy.eval()
+        self.observation_shape = observation_shape
+        self.record = record
+
+    def act(self, obs: np.ndarray) -> np.ndarray:
+        """Deterministic action(s) for uint8 observation(s)."""
+        batch, single = check_observation(obs, self.observation_shape, "BCAgent")
+        with torch.no_grad():
+            actions = self.policy(torch.from_numpy(np.ascontiguousarray(batch))).numpy()
+        return actions[0] if single else actions
+
+    @classmethod
+    def load(cls, path: Path, meta: dict[str, Any], device: str = "cpu") -> BCAgent:
+        """From an agent directory whose ``agent.json`` was already read."""
+        shape = tuple(int(v) for v in meta["observation_shape"])
+        net = config_from_dict(BCNetConfig, meta.get("model", {}), "bc model")
+        policy = BCPolicy(shape, net)  # type: ignore[arg-type]
+        weights = path / WEIGHTS_FILE
+        if not weights.exists():
+            raise AgentError(f"agent {path} lacks {WEIGHTS_FILE}")
+        try:
+            policy.load_state_dict(load_file(str(weights)))
+        except Exception as exc:  # safetensors header errors, shape mismatches
+            raise AgentError(f"agent weights {weights} do not load: {exc}") from exc
+        return cls(policy.to(device), shape, meta)
+
+
+# -- data ---------------------------------------------------------------------------------------
+
+
+def _collect(
+    pipeline: Pipeline,
+    cfg: BCConfig,
+    seeds: list[int],
+    *,
+    policy: BCPolicy | None,
+    beta: float,
+    noise: float,
+    bar: Any,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Drive one episode per seed, executing expert (share ``beta``) or policy actions; label all."""
+    maps = cfg.maps or (pipeline.env_config().map_name,)
+    frames: list[np.ndarray] = []
+    labels: list[np.ndarray] = []
+    envs: dict[str, Any] = {}
+    for i, seed in enumerate(seeds):
+        map_name = maps[i % len(maps)]
+        if map_name not in envs:
+            envs[map_name] = pipeline.make_env(map_name=map_name, episode_length=cfg.episode_steps)
+        env = envs[map_name]
+        expert = PurePursuitExpert()
+        rng = np.random.default_rng(seed)
+        obs, _ = env.reset(seed=seed)
+        while True:
+            label = expert.act(env)
+            frames.append(obs)
+            labels.append(label)
+            if policy is None or rng.random() < beta:
+                executed = label + rng.normal(0.0, noise, size=2) if noise > 0 else label
+            else:
+                with torch.no_grad():
+                    executed = policy(torch.from_numpy(obs[None]))[0].numpy()
+            obs, _, terminated, truncated, _ = env.step(np.clip(executed, -1, 1).astype(np.float32))
+            bar.update(1)
+            if terminated or truncated:
+                break
+    for env in envs.values():
+        env.close()
+    return np.stack(frames), np.stack(labels).astype(np.float32)
+
+
+def _harvest_data(pipeline: Pipeline, cfg: BCConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Frames, expert labels and episode ids from a harvest folder, through the pipeline's transforms."""
+    import cv2
+
+    from generators.checkpoint import load_generator
+    from sim2real_env.wrappers import resize_frames, translate_batch
+
+    root = Path(str(cfg.harvest_root))
+    manifest = root / "manifest.csv"
+    if not manifest.exists():
+        raise FileNotFoundError(f"bc.harvest_root {root} has no manifest.csv; is it a `sim2real harvest` folder?")
+    if pipeline.preprocess.frame_stack != 1:
+        raise ValueError("bc.source 'harvest' gives single frames; set preprocess.frame_stack: 1 or use 'rollout'")
+    folder = "randomized" if pipeline.env.get("domain_rand") else "canonical"
+    if pipeline.env.get("distortion"):
+        raise ValueError("bc.source 'harvest' has no distorted frames; use source 'rollout' with distortion")
+    with open(manifest, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    if not rows:
+        raise ValueError(f"{manifest} lists no frames")
+    images = []
+    for row in rows:
+        image = cv2.imread(str(root / folder / f"{row['frame']}.png"), cv2.IMREAD_COLOR)
+        if image is None:
+            raise FileNotFoundError(f"harvest frame {root / folder / row['frame']}.png is missing or unreadable")
+        images.append(cv2.cvtColor(image, cv2.COLOR_BGR2RGB))
+    frames = np.stack(images)
+    config = pipeline.env_config()
+    if frames.shape[1:3] != (config.camera_height, config.camera_width):
+        frames = resize_frames(frames, (config.camera_height, config.camera_width))
+    if pipeline.checkpoint is not None:
+        direction = "sim->real" if pipeline.name == "sim2real" else "real->canonical"
+        generator = load_generator(pipeline.checkpoint, direction=direction)
+        size = frames.shape[1:3]
+        chunks = [translate_batch(generator, frames[i : i + 32], size) for i in range(0, len(frames), 32)]
+        frames = np.concatenate(chunks)
+    frames = resize_frames(np.ascontiguousarray(frames[:, pipeline.preprocess.crop_top :]), pipeline.preprocess.resize)
+    wheels = np.array([[float(r["expert_left"]), float(r["expert_right"])] for r in rows], dtype=np.float32)
+    if config.action_space == "speed_steer":
+        wheels = np.stack([wheels.mean(1) * 2 - 1, wheels[:, 1] - wheels[:, 0]], axis=1).clip(-1, 1)
+    return frames, wheels.astype(np.float32)
+
+
+# -- training -----------------------------------------------------------------------------------
+
+
+def _fit(
+    policy: BCPolicy,
+    optimiser: torch.optim.Optimizer,
+    frames: np.ndarray,
+    labels: np.ndarray,
+    cfg: BCConfig,
+    rng: np.random.Generator,
+) -> float:
+    """One epoch of MSE regression; mean loss."""
+    policy.train()
+    order = rng.permutation(len(frames))
+    losses = []
+    for start in range(0, len(order), cfg.batch_size):
+        idx = order[start : start + cfg.batch_size]
+        pred = policy(torch.from_numpy(frames[idx]))
+        loss = torch.nn.functional.mse_loss(pred, torch.from_numpy(labels[idx]))
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        optimiser.step()
+        losses.append(loss.item())
+    policy.eval()
+    return float(np.mean(losses))
+
+
+def action_error(policy: BCPolicy, frames: np.ndarray, labels: np.ndarray) -> float:
+    """Mean absolute action error over a held-out set."""
+    with torch.no_grad():
+        preds = torch.cat([policy(torch.from_numpy(frames[i : i + 256])) for i in range(0, len(frames), 256)])
+    return float((preds - torch.from_numpy(labels)).abs().mean())
+
+
+def train_bc(pipeline: Pipeline, cfg: BCConfig, out: Path, *, progress: bool = True) -> dict[str, Any]:
+    """Collect, train (with DAgger rounds), evaluate and save ``out/agent``; returns the summary."""
+    from torch.utils.tensorboard import SummaryWriter
+
+    torch.manual_seed(cfg.seed)
+    torch.set_num_threads(cfg.torch_threads)
+    rng = np.random.default_rng(cfg.seed)
+    out.mkdir(parents=True, exist_ok=True)
+    writer = SummaryWriter(str(out / "tb"))
+    started = time.perf_counter()
+    eval_map = pipeline.env_config().map_name
+    total_steps = cfg.episode_steps * (cfg.val_episodes + (cfg.demo_episodes if cfg.source == "rollout" else 0))
+    total_steps += cfg.episode_steps * cfg.dagger_rounds * cfg.dagger_episodes
+    bar = tqdm(total=total_steps, desc="bc collect", unit="step", disable=not progress)
+    # Held-out states: expert-driven with the same noise, seeds disjoint from training seeds.
+    val_frames, val_labels = _collect(
+        pipeline,
+        cfg,
+        [10_000 + cfg.seed * 100 + i for i in range(cfg.val_episodes)],
+        policy=None,
+        beta=1.0,
+        noise=cfg.expert_noise,
+        bar=bar,
+    )
+    if cfg.source == "rollout":
+        frames, labels = _collect(
+            pipeline,
+            cfg,
+            [cfg.seed * 1000 + i for i in range(cfg.demo_episodes)],
+            policy=None,
+            beta=1.0,
+            noise=cfg.expert_noise,
+            bar=bar,
+        )
+    else:
+        frames, labels = _harvest_data(pipeline, cfg)
+    shape = tuple(int(v) for v in frames.shape[1:])
+    policy = BCPolicy(shape, cfg.net)  # type: ignore[arg-type]
+    optimiser = torch.optim.Adam(policy.parameters(), lr=cfg.lr)
+    history: list[dict[str, Any]] = []
+    epoch_index = 0
+    for round_index in range(cfg.dagger_rounds + 1):
+        if round_index > 0:
+            beta = cfg.dagger_beta**round_index
+            seeds = [cfg.seed * 1000 + 500 + round_index * 50 + i for i in range(cfg.dagger_episodes)]
+            new_frames, new_labels = _collect(pipeline, cfg, seeds, policy=policy, beta=beta, noise=0.0, bar=bar)
+            frames = np.concatenate([frames, new_frames])
+            labels = np.concatenate([labels, new_labels])
+        for _ in range(cfg.epochs):
+            loss = _fit(policy, optimiser, frames, labels, cfg, rng)
+            val = action_error(policy, val_frames, val_labels)
+            writer.add_scalar("bc/train_mse", loss, epoch_index)
+            writer.add_scalar("bc/val_action_mae", val, epoch_index)
+            history.append(
+                {
+                    "epoch": epoch_index,
+                    "round": round_index,
+                    "train_mse": loss,
+                    "val_action_mae": val,
+                    "samples": len(frames),
+                }
+            )
+            epoch_index += 1
+            bar.set_postfix(round=round_index, mse=f"{loss:.4f}", val_mae=f"{val:.3f}")
+        closed: dict[str, float] = {}
+        if cfg.eval_episodes:
+            env = pipeline.make_env(map_name=eval_map, episode_length=cfg.episode_steps)
+            agent = BCAgent(policy, shape, {})
+            results = [run_episode(env, agent.act, 20_000 + i) for i in range(cfg.eval_episodes)]
+            env.close()
+            closed = summarize(results)
+            for key in ("distance_m", "distance_in_lane_m", "out_of_lane_fraction", "survival_s"):
+                writer.add_scalar(f"closed_loop/{key}", closed[key], round_index)
+        history[-1]["closed_loop"] = closed
+    bar.close()
+    writer.close()
+    wall = time.perf_counter() - started
+    summary = {
+        "samples": len(frames),
+        "val_samples": len(val_frames),
+        "final_train_mse": history[-1]["train_mse"],
+        "final_val_action_mae": history[-1]["val_action_mae"],
+        "closed_loop": history[-1].get("closed_loop", {}),
+        "wall_s": wall,
+        "history": history,
+        "provenance": provenance(),
+    }
+    model_config = config_to_dict(cfg.net)
+    save_agent(
+        out / "agent",
+        algo="bc",
+        pipeline=pipeline,
+        observation_shape=shape,
+        config=json.loads(json.dumps(config_to_dict(cfg), default=str)),
+        summary={k: v for k, v in summary.items() if k != "history"},
+        model=model_config,
+        write_weights=lambda folder: save_file(
+            {k: v.detach().contiguous() for k, v in policy.state_dict().items()}, str(folder / WEIGHTS_FILE)
+        ),
+    )
+    write_json_atomic(out / "bc_history.json", summary)
+    plot_bc(history, out / "bc_curve.png", pipeline.name)
+    return summary
+
+
+def plot_bc(history: list[dict[str, Any]], path: Path, title: str) -> None:
+    """Training MSE and held-out action error per epoch; DAgger rounds shaded."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    epochs = [h["epoch"] for h in history]
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.plot(epochs, [h["train_mse"] for h in history], label="train MSE")
+    ax.plot(epochs, [h["val_action_mae"] for h in history], label="held-out action MAE")
+    for h in history:
+        if h.get("closed_loop"):
+            d = h["closed_loop"].get("distance_in_lane_m", math.nan)
+            ax.annotate(f"{d:.1f} m in lane", (h["epoch"], h["val_action_mae"]), fontsize=7)
+    rounds = sorted({h["round"] for h in history})
+    for r in rounds[1:]:
+        first = min(h["epoch"] for h in history if h["round"] == r)
+        ax.axvline(first - 0.5, color="grey", lw=0.5, ls="--")
+    ax.set_xlabel("epoch (dashed: DAgger round starts)")
+    ax.set_yscale("log")
+    ax.set_title(f"behaviour cloning, pipeline {title}")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

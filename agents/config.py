@@ -1,0 +1,97 @@
+"""Agent training configs (``configs/agents/*.yaml``), validated at load.
+
+Keys (unknown keys anywhere are an error naming the key)::
+
+    algo: bc                     # bc | ppo; must match --algo
+    out: runs/agents/{algo}_{pipeline}
+    env: {map_name: small_loop, action_space: speed_steer}    # EnvConfig fields
+    preprocess: {crop_top: 40, resize: [40, 80], frame_stack: 3}
+    checkpoints: {sim2real: DIR, canonicalized: DIR}          # generator per generator pipeline
+    canonicalize_from: randomized                            # or distorted
+    bc: {...}                    # agents.bc.BCConfig, with algo: bc
+    ppo: {...}                   # agents.ppo.PPOConfig, with algo: ppo
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from agents.pipeline import PIPELINES, Pipeline
+from agents.saved import ALGOS
+from generators.configs import apply_overrides
+from sim2real_env.names import resolve_name, unknown_name_message
+
+
+@dataclass(frozen=True)
+class AgentRunConfig:
+    """One agent training run: the algorithm's settings and what its pipelines are made of."""
+
+    algo: str
+    out: str = "runs/agents/{algo}_{pipeline}"
+    env: dict[str, Any] = field(default_factory=dict)
+    preprocess: dict[str, Any] = field(default_factory=dict)
+    checkpoints: dict[str, str | None] = field(default_factory=dict)
+    canonicalize_from: str = "randomized"
+    bc: dict[str, Any] | None = None
+    ppo: dict[str, Any] | None = None
+
+    def __post_init__(self) -> None:
+        resolve_name("agent algorithm", self.algo, ALGOS)
+        for key in self.checkpoints:
+            if key not in ("sim2real", "canonicalized"):
+                raise ValueError(unknown_name_message("checkpoints key", str(key), ("sim2real", "canonicalized")))
+        other = "ppo" if self.algo == "bc" else "bc"
+        if getattr(self, other) is not None:
+            raise ValueError(f"agent config with algo {self.algo!r} has a '{other}' section; remove it")
+        self.algo_config()  # validates the algorithm's section now, not after the data is collected
+
+    def algo_config(self) -> Any:
+        """The validated ``BCConfig`` or ``PPOConfig``."""
+        if self.algo == "bc":
+            from agents.bc import BCConfig
+
+            return BCConfig.from_dict(self.bc)
+        from agents.ppo import PPOConfig
+
+        return PPOConfig.from_dict(self.ppo)
+
+    def pipeline(self, name: str, checkpoint: str | None = None) -> Pipeline:
+        """Build the named pipeline; ``checkpoint`` overrides ``checkpoints.<name>``."""
+        resolve_name("pipeline", name, PIPELINES)
+        return Pipeline.build(
+            name,
+            env=self.env,
+            preprocess=self.preprocess,
+            checkpoint=checkpoint or self.checkpoints.get(name),
+            canonicalize_from=self.canonicalize_from,
+        )
+
+    def out_dir(self, pipeline: str) -> Path:
+        """``out`` with ``{algo}`` and ``{pipeline}`` filled in."""
+        return Path(self.out.format(algo=self.algo, pipeline=pipeline))
+
+
+def load_agent_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> AgentRunConfig:
+    """Read ``configs/agents/<name>.yaml`` and apply ``key.sub=value`` overrides."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"agent config {path} does not exist")
+    raw = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(raw, dict):
+        raise ValueError(f"agent config {path} must hold a mapping, got {type(raw).__name__}")
+    raw = apply_overrides(raw, overrides)
+    known = [f.name for f in dataclasses.fields(AgentRunConfig)]
+    for key in raw:
+        if key not in known:
+            raise ValueError(unknown_name_message(f"key in {path.name}", str(key), known))
+    if "algo" not in raw:
+        raise ValueError(f"agent config {path} needs 'algo' ({' or '.join(ALGOS)})")
+    for key in ("env", "preprocess", "checkpoints"):
+        if raw.get(key) is None:
+            raw.pop(key, None)
+    return AgentRunConfig(**raw)

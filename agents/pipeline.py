@@ -1,0 +1,254 @@
+"""Observation pipelines: what an agent sees, named, built in one place and recorded with the agent.
+
+Four pipelines (``PIPELINES``):
+
+* ``raw``: the canonical simulator render;
+* ``randomized``: the simulator with upstream domain randomization;
+* ``sim2real``: the canonical render through a ``sim->real`` generator checkpoint;
+* ``canonicalized``: randomized (or camera-distorted) renders through a ``real->canonical``
+  checkpoint, the robot-side setting of Lomnitz et al. 2020.
+
+Agent preprocessing (crop the horizon, resize, frame stack) is part of the pipeline, so agent
+code never resizes or stacks. :meth:`Pipeline.record` is what a saved agent stores;
+:meth:`Pipeline.differences` is how loading an agent under another pipeline is caught.
+
+Example::
+
+    pipeline = Pipeline.build("sim2real", env={"map_name": "small_loop"}, checkpoint="runs/cyclegan/checkpoint")
+    env = pipeline.make_env()
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+
+from generators.configs import config_from_dict, config_to_dict
+from sim2real_env.env import EnvConfig
+from sim2real_env.names import resolve_name
+
+PIPELINES: tuple[str, ...] = ("raw", "randomized", "sim2real", "canonicalized")
+CANONICALIZE_SOURCES: tuple[str, ...] = ("randomized", "distorted")
+
+#: Env fields that change what the agent observes or how its actions act; a pipeline pins them.
+#: The map, episode length, reward and spawn are not among them: an agent may be run on another map.
+OBSERVATION_FIELDS: tuple[str, ...] = (
+    "camera_width",
+    "camera_height",
+    "frame_skip",
+    "domain_rand",
+    "distortion",
+    "action_space",
+    "frame_rate",
+)
+
+_DIRECTION = {"sim2real": "sim->real", "canonicalized": "real->canonical"}
+
+
+@dataclass(frozen=True)
+class Preprocess:
+    """Agent-side preprocessing, applied after any generator: crop rows, resize, stack frames."""
+
+    #: Rows cut from the top (the horizon and sky carry no lane information).
+    crop_top: int = 40
+    #: ``[height, width]`` after cropping (INTER_AREA).
+    resize: tuple[int, int] = (40, 80)
+    #: Consecutive frames stacked along channels (gives the policy velocity).
+    frame_stack: int = 3
+
+    def __post_init__(self) -> None:
+        if isinstance(self.crop_top, bool) or not isinstance(self.crop_top, int) or self.crop_top < 0:
+            raise ValueError(f"preprocess.crop_top must be an integer >= 0, got {self.crop_top!r}")
+        if (
+            not isinstance(self.resize, tuple)
+            or len(self.resize) != 2
+            or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 8 for v in self.resize)
+        ):
+            raise ValueError(f"preprocess.resize must be [height, width], integers >= 8, got {self.resize!r}")
+        stack = self.frame_stack
+        if isinstance(stack, bool) or not isinstance(stack, int) or not 1 <= stack <= 8:
+            raise ValueError(f"preprocess.frame_stack must be an integer in [1, 8], got {self.frame_stack!r}")
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any] | None) -> Preprocess:
+        """From a mapping; unknown keys are an error naming the key."""
+        return config_from_dict(cls, values or {}, "preprocess")
+
+
+class PipelineMismatchError(ValueError):
+    """An agent is asked to run under a pipeline other than the one it was trained on."""
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    """One named observation pipeline; build with :meth:`build` (which validates everything)."""
+
+    name: str
+    env: dict[str, Any] = field(default_factory=dict)
+    preprocess: Preprocess = field(default_factory=Preprocess)
+    checkpoint: str | None = None
+    checkpoint_id: str | None = None
+    canonicalize_from: str = "randomized"
+
+    @classmethod
+    def build(
+        cls,
+        name: str,
+        *,
+        env: dict[str, Any] | None = None,
+        preprocess: Preprocess | dict[str, Any] | None = None,
+        checkpoint: str | Path | None = None,
+        canonicalize_from: str = "randomized",
+    ) -> Pipeline:
+        """Validate and resolve a pipeline.
+
+        The pipeline fixes ``domain_rand``/``distortion``; a generator pipeline needs a checkpoint
+        of the right direction, the others refuse one.
+        """
+        resolve_name("pipeline", name, PIPELINES)
+        resolve_name("canonicalize_from", canonicalize_from, CANONICALIZE_SOURCES)
+        env = dict(env or {})
+        wanted = {"domain_rand": name in ("randomized",), "distortion": False}
+        if name == "canonicalized":
+            wanted = {"domain_rand": canonicalize_from == "randomized", "distortion": canonicalize_from == "distorted"}
+        for key, value in wanted.items():
+            if key in env and env[key] != value:
+                raise ValueError(
+                    f"pipeline {name!r} sets env.{key}={value}; the config asks for {env[key]!r}. "
+                    "Remove the key, or pick the pipeline that matches it."
+                )
+            env[key] = value
+        config = EnvConfig.from_dict(env)  # validates every key
+        env = {k: v for k, v in config_to_dict(config).items() if k in env}
+        if isinstance(preprocess, dict) or preprocess is None:
+            preprocess = Preprocess.from_dict(preprocess)
+        checkpoint_id = None
+        if name in _DIRECTION:
+            if checkpoint is None:
+                raise ValueError(
+                    f"pipeline {name!r} needs a {_DIRECTION[name]} generator checkpoint "
+                    f"(--checkpoint or checkpoints.{name} in the agent config)"
+                )
+            from generators.checkpoint import checkpoint_id as id_of
+            from generators.checkpoint import read_config
+
+            direction = read_config(checkpoint)["direction"]
+            if direction != _DIRECTION[name]:
+                raise ValueError(
+                    f"pipeline {name!r} needs a {_DIRECTION[name]!r} checkpoint; {checkpoint} is {direction!r}"
+                )
+            checkpoint_id = id_of(checkpoint)
+            checkpoint = str(checkpoint)
+        elif checkpoint is not None:
+            raise ValueError(f"pipeline {name!r} uses no generator, but a checkpoint was given: {checkpoint}")
+        return cls(name, env, preprocess, checkpoint, checkpoint_id, canonicalize_from)
+
+    # -- what it is ---------------------------------------------------------------------------
+
+    def env_config(self, **overrides: Any) -> EnvConfig:
+        """The full env config (pipeline fields win over ``overrides`` for observation fields)."""
+        clash = [k for k in overrides if k in ("domain_rand", "distortion") and overrides[k] != self.env.get(k)]
+        if clash:
+            raise ValueError(f"pipeline {self.name!r} fixes {clash}; they cannot be overridden")
+        return EnvConfig.from_dict({**self.env, **overrides})
+
+    def record(self) -> dict[str, Any]:
+        """JSON-able description stored with every agent (observation fields, preprocess, generator)."""
+        config = config_to_dict(self.env_config())
+        return {
+            "name": self.name,
+            "observation": {k: config[k] for k in OBSERVATION_FIELDS},
+            "preprocess": config_to_dict(self.preprocess),
+            "checkpoint_id": self.checkpoint_id,
+            "checkpoint": self.checkpoint,
+            "canonicalize_from": self.canonicalize_from if self.name == "canonicalized" else None,
+            "env": dict(self.env),
+        }
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any], checkpoint: str | Path | None = None) -> Pipeline:
+        """Rebuild from :meth:`record` (``checkpoint`` replaces a moved checkpoint folder)."""
+        try:
+            pipeline = cls.build(
+                record["name"],
+                env=record["env"],
+                preprocess=record["preprocess"],
+                checkpoint=checkpoint or record.get("checkpoint"),
+                canonicalize_from=record.get("canonicalize_from") or "randomized",
+            )
+        except KeyError as exc:
+            raise ValueError(f"pipeline record lacks key {exc}") from exc
+        if record.get("checkpoint_id") and pipeline.checkpoint_id != record["checkpoint_id"]:
+            raise PipelineMismatchError(
+                f"the generator checkpoint {pipeline.checkpoint} is {pipeline.checkpoint_id}, "
+                f"the agent was trained with {record['checkpoint_id']}"
+            )
+        return pipeline
+
+    def differences(self, other: Pipeline | dict[str, Any]) -> list[str]:
+        """Human-readable differences in what the agent would observe (empty: same pipeline)."""
+        mine = self.record()
+        theirs = other.record() if isinstance(other, Pipeline) else other
+        out = []
+        for key in ("name", "checkpoint_id", "canonicalize_from"):
+            if mine.get(key) != theirs.get(key):
+                out.append(f"{key}: {mine.get(key)!r} vs {theirs.get(key)!r}")
+        for section in ("observation", "preprocess"):
+            for key in sorted(set(mine[section]) | set(theirs.get(section, {}))):
+                a, b = mine[section].get(key), theirs.get(section, {}).get(key)
+                if a != b:
+                    out.append(f"{section}.{key}: {a!r} vs {b!r}")
+        return out
+
+    # -- building envs ------------------------------------------------------------------------
+
+    def wrap(self, env: gym.Env[Any, Any], *, device: str = "cpu", threads: int = 2) -> gym.Env[Any, Any]:
+        """Put this pipeline's generator and preprocessing on ``env`` (a camera-frame env).
+
+        Used both by :meth:`make_env` and by evaluation, whose domains build their own base env
+        (e.g. a real-proxy camera) and then show the agent what its pipeline would.
+        """
+        from sim2real_env.preprocess import ChannelFrameStack, CropObservation, ResizeObservation
+        from sim2real_env.wrappers import CanonicalizeObservation, Sim2RealObservation
+
+        if self.checkpoint is not None:
+            from generators.checkpoint import load_generator
+
+            direction = _DIRECTION[self.name]
+            generator = load_generator(self.checkpoint, direction=direction, device="cpu")
+            wrapper = Sim2RealObservation if self.name == "sim2real" else CanonicalizeObservation
+            env = wrapper(env, generator, device=device, threads=threads)
+        pre = self.preprocess
+        if pre.crop_top:
+            env = CropObservation(env, pre.crop_top)
+        env = ResizeObservation(env, pre.resize)
+        if pre.frame_stack > 1:
+            env = ChannelFrameStack(env, pre.frame_stack)
+        return env
+
+    def make_env(self, *, device: str = "cpu", threads: int = 2, **env_overrides: Any) -> gym.Env[Any, Any]:
+        """The simulator env with this pipeline's wrappers (``env_overrides``: map, episode length...)."""
+        from sim2real_env.env import DuckietownEnv
+
+        return self.wrap(DuckietownEnv(self.env_config(**env_overrides)), device=device, threads=threads)
+
+    def with_env(self, **env: Any) -> Pipeline:
+        """Same pipeline, other non-observation env fields (e.g. the map)."""
+        for key in env:
+            if key in OBSERVATION_FIELDS:
+                raise ValueError(f"Pipeline.with_env: {key!r} defines the observation; build a new pipeline instead")
+        return dataclasses.replace(self, env={**self.env, **env})
+
+
+def make_pipeline_env(pipeline: Pipeline, seed: int, threads: int = 1, **env_overrides: Any) -> gym.Env[Any, Any]:
+    """Module-level factory for vector-env workers (picklable with ``functools.partial``)."""
+    import torch
+
+    torch.set_num_threads(threads)
+    env = pipeline.make_env(threads=threads, **env_overrides)
+    env.reset(seed=seed)
+    return env

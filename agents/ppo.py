@@ -1,0 +1,332 @@
+"""PPO (stable-baselines3) for lane following, on any observation pipeline.
+
+Training runs ``n_envs`` simulator worker processes (``SubprocVecEnv``, each building the whole
+pipeline, generator included, with one thread), TensorBoard logging, closed-loop evaluation every
+``eval_every`` env steps on fixed seeds (the same lane measures as the evaluation harness), a
+resumable checkpoint (``checkpoint/ppo.zip`` + ``progress.json``) and a learning-curve PNG. The
+first evaluation whose mean "distance in lane" reaches ``target_distance_m`` is reported with its
+env steps and wall time.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from agents.episodes import run_episode, summarize
+from agents.pipeline import Pipeline, make_pipeline_env
+from agents.saved import AgentError, check_observation, save_agent
+from generators.configs import config_from_dict, config_to_dict
+from sim2real_env.names import resolve_name
+from sim2real_env.provenance import provenance, write_json_atomic
+
+MODEL_FILE = "ppo.zip"
+VEC_ENVS = ("subproc", "dummy")
+
+
+@dataclass(frozen=True)
+class PPOConfig:
+    """PPO settings (``ppo:`` section of ``configs/agents/*.yaml``); SB3 names where they exist."""
+
+    total_steps: int = 100_000
+    n_envs: int = 2
+    vec_env: str = "subproc"
+    n_steps: int = 256
+    batch_size: int = 128
+    n_epochs: int = 4
+    learning_rate: float = 3e-4
+    gamma: float = 0.99
+    gae_lambda: float = 0.95
+    clip_range: float = 0.2
+    ent_coef: float = 0.0
+    vf_coef: float = 0.5
+    max_grad_norm: float = 0.5
+    features_dim: int = 256
+    episode_steps: int = 500
+    eval_every: int = 10_000
+    eval_episodes: int = 3
+    checkpoint_every: int = 10_000
+    target_distance_m: float = 3.0
+    seed: int = 0
+    torch_threads: int = 1
+
+    def __post_init__(self) -> None:
+        resolve_name("ppo vec_env", self.vec_env, VEC_ENVS)
+        ints = {
+            "total_steps": 1,
+            "n_envs": 1,
+            "n_steps": 2,
+            "batch_size": 2,
+            "n_epochs": 1,
+            "features_dim": 8,
+            "episode_steps": 10,
+            "eval_every": 1,
+            "eval_episodes": 1,
+            "checkpoint_every": 1,
+            "seed": 0,
+            "torch_threads": 1,
+        }
+        for name, low in ints.items():
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise ValueError(f"ppo.{name} must be an integer >= {low}, got {value!r}")
+        floats = {
+            "learning_rate": (1e-8, 1.0),
+            "gamma": (0.0, 1.0),
+            "gae_lambda": (0.0, 1.0),
+            "clip_range": (1e-3, 1.0),
+            "ent_coef": (0.0, 1.0),
+            "vf_coef": (0.0, 10.0),
+            "max_grad_norm": (1e-3, 100.0),
+            "target_distance_m": (0.0, 1e4),
+        }
+        for name, (lo, hi) in floats.items():
+            number = getattr(self, name)
+            if isinstance(number, bool) or not isinstance(number, (int, float)) or not lo <= number <= hi:
+                raise ValueError(f"ppo.{name} must be a number in [{lo}, {hi}], got {number!r}")
+        if (self.n_steps * self.n_envs) % self.batch_size:
+            raise ValueError(
+                f"ppo.batch_size ({self.batch_size}) must divide n_steps x n_envs ({self.n_steps * self.n_envs})"
+            )
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any] | None) -> PPOConfig:
+        """From a mapping; unknown keys are an error naming the key."""
+        return config_from_dict(cls, values or {}, "ppo")
+
+
+class PPOAgent:
+    """A trained SB3 PPO policy (implements :class:`agents.saved.Agent`)."""
+
+    algo = "ppo"
+
+    def __init__(self, model: Any, observation_shape: tuple[int, ...], record: dict[str, Any]) -> None:
+        self.model = model
+        self.observation_shape = observation_shape
+        self.record = record
+
+    def act(self, obs: np.ndarray) -> np.ndarray:
+        """Deterministic action(s) for uint8 observation(s)."""
+        batch, single = check_observation(obs, self.observation_shape, "PPOAgent")
+        actions, _ = self.model.predict(batch, deterministic=True)
+        actions = np.clip(actions, -1.0, 1.0).astype(np.float32)
+        return actions[0] if single else actions
+
+    @classmethod
+    def load(cls, path: Path, meta: dict[str, Any], device: str = "cpu") -> PPOAgent:
+        """From an agent directory whose ``agent.json`` was already read."""
+        from stable_baselines3 import PPO
+
+        zip_path = path / MODEL_FILE
+        if not zip_path.exists():
+            raise AgentError(f"agent {path} lacks {MODEL_FILE}")
+        try:
+            model = PPO.load(str(zip_path), device=device)
+        except Exception as exc:  # zipfile / torch errors on a corrupt file
+            raise AgentError(f"agent model {zip_path} does not load: {exc}") from exc
+        return cls(model, tuple(int(v) for v in meta["observation_shape"]), meta)
+
+
+def _vec_env(pipeline: Pipeline, cfg: PPOConfig, seed_offset: int) -> Any:
+    from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecMonitor
+
+    factories: list[Callable[[], Any]] = [
+        functools.partial(
+            make_pipeline_env, pipeline, seed=cfg.seed * 1000 + seed_offset + i, episode_length=cfg.episode_steps
+        )
+        for i in range(cfg.n_envs)
+    ]
+    vec = SubprocVecEnv(factories, start_method="forkserver") if cfg.vec_env == "subproc" else DummyVecEnv(factories)
+    return VecMonitor(vec)
+
+
+def _save_zip_atomic(model: Any, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    model.save(str(tmp))
+    os.replace(tmp, path)
+
+
+def train_ppo(
+    pipeline: Pipeline, cfg: PPOConfig, out: Path, *, resume: bool = False, progress: bool = True
+) -> dict[str, Any]:
+    """Train (or resume) PPO on ``pipeline``; saves ``out/agent`` and ``out/learning_curve.png``."""
+    from stable_baselines3 import PPO
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    torch.set_num_threads(cfg.torch_threads)
+    out.mkdir(parents=True, exist_ok=True)
+    checkpoint = out / "checkpoint" / MODEL_FILE
+    progress_file = out / "progress.json"
+    state: dict[str, Any] = {"evaluations": [], "train_episodes": [], "wall_s": 0.0, "target_reached": None}
+    if resume:
+        if not checkpoint.exists() or not progress_file.exists():
+            raise FileNotFoundError(f"--resume: no checkpoint at {checkpoint} (with {progress_file.name})")
+        state = json.loads(progress_file.read_text())
+        if state.get("pipeline") != pipeline.record():
+            raise ValueError(f"--resume: {out} was trained on another pipeline; use a new out folder")
+    elif checkpoint.exists():
+        raise FileExistsError(f"{out} already holds a PPO run; pass --resume to continue it or pick another out")
+    state["pipeline"] = pipeline.record()
+    state["config"] = config_to_dict(cfg)
+    vec = _vec_env(pipeline, cfg, seed_offset=len(state["evaluations"]) * 10)
+    eval_env = pipeline.make_env(episode_length=cfg.episode_steps)
+    if resume:
+        model = PPO.load(str(checkpoint), env=vec, device="cpu")
+    else:
+        model = PPO(
+            "CnnPolicy",
+            vec,
+            n_steps=cfg.n_steps,
+            batch_size=cfg.batch_size,
+            n_epochs=cfg.n_epochs,
+            learning_rate=cfg.learning_rate,
+            gamma=cfg.gamma,
+            gae_lambda=cfg.gae_lambda,
+            clip_range=cfg.clip_range,
+            ent_coef=cfg.ent_coef,
+            vf_coef=cfg.vf_coef,
+            max_grad_norm=cfg.max_grad_norm,
+            policy_kwargs={"features_extractor_kwargs": {"features_dim": cfg.features_dim}},
+            tensorboard_log=str(out / "tb"),
+            seed=cfg.seed,
+            device="cpu",
+            verbose=0,
+        )
+    shape = tuple(int(v) for v in eval_env.observation_space.shape or ())
+    started = time.perf_counter() - float(state["wall_s"])
+
+    def evaluate() -> None:
+        agent = PPOAgent(model, shape, {})
+        seeds = [30_000 + i for i in range(cfg.eval_episodes)]
+        results = [run_episode(eval_env, agent.act, s) for s in seeds]
+        means = summarize(results)
+        wall = time.perf_counter() - started
+        entry = {
+            "env_steps": int(model.num_timesteps),
+            "wall_s": wall,
+            **means,
+            "distance_in_lane_each": [r.distance_in_lane_m for r in results],
+        }
+        state["evaluations"].append(entry)
+        for key in ("distance_m", "distance_in_lane_m", "out_of_lane_fraction", "survival_s", "return"):
+            model.logger.record(f"eval/{key}", means[key])
+        if state["target_reached"] is None and means["distance_in_lane_m"] >= cfg.target_distance_m:
+            state["target_reached"] = {"env_steps": int(model.num_timesteps), "wall_s": wall}
+
+    def checkpoint_now() -> None:
+        state["wall_s"] = time.perf_counter() - started
+        _save_zip_atomic(model, checkpoint)
+        write_json_atomic(progress_file, state)
+
+    class Loop(BaseCallback):
+        def __init__(self) -> None:
+            super().__init__()
+            self.next_eval = (model.num_timesteps // cfg.eval_every + 1) * cfg.eval_every
+            self.next_ckpt = (model.num_timesteps // cfg.checkpoint_every + 1) * cfg.checkpoint_every
+
+        def _on_step(self) -> bool:
+            for info in self.locals.get("infos", []):
+                if "episode" in info:
+                    state["train_episodes"].append(
+                        {
+                            "env_steps": int(self.num_timesteps),
+                            "return": float(info["episode"]["r"]),
+                            "length": int(info["episode"]["l"]),
+                        }
+                    )
+            if self.num_timesteps >= self.next_eval:
+                self.next_eval += cfg.eval_every
+                evaluate()
+            if self.num_timesteps >= self.next_ckpt:
+                self.next_ckpt += cfg.checkpoint_every
+                checkpoint_now()
+            return True
+
+    remaining = cfg.total_steps - int(model.num_timesteps)
+    interrupted = False
+    try:
+        if remaining > 0:
+            model.learn(
+                total_timesteps=remaining,
+                callback=Loop(),
+                reset_num_timesteps=not resume,
+                progress_bar=progress,
+                tb_log_name="ppo",
+            )
+    except KeyboardInterrupt:
+        interrupted = True
+    if not state["evaluations"] or state["evaluations"][-1]["env_steps"] != model.num_timesteps:
+        evaluate()
+    checkpoint_now()
+    vec.close()
+    eval_env.close()
+    final = state["evaluations"][-1]
+    summary = {
+        "env_steps": int(model.num_timesteps),
+        "wall_s": state["wall_s"],
+        "final_eval": {k: v for k, v in final.items() if k != "distance_in_lane_each"},
+        "target_distance_m": cfg.target_distance_m,
+        "target_reached": state["target_reached"],
+        "interrupted": interrupted,
+        "provenance": provenance(),
+    }
+    save_agent(
+        out / "agent",
+        algo="ppo",
+        pipeline=pipeline,
+        observation_shape=shape,
+        config=config_to_dict(cfg),
+        summary=summary,
+        model={"policy": "CnnPolicy", "features_dim": cfg.features_dim},
+        write_weights=lambda folder: model.save(str(folder / MODEL_FILE)),
+    )
+    write_json_atomic(out / "ppo_summary.json", summary)
+    plot_learning_curve(state, out / "learning_curve.png", pipeline.name, cfg.target_distance_m)
+    return summary
+
+
+def plot_learning_curve(state: dict[str, Any], path: Path, title: str, target: float) -> None:
+    """Evaluation distance in lane (mean and per episode) and training returns against env steps."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(10, 3.8))
+    evals = state["evaluations"]
+    steps = [e["env_steps"] for e in evals]
+    ax.plot(steps, [e["distance_in_lane_m"] for e in evals], "o-", label="mean distance in lane")
+    ax.plot(steps, [e["distance_m"] for e in evals], "s--", label="mean distance", alpha=0.7)
+    for e in evals:
+        ax.scatter([e["env_steps"]] * len(e["distance_in_lane_each"]), e["distance_in_lane_each"], s=8, c="grey")
+    if math.isfinite(target) and target > 0:
+        ax.axhline(target, color="green", lw=0.8, ls=":", label=f"target {target} m")
+    ax.set_xlabel("env steps")
+    ax.set_ylabel("m (deterministic policy, fixed seeds)")
+    ax.set_title(f"PPO evaluation, pipeline {title}")
+    ax.legend(fontsize=8)
+    episodes = state["train_episodes"]
+    if episodes:
+        x = np.array([e["env_steps"] for e in episodes])
+        y = np.array([e["return"] for e in episodes])
+        ax2.plot(x, y, ".", ms=2, alpha=0.4)
+        window = max(1, len(y) // 20)
+        if len(y) >= window:
+            smooth = np.convolve(y, np.ones(window) / window, mode="valid")
+            ax2.plot(x[window - 1 :], smooth, lw=1.5)
+    ax2.set_xlabel("env steps")
+    ax2.set_ylabel("training episode return")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

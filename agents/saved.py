@@ -1,0 +1,157 @@
+"""Saved agents: a directory with ``agent.json`` (algorithm, pipeline, config, provenance) + weights.
+
+A saved agent carries the pipeline it was trained on (including the generator checkpoint id).
+:func:`load_agent` refuses to run it under another pipeline unless the caller passes
+``allow_pipeline_mismatch=True``, because that is a transfer experiment, not an accident.
+
+Example::
+
+    agent = load_agent("runs/agents/bc_raw/agent")
+    env = agent.pipeline.make_env(map_name="small_loop")
+    obs, _ = env.reset(seed=0)
+    action = agent.act(obs)
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from agents.pipeline import Pipeline, PipelineMismatchError
+from sim2real_env import __version__ as package_version
+from sim2real_env.names import unknown_name_message
+from sim2real_env.provenance import atomic_directory, git_sha, versions
+
+AGENT_FILE = "agent.json"
+FORMAT_VERSION = 1
+ALGOS: tuple[str, ...] = ("ppo", "bc")
+
+
+class AgentError(ValueError):
+    """A saved agent is missing, corrupt or of an unknown kind."""
+
+
+@runtime_checkable
+class Agent(Protocol):
+    """What evaluation needs from an agent."""
+
+    algo: str
+    record: dict[str, Any]
+
+    def act(self, obs: np.ndarray) -> np.ndarray:
+        """Deterministic action for one observation ``(H, W, C)`` or a batch ``(N, H, W, C)``."""
+        ...
+
+
+def save_agent(
+    path: str | Path,
+    *,
+    algo: str,
+    pipeline: Pipeline,
+    observation_shape: tuple[int, ...],
+    config: dict[str, Any],
+    summary: dict[str, Any],
+    write_weights: Callable[[Path], None],
+    model: dict[str, Any] | None = None,
+) -> Path:
+    """Write an agent directory atomically; ``write_weights(folder)`` writes the weight files."""
+    if algo not in ALGOS:
+        raise ValueError(unknown_name_message("agent algorithm", algo, ALGOS))
+    meta = {
+        "kind": "agent",
+        "format_version": FORMAT_VERSION,
+        "algo": algo,
+        "pipeline": pipeline.record(),
+        "observation_shape": list(observation_shape),
+        "model": model or {},
+        "config": config,
+        "summary": summary,
+        "package_version": package_version,
+        "git_sha": git_sha(),
+        "versions": versions(),
+        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+    }
+    with atomic_directory(path) as tmp:
+        write_weights(tmp)
+        (tmp / AGENT_FILE).write_text(json.dumps(meta, indent=2, default=str) + "\n")
+    return Path(path)
+
+
+def read_agent_record(path: str | Path) -> dict[str, Any]:
+    """``agent.json`` of a saved agent, checked."""
+    path = Path(path)
+    if not path.is_dir():
+        raise AgentError(f"agent {path} does not exist (expected a directory with {AGENT_FILE})")
+    meta_path = path / AGENT_FILE
+    if not meta_path.exists():
+        raise AgentError(f"agent {path} has no {AGENT_FILE}; is it an agent directory?")
+    try:
+        meta = json.loads(meta_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise AgentError(f"agent {meta_path} is not valid JSON: {exc}") from exc
+    if not isinstance(meta, dict) or meta.get("kind") != "agent":
+        raise AgentError(f"{meta_path} does not describe an agent (kind={meta.get('kind')!r})")
+    if meta.get("format_version") != FORMAT_VERSION:
+        raise AgentError(f"agent {path} has format_version {meta.get('format_version')!r}; expected {FORMAT_VERSION}")
+    if meta.get("algo") not in ALGOS:
+        raise AgentError(unknown_name_message(f"agent algorithm in {meta_path}", str(meta.get("algo")), ALGOS))
+    return meta
+
+
+def check_pipeline(record: dict[str, Any], pipeline: Pipeline | None, allow_mismatch: bool, where: str) -> list[str]:
+    """Differences between the agent's recorded pipeline and ``pipeline``; raise unless allowed."""
+    if pipeline is None:
+        return []
+    diffs = pipeline.differences(record["pipeline"])
+    if diffs and not allow_mismatch:
+        raise PipelineMismatchError(
+            f"agent {where} was trained on pipeline {record['pipeline']['name']!r} and is asked to run under "
+            f"{pipeline.name!r}; differences: {'; '.join(diffs)}. Pass allow_pipeline_mismatch=True "
+            "(CLI: --allow-pipeline-mismatch) to run this transfer experiment on purpose."
+        )
+    return diffs
+
+
+def check_observation(obs: np.ndarray, shape: tuple[int, ...], owner: str) -> tuple[np.ndarray, bool]:
+    """Batch ``obs`` and check its shape/dtype against the agent's; returns (batch, was_single)."""
+    obs = np.asarray(obs)
+    single = obs.ndim == len(shape)
+    batch = obs[None] if single else obs
+    if batch.shape[1:] != shape or obs.dtype != np.uint8:
+        raise ValueError(
+            f"{owner}.act expects uint8 observations of shape {shape} (or a batch of them), "
+            f"got {obs.dtype} {obs.shape}; is it running under its own pipeline?"
+        )
+    return batch, single
+
+
+def load_agent(
+    path: str | Path,
+    *,
+    pipeline: Pipeline | None = None,
+    allow_pipeline_mismatch: bool = False,
+    device: str = "cpu",
+) -> Agent:
+    """Load a saved agent; with ``pipeline`` given, refuse a mismatch unless explicitly allowed."""
+    meta = read_agent_record(path)
+    diffs = check_pipeline(meta, pipeline, allow_pipeline_mismatch, str(path))
+    if meta["algo"] == "ppo":
+        from agents.ppo import PPOAgent
+
+        agent: Agent = PPOAgent.load(Path(path), meta, device=device)
+    else:
+        from agents.bc import BCAgent
+
+        agent = BCAgent.load(Path(path), meta, device=device)
+    agent.record["pipeline_differences"] = diffs
+    return agent
+
+
+def agent_pipeline(agent: Agent, checkpoint: str | Path | None = None) -> Pipeline:
+    """The pipeline an agent was trained on, rebuilt (its generator checkpoint must still exist)."""
+    return Pipeline.from_record(agent.record["pipeline"], checkpoint=checkpoint)
