@@ -177,6 +177,11 @@ def train_ppo(
             raise ValueError(f"--resume: {out} was trained on another pipeline; use a new out folder")
     elif checkpoint.exists():
         raise FileExistsError(f"{out} already holds a PPO run; pass --resume to continue it or pick another out")
+    height, width = pipeline.preprocess.resize
+    if min(height, width) < 36:
+        raise ValueError(
+            f"ppo: SB3's CnnPolicy (NatureCNN) needs frames of at least 36x36; preprocess.resize is {[height, width]}"
+        )
     state["pipeline"] = pipeline.record()
     state["config"] = config_to_dict(cfg)
     vec = _vec_env(pipeline, cfg, seed_offset=len(state["evaluations"]) * 10)

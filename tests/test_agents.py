@@ -1,0 +1,237 @@
+"""Agents: pipelines, saved agents, BC and PPO on the real simulator, the train-agent CLI."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+from agents.bc import BCConfig, train_bc
+from agents.config import load_agent_config
+from agents.episodes import OUT_OF_LANE_M, EpisodeTracker
+from agents.pipeline import Pipeline, PipelineMismatchError, Preprocess
+from agents.ppo import PPOConfig, train_ppo
+from agents.saved import AgentError, load_agent
+from generators.checkpoint import save_generator
+from generators.cyclegan.model import CycleGAN, CycleGANConfig
+from sim2real_env.cli import main
+
+SMALL_ENV = {"map_name": "small_loop", "camera_width": 80, "camera_height": 60, "action_space": "speed_steer"}
+SMALL_PRE = {"crop_top": 20, "resize": [20, 40], "frame_stack": 2}
+PPO_PRE = {"crop_top": 20, "resize": [40, 80], "frame_stack": 2}
+TINY_BC = {
+    "demo_episodes": 1,
+    "episode_steps": 30,
+    "dagger_rounds": 1,
+    "dagger_episodes": 1,
+    "val_episodes": 1,
+    "epochs": 2,
+    "eval_episodes": 1,
+    "torch_threads": 1,
+    "net": {"width": 4, "hidden": 8},
+}
+
+
+@pytest.fixture(scope="module")
+def sim2real_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    torch.manual_seed(0)
+    model = CycleGAN(CycleGANConfig.from_dict({"image_size": [60, 80], "width": 4, "blocks": 1}), "sim->real")
+    return save_generator(model, tmp_path_factory.mktemp("gen") / "cyclegan")
+
+
+# -- pipelines (no simulator) -------------------------------------------------------------------
+
+
+def test_pipelines_fix_domain_and_require_the_right_checkpoint(sim2real_checkpoint: Path) -> None:
+    assert Pipeline.build("raw").env == {"domain_rand": False, "distortion": False}
+    assert Pipeline.build("randomized").env["domain_rand"] is True
+    with pytest.raises(ValueError, match="needs a real->canonical generator checkpoint"):
+        Pipeline.build("canonicalized", canonicalize_from="distorted")
+    with pytest.raises(ValueError, match="Unknown canonicalize_from 'distort'"):
+        Pipeline.build("canonicalized", canonicalize_from="distort")
+    with pytest.raises(ValueError, match="Did you mean 'sim2real'"):
+        Pipeline.build("sim2rea1")
+    with pytest.raises(ValueError, match="needs a sim->real generator checkpoint"):
+        Pipeline.build("sim2real")
+    with pytest.raises(ValueError, match="uses no generator"):
+        Pipeline.build("raw", checkpoint=sim2real_checkpoint)
+    with pytest.raises(ValueError, match="needs a 'real->canonical' checkpoint"):
+        Pipeline.build("canonicalized", checkpoint=sim2real_checkpoint)
+    with pytest.raises(ValueError, match="sets env.domain_rand=False"):
+        Pipeline.build("raw", env={"domain_rand": True})
+    with pytest.raises(ValueError, match="Unknown EnvConfig key 'mapname'"):
+        Pipeline.build("raw", env={"mapname": "small_loop"})
+    with pytest.raises(ValueError, match="Unknown preprocess key 'crop'"):
+        Pipeline.build("raw", preprocess={"crop": 3})
+    with pytest.raises(ValueError, match="frame_stack must be an integer in"):
+        Preprocess(frame_stack=0)
+    pipeline = Pipeline.build("sim2real", checkpoint=sim2real_checkpoint)
+    assert pipeline.checkpoint_id is not None and pipeline.checkpoint_id.startswith("cyclegan-")
+
+
+def test_pipeline_differences_name_what_changes(sim2real_checkpoint: Path) -> None:
+    raw = Pipeline.build("raw", env=SMALL_ENV, preprocess=SMALL_PRE)
+    assert raw.differences(raw.record()) == []
+    assert raw.differences(raw.with_env(map_name="loop_empty")) == []  # the map is not part of it
+    translated = Pipeline.build("sim2real", env=SMALL_ENV, preprocess=SMALL_PRE, checkpoint=sim2real_checkpoint)
+    diffs = raw.differences(translated)
+    assert any(d.startswith("name:") for d in diffs) and any(d.startswith("checkpoint_id:") for d in diffs)
+    bigger = Pipeline.build("raw", env={**SMALL_ENV, "camera_width": 160}, preprocess=SMALL_PRE)
+    assert raw.differences(bigger) == ["observation.camera_width: 80 vs 160"]
+    rebuilt = Pipeline.from_record(json.loads(json.dumps(translated.record())))
+    assert rebuilt.differences(translated) == []
+
+
+def test_episode_tracker_measures_a_hand_made_episode() -> None:
+    tracker = EpisodeTracker(seed=3, map_name="small_loop", step_s=0.1)
+    steps = [
+        {"progress_m": 0.1, "lane_lateral_m": 0.02, "lane_heading_rad": -0.1, "termination": ""},
+        {"progress_m": 0.1, "lane_lateral_m": -0.04, "lane_heading_rad": 0.3, "termination": ""},
+        {"progress_m": 0.2, "lane_lateral_m": OUT_OF_LANE_M + 0.01, "lane_heading_rad": 0.2, "termination": ""},
+        {"progress_m": 0.1, "lane_lateral_m": 0.0, "lane_heading_rad": 0.0, "termination": "off_road"},
+    ]
+    for info in steps:
+        tracker.update(1.5, info)
+    result = tracker.result()
+    assert result.steps == 4 and math.isclose(result.survival_s, 0.4)
+    assert math.isclose(result.distance_m, 0.5)
+    assert math.isclose(result.distance_in_lane_m, 0.2)  # stops counting when the lane is first left
+    assert math.isclose(result.mean_abs_lateral_m, (0.02 + 0.04 + 0.11 + 0.0) / 4)
+    assert math.isclose(result.mean_abs_heading_rad, 0.6 / 4)
+    assert result.out_of_lane_fraction == 0.25
+    assert result.off_road == 1.0 and result.collision == 0.0 and result.return_ == 6.0
+
+
+def test_agent_config_rejects_bad_keys(tmp_path: Path) -> None:
+    path = tmp_path / "a.yaml"
+    path.write_text("algo: bc\nbc: {epochz: 3}\n")
+    with pytest.raises(ValueError, match="Unknown bc key 'epochz'.*Did you mean 'epochs'"):
+        load_agent_config(path)
+    path.write_text("algo: bc\npreproces: {}\n")
+    with pytest.raises(ValueError, match="Did you mean 'preprocess'"):
+        load_agent_config(path)
+    path.write_text("algo: bc\nppo: {}\n")
+    with pytest.raises(ValueError, match="has a 'ppo' section"):
+        load_agent_config(path)
+    path.write_text("algo: ppo\nppo: {batch_size: 100}\n")
+    with pytest.raises(ValueError, match="batch_size"):
+        load_agent_config(path)
+    config = load_agent_config("configs/agents/bc.yaml", ["bc.epochs=2"])
+    assert config.algo_config().epochs == 2 and isinstance(config.algo_config(), BCConfig)
+    assert isinstance(load_agent_config("configs/agents/ppo.yaml").algo_config(), PPOConfig)
+    assert main(["train-agent", "--algo", "ppo", "--pipeline", "raw", "--config", "configs/agents/bc.yaml"]) == 2
+
+
+def test_load_agent_errors(tmp_path: Path) -> None:
+    with pytest.raises(AgentError, match="does not exist"):
+        load_agent(tmp_path / "nope")
+    (tmp_path / "a").mkdir()
+    with pytest.raises(AgentError, match="no agent.json"):
+        load_agent(tmp_path / "a")
+    (tmp_path / "a" / "agent.json").write_text("{not json")
+    with pytest.raises(AgentError, match="not valid JSON"):
+        load_agent(tmp_path / "a")
+
+
+# -- real simulator -----------------------------------------------------------------------------
+
+
+@pytest.mark.sim
+def test_bc_learns_saves_and_refuses_another_pipeline(tmp_path: Path, sim2real_checkpoint: Path) -> None:
+    pipeline = Pipeline.build("raw", env=SMALL_ENV, preprocess=SMALL_PRE)
+    summary = train_bc(pipeline, BCConfig.from_dict(TINY_BC), tmp_path, progress=False)
+    history = json.loads((tmp_path / "bc_history.json").read_text())["history"]
+    assert history[-1]["samples"] > history[0]["samples"]  # the DAgger round added data
+    assert summary["final_val_action_mae"] < 1.0 and (tmp_path / "bc_curve.png").stat().st_size > 0
+    agent = load_agent(tmp_path / "agent", pipeline=pipeline)
+    env = pipeline.make_env()
+    obs, _ = env.reset(seed=1)
+    action = agent.act(obs)
+    assert action.shape == (2,) and action.dtype == np.float32 and np.all(np.abs(action) <= 1)
+    assert agent.act(np.stack([obs, obs])).shape == (2, 2)
+    with pytest.raises(ValueError, match="expects uint8 observations of shape"):
+        agent.act(obs[..., :3])
+    env.close()
+    translated = Pipeline.build("sim2real", env=SMALL_ENV, preprocess=SMALL_PRE, checkpoint=sim2real_checkpoint)
+    with pytest.raises(PipelineMismatchError, match="trained on pipeline 'raw'.*allow_pipeline_mismatch"):
+        load_agent(tmp_path / "agent", pipeline=translated)
+    allowed = load_agent(tmp_path / "agent", pipeline=translated, allow_pipeline_mismatch=True)
+    assert allowed.record["pipeline_differences"]
+    (tmp_path / "agent" / "policy.safetensors").write_bytes(b"garbage")
+    with pytest.raises(AgentError, match="do not load"):
+        load_agent(tmp_path / "agent")
+
+
+@pytest.mark.sim
+def test_bc_on_the_sim2real_pipeline_records_the_checkpoint(tmp_path: Path, sim2real_checkpoint: Path) -> None:
+    config = {**TINY_BC, "dagger_rounds": 0, "eval_episodes": 0, "episode_steps": 15}
+    pipeline = Pipeline.build("sim2real", env=SMALL_ENV, preprocess=SMALL_PRE, checkpoint=sim2real_checkpoint)
+    train_bc(pipeline, BCConfig.from_dict(config), tmp_path, progress=False)
+    record = json.loads((tmp_path / "agent" / "agent.json").read_text())
+    assert record["pipeline"]["name"] == "sim2real"
+    assert record["pipeline"]["checkpoint_id"] == pipeline.checkpoint_id
+    assert load_agent(tmp_path / "agent", pipeline=pipeline).algo == "bc"
+
+
+@pytest.mark.sim
+def test_ppo_trains_resumes_and_loads(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="at least 36x36"):
+        train_ppo(Pipeline.build("raw", preprocess=SMALL_PRE), PPOConfig(), tmp_path / "small", progress=False)
+    pipeline = Pipeline.build("raw", env=SMALL_ENV, preprocess=PPO_PRE)
+    settings: dict[str, Any] = {
+        "total_steps": 64,
+        "n_envs": 2,
+        "vec_env": "dummy",
+        "n_steps": 32,
+        "batch_size": 32,
+        "n_epochs": 1,
+        "features_dim": 16,
+        "episode_steps": 20,
+        "eval_every": 64,
+        "eval_episodes": 1,
+        "checkpoint_every": 64,
+    }
+    first = train_ppo(pipeline, PPOConfig.from_dict(settings), tmp_path, progress=False)
+    assert first["env_steps"] == 64
+    with pytest.raises(FileExistsError, match="--resume"):
+        train_ppo(pipeline, PPOConfig.from_dict(settings), tmp_path, progress=False)
+    resumed = train_ppo(
+        pipeline, PPOConfig.from_dict({**settings, "total_steps": 128}), tmp_path, resume=True, progress=False
+    )
+    assert resumed["env_steps"] == 128
+    progress = json.loads((tmp_path / "progress.json").read_text())
+    assert [e["env_steps"] for e in progress["evaluations"]] == [64, 128]
+    assert (tmp_path / "learning_curve.png").stat().st_size > 0
+    agent = load_agent(tmp_path / "agent", pipeline=pipeline)
+    env = pipeline.make_env()
+    obs, _ = env.reset(seed=0)
+    assert agent.act(obs).shape == (2,)
+    env.close()
+    other = Pipeline.build("randomized", env=SMALL_ENV, preprocess=PPO_PRE)
+    with pytest.raises(ValueError, match="another pipeline"):
+        train_ppo(other, PPOConfig.from_dict({**settings, "total_steps": 192}), tmp_path, resume=True, progress=False)
+
+
+@pytest.mark.sim
+@pytest.mark.slow
+def test_train_agent_cli_with_subprocess_envs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    overrides = [f"env.{k}={v}" for k, v in SMALL_ENV.items()] + [
+        "preprocess.crop_top=20",
+        "preprocess.resize=[40, 80]",
+        "ppo.total_steps=64",
+        "ppo.n_steps=32",
+        "ppo.batch_size=32",
+        "ppo.n_epochs=1",
+        "ppo.episode_steps=20",
+        "ppo.eval_every=64",
+        "ppo.eval_episodes=1",
+    ]
+    args = ["train-agent", "--algo", "ppo", "--pipeline", "raw", "--config", "configs/agents/ppo.yaml"]
+    assert main([*args, "--out", str(tmp_path), "--quiet", *overrides]) == 0
+    assert "train-agent ppo/raw" in capsys.readouterr().out
+    assert load_agent(tmp_path / "agent").algo == "ppo"
