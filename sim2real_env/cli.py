@@ -200,6 +200,19 @@ def _cmd_train_agent(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from agents.evaluate import evaluate, load_eval_config
+
+    config = load_eval_config(args.config, args.overrides)
+    results = evaluate(config, progress=not args.quiet)
+    out = config.out_dir()
+    for agent, by_domain in results["summary"].items():
+        cells = ", ".join(f"{d} {v[config.primary][0]:.2f}" for d, v in by_domain.items())
+        print(f"evaluate {agent}: {config.primary} {cells}")
+    print(f"evaluate: wrote {out / 'report.md'}, {out / 'results.json'} and plots (bars.png, matrix.png, views.png)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
     parser = argparse.ArgumentParser(prog="sim2real", description=__doc__)
@@ -320,6 +333,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true")
     p.add_argument("overrides", nargs="*", help="key.sub=value overrides, e.g. bc.epochs=4")
     p.set_defaults(func=_cmd_train_agent)
+
+    p = sub.add_parser("evaluate", help="closed-loop transfer matrix: agents x domains x seeded episodes -> report")
+    p.add_argument("--config", required=True, help="configs/eval/<name>.yaml")
+    p.add_argument("--quiet", action="store_true")
+    p.add_argument("overrides", nargs="*", help="key=value overrides, e.g. episodes=3")
+    p.set_defaults(func=_cmd_evaluate)
     return parser
 
 

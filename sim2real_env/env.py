@@ -91,6 +91,12 @@ class EnvConfig:
     spawn_lateral_m: float = 0.05
     spawn_heading_rad: float = 0.25
     accept_start_angle_deg: float = 60.0
+    #: Camera pose and intrinsics; ``None`` keeps upstream's (0.108 m, 19.15 deg down, 75 deg
+    #: vertical field of view, or its randomized draw with ``domain_rand``). Evaluation domains
+    #: change them to mimic a robot whose camera sits differently.
+    camera_height_m: float | None = None
+    camera_tilt_deg: float | None = None
+    camera_fov_y_deg: float | None = None
 
     def __post_init__(self) -> None:
         resolve_map(self.map_name)
@@ -121,6 +127,17 @@ class EnvConfig:
             raise ValueError(f"EnvConfig.reward_weights must be a RewardConfig, got {self.reward_weights!r}")
         if not (isinstance(self.frame_rate, (int, float)) and 1 <= self.frame_rate <= 1000):
             raise ValueError(f"EnvConfig.frame_rate must be a number in [1, 1000] Hz, got {self.frame_rate!r}")
+        camera_ranges: tuple[tuple[str, float, float], ...] = (
+            ("camera_height_m", 0.02, 0.5),
+            ("camera_tilt_deg", -10.0, 60.0),
+            ("camera_fov_y_deg", 20.0, 150.0),
+        )
+        for name, c_lo, c_hi in camera_ranges:
+            camera = getattr(self, name)
+            if camera is not None and (
+                isinstance(camera, bool) or not isinstance(camera, (int, float)) or not c_lo <= camera <= c_hi
+            ):
+                raise ValueError(f"EnvConfig.{name} must be null or a number in [{c_lo}, {c_hi}], got {camera!r}")
         if not (isinstance(self.accept_start_angle_deg, (int, float)) and 0 < self.accept_start_angle_deg <= 180):
             raise ValueError(
                 f"EnvConfig.accept_start_angle_deg must be in (0, 180], got {self.accept_start_angle_deg!r}"
@@ -283,7 +300,8 @@ class DuckietownEnv(gym.Env[np.ndarray, np.ndarray]):
         gl.glMatrixMode(gl.GL_MODELVIEW)
         gl.glLoadIdentity()
         obs = self.sim.reset()
-        if self.config.spawn == "lane" and self._place_in_lane():
+        camera_changed = self._set_camera()
+        if (self.config.spawn == "lane" and self._place_in_lane()) or camera_changed:
             obs = self.sim.render_obs()
         self._steps = 0
         self._distance_m = 0.0
@@ -341,6 +359,17 @@ class DuckietownEnv(gym.Env[np.ndarray, np.ndarray]):
         super().close()
 
     # -- helpers -------------------------------------------------------------------------------
+    def _set_camera(self) -> bool:
+        """Apply the configured camera height / tilt / field of view (upstream resets them each episode)."""
+        cfg, sim = self.config, self.sim
+        if cfg.camera_height_m is not None:
+            sim.cam_height = float(cfg.camera_height_m)
+        if cfg.camera_tilt_deg is not None:
+            sim.cam_angle = [float(cfg.camera_tilt_deg), 0, 0]
+        if cfg.camera_fov_y_deg is not None:
+            sim.cam_fov_y = float(cfg.camera_fov_y_deg)
+        return any(v is not None for v in (cfg.camera_height_m, cfg.camera_tilt_deg, cfg.camera_fov_y_deg))
+
     def _place_in_lane(self) -> bool:
         """Move the robot from upstream's spawn onto the lane centre (perturbed); False if impossible."""
         sim, mod = self.sim, self._sim_module

@@ -1,0 +1,459 @@
+"""The closed-loop evaluation harness: agents x domains x seeded episodes -> transfer report.
+
+``sim2real evaluate --config configs/eval/<name>.yaml`` runs every agent variant in every domain
+on the same episode seeds, measures each episode (``agents.episodes``), aggregates with 95%
+bootstrap confidence intervals, and writes ``report.md`` + ``results.json`` + PNG plots (bars
+with CIs, the transfer matrix as a heat map, what each variant sees in each domain).
+
+An agent *variant* is a saved agent plus what sits between the domain's camera and the agent at
+evaluation time: nothing (a robot's raw camera), a ``canonicalize`` checkpoint (the robot-side
+real-to-canonical wrapper), a ``translate`` checkpoint, or ``own_pipeline`` (the generator the
+agent was trained with). The agent's preprocessing (crop, resize, stack) always applies.
+
+"Improvement" is Lomnitz et al.'s figure: for an agent evaluated with and without the
+canonicalizer, the share of its drop from the reference domain to domain D that the wrapper
+recovers, ``(M_with(D) - M_without(D)) / (M_without(ref) - M_without(D))``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+from tqdm import tqdm
+
+from agents.episodes import MEASURES, EpisodeResult, run_episode
+from agents.pipeline import OBSERVATION_FIELDS, Pipeline, Preprocess
+from agents.saved import check_pipeline, load_agent
+from generators.configs import apply_overrides, config_from_dict
+from sim2real_env.domains import Domain, load_domain
+from sim2real_env.maps import resolve_map
+from sim2real_env.names import unknown_name_message
+from sim2real_env.provenance import provenance, write_json_atomic, write_text_atomic
+
+#: Measures where larger is better (for the improvement figure's sign).
+HIGHER_IS_BETTER = {"survival_s", "distance_m", "distance_in_lane_m", "return"}
+
+
+@dataclass(frozen=True)
+class AgentVariant:
+    """One row of the transfer matrix."""
+
+    name: str
+    path: str | None = None
+    canonicalize: str | None = None
+    translate: str | None = None
+    own_pipeline: bool = False
+    #: The privileged pure-pursuit expert (reads the simulator's lane curves; a reference row).
+    expert: bool = False
+
+    def __post_init__(self) -> None:
+        if self.expert == (self.path is not None):
+            raise ValueError(f"agent {self.name!r}: give exactly one of 'path' (a saved agent) or 'expert: true'")
+        if sum(bool(v) for v in (self.canonicalize, self.translate, self.own_pipeline)) > 1:
+            raise ValueError(f"agent {self.name!r}: choose at most one of canonicalize, translate, own_pipeline")
+        if self.expert and (self.canonicalize or self.translate or self.own_pipeline):
+            raise ValueError(f"agent {self.name!r}: the expert reads the simulator state; it takes no wrapper")
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """``configs/eval/*.yaml``; unknown keys anywhere are an error naming the key."""
+
+    name: str
+    agents: tuple[AgentVariant, ...]
+    domains: tuple[str, ...] = ("canonical", "randomized", "real_proxy_image", "real_proxy_camera")
+    out: str = "benchmarks/results/{name}"
+    map_name: str = "small_loop"
+    episodes: int = 5
+    seed: int = 0
+    episode_steps: int = 500
+    reference_domain: str = "canonical"
+    primary: str = "distance_in_lane_m"
+    allow_pipeline_mismatch: bool = False
+    bootstrap: int = 2000
+    #: Optional image-level metrics of a sim->real checkpoint (see ``generators.image_metrics``).
+    image_metrics: dict[str, Any] | None = None
+    #: Default camera for the expert row and for agents without a record (width, height).
+    camera: tuple[int, int] = (160, 120)
+
+    def __post_init__(self) -> None:
+        resolve_map(self.map_name)
+        agents = tuple(
+            a if isinstance(a, AgentVariant) else config_from_dict(AgentVariant, a, "agent") for a in self.agents
+        )
+        if not agents:
+            raise ValueError("eval config: 'agents' is empty")
+        names = [a.name for a in agents]
+        if len(set(names)) != len(names):
+            raise ValueError(f"eval config: agent names must be unique, got {names}")
+        object.__setattr__(self, "agents", agents)
+        if not self.domains:
+            raise ValueError("eval config: 'domains' is empty")
+        for domain in self.domains:
+            load_domain(domain)  # unknown domain -> did-you-mean now, not after an hour of episodes
+        if self.reference_domain not in self.domains:
+            raise ValueError(
+                f"eval config: reference_domain {self.reference_domain!r} is not among domains {list(self.domains)}"
+            )
+        if self.primary not in MEASURES:
+            raise ValueError(unknown_name_message("primary measure", self.primary, MEASURES))
+        for name, low in (("episodes", 1), ("episode_steps", 10), ("bootstrap", 100), ("seed", 0)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise ValueError(f"eval config: {name} must be an integer >= {low}, got {value!r}")
+
+    def out_dir(self) -> Path:
+        """``out`` with ``{name}`` filled in."""
+        return Path(self.out.format(name=self.name))
+
+    def seeds(self) -> list[int]:
+        """Episode seeds, the same for every agent and domain."""
+        return [self.seed * 1000 + i for i in range(self.episodes)]
+
+
+def load_eval_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> EvalConfig:
+    """Read and validate ``configs/eval/<name>.yaml`` (with ``key=value`` overrides)."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"eval config {path} does not exist")
+    raw = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(raw, dict):
+        raise ValueError(f"eval config {path} must hold a mapping")
+    raw = apply_overrides(raw, overrides)
+    known = [f.name for f in dataclasses.fields(EvalConfig)]
+    for key in raw:
+        if key not in known:
+            raise ValueError(unknown_name_message(f"key in {path.name}", str(key), known))
+    raw.setdefault("name", path.stem)
+    if "agents" not in raw:
+        raise ValueError(f"eval config {path} needs 'agents'")
+    raw["domains"] = tuple(raw.get("domains", EvalConfig.domains))
+    if "camera" in raw:
+        raw["camera"] = tuple(raw["camera"])
+    return EvalConfig(**{**raw, "agents": tuple(raw["agents"])})
+
+
+def bootstrap_ci(values: list[float] | np.ndarray, resamples: int = 2000, seed: int = 0) -> tuple[float, float, float]:
+    """Mean and 95% percentile-bootstrap interval of the mean (NaNs dropped)."""
+    data = np.asarray(values, dtype=np.float64)
+    data = data[np.isfinite(data)]
+    if data.size == 0:
+        return math.nan, math.nan, math.nan
+    if data.size == 1:
+        return float(data[0]), float(data[0]), float(data[0])
+    rng = np.random.default_rng(seed)
+    means = data[rng.integers(0, data.size, size=(resamples, data.size))].mean(axis=1)
+    low, high = np.percentile(means, [2.5, 97.5])
+    return float(data.mean()), float(low), float(high)
+
+
+def improvement(ref_without: float, dom_without: float, dom_with: float, higher_is_better: bool = True) -> float:
+    """Share of the reference -> domain drop that the wrapper recovers (NaN when there is no drop)."""
+    drop = ref_without - dom_without if higher_is_better else dom_without - ref_without
+    gain = dom_with - dom_without if higher_is_better else dom_without - dom_with
+    if not math.isfinite(drop) or drop <= 1e-9:
+        return math.nan
+    return gain / drop
+
+
+# -- building the cell env --------------------------------------------------------------------
+
+
+def _effective_pipeline(variant: AgentVariant, record: dict[str, Any], domain: Domain) -> Pipeline:
+    """What the agent observes in ``domain`` under ``variant``, as a pipeline (for mismatch checks and wrapping)."""
+    observation = {k: record["observation"][k] for k in OBSERVATION_FIELDS}
+    env = {**observation, **domain.env}
+    preprocess = config_from_dict(Preprocess, record["preprocess"], "preprocess")
+    checkpoint, name = None, "randomized" if env.get("domain_rand") else "raw"
+    if variant.canonicalize:
+        checkpoint, name = variant.canonicalize, "canonicalized"
+    elif variant.translate:
+        checkpoint, name = variant.translate, "sim2real"
+    elif variant.own_pipeline and record.get("checkpoint"):
+        checkpoint, name = record["checkpoint"], record["name"]
+    checkpoint_id = None
+    if checkpoint is not None:
+        from generators.checkpoint import checkpoint_id as id_of
+
+        checkpoint_id = id_of(checkpoint)
+    source = "distorted" if env.get("distortion") else "randomized"
+    return Pipeline(name, env, preprocess, checkpoint, checkpoint_id, source)
+
+
+def _agent_env(config: EvalConfig, variant: AgentVariant, pipeline: Pipeline, domain: Domain) -> Any:
+    base = {k: v for k, v in pipeline.env.items() if k in OBSERVATION_FIELDS and k not in domain.env}
+    env = domain.make_env(map_name=config.map_name, episode_length=config.episode_steps, **base)
+    return pipeline.wrap(env)
+
+
+def _expert_env(config: EvalConfig, domain: Domain) -> Any:
+    width, height = config.camera
+    return domain.make_env(
+        map_name=config.map_name, episode_length=config.episode_steps, camera_width=width, camera_height=height
+    )
+
+
+# -- the run ----------------------------------------------------------------------------------
+
+
+def evaluate(config: EvalConfig, *, progress: bool = True) -> dict[str, Any]:
+    """Run the whole matrix and write the report; returns the results mapping."""
+    from agents.expert import PurePursuitExpert
+
+    out = config.out_dir()
+    out.mkdir(parents=True, exist_ok=True)
+    domains = {name: load_domain(name) for name in config.domains}
+    # Load every agent and check every (variant, domain) pipeline before the first episode.
+    loaded: dict[str, Any] = {}
+    pipelines: dict[tuple[str, str], Pipeline] = {}
+    differences: dict[str, dict[str, list[str]]] = {}
+    for variant in config.agents:
+        if variant.expert:
+            continue
+        agent = load_agent(variant.path)  # type: ignore[arg-type]
+        loaded[variant.name] = agent
+        differences[variant.name] = {}
+        for dname, domain in domains.items():
+            pipeline = _effective_pipeline(variant, agent.record["pipeline"], domain)
+            where = f"{variant.name} ({variant.path}) in domain {dname}"
+            differences[variant.name][dname] = check_pipeline(
+                agent.record, pipeline, config.allow_pipeline_mismatch, where
+            )
+            pipelines[(variant.name, dname)] = pipeline
+    seeds = config.seeds()
+    total = len(config.agents) * len(domains) * len(seeds)
+    bar = tqdm(total=total, desc="evaluate", unit="episode", disable=not progress)
+    episodes: dict[str, dict[str, list[EpisodeResult]]] = {}
+    samples: dict[str, dict[str, np.ndarray]] = {}
+    started = time.perf_counter()
+    for variant in config.agents:
+        episodes[variant.name] = {}
+        samples[variant.name] = {}
+        for dname, domain in domains.items():
+            if variant.expert:
+                env = _expert_env(config, domain)
+                expert = PurePursuitExpert()
+
+                def policy(obs: np.ndarray, env: Any = env, expert: Any = expert) -> np.ndarray:
+                    return expert.act(env)
+            else:
+                env = _agent_env(config, variant, pipelines[(variant.name, dname)], domain)
+                policy = loaded[variant.name].act
+            cell: list[EpisodeResult] = []
+            for seed in seeds:
+                cell.append(run_episode(env, policy, seed))
+                bar.update(1)
+            obs, _ = env.reset(seed=seeds[0])
+            samples[variant.name][dname] = obs[..., -3:] if obs.shape[-1] > 3 else obs
+            env.close()
+            episodes[variant.name][dname] = cell
+            bar.set_postfix(agent=variant.name, domain=dname)
+    bar.close()
+    results = _aggregate(config, episodes)
+    results["differences"] = differences
+    results["wall_s"] = time.perf_counter() - started
+    results["agents"] = {
+        name: {
+            "path": next(v.path for v in config.agents if v.name == name),
+            "pipeline": agent.record["pipeline"],
+            "algo": agent.algo,
+            "git_sha": agent.record.get("git_sha"),
+        }
+        for name, agent in loaded.items()
+    }
+    results["variants"] = [dataclasses.asdict(v) for v in config.agents]
+    results["domains"] = {name: dataclasses.asdict(d) for name, d in domains.items()}
+    results["checkpoints"] = {
+        f"{v}/{d}": p.checkpoint_id for (v, d), p in pipelines.items() if p.checkpoint_id is not None
+    }
+    results["config"] = dataclasses.asdict(config)
+    results["provenance"] = provenance()
+    if config.image_metrics:
+        from generators.image_metrics import image_metrics_from_config
+
+        results["image_metrics"] = image_metrics_from_config(config.image_metrics, out)
+    write_json_atomic(out / "results.json", results)
+    _plots(config, results, samples, out)
+    write_text_atomic(out / "report.md", render_report(config, results))
+    return results
+
+
+def _aggregate(config: EvalConfig, episodes: dict[str, dict[str, list[EpisodeResult]]]) -> dict[str, Any]:
+    per_episode = {a: {d: [r.to_dict() for r in rs] for d, rs in ds.items()} for a, ds in episodes.items()}
+    summary: dict[str, dict[str, dict[str, list[float]]]] = {}
+    for agent, by_domain in per_episode.items():
+        summary[agent] = {}
+        for domain, rows in by_domain.items():
+            summary[agent][domain] = {
+                m: list(bootstrap_ci([row[m] for row in rows], config.bootstrap, config.seed)) for m in MEASURES
+            }
+    improvements: dict[str, dict[str, float]] = {}
+    for with_variant in config.agents:
+        if not with_variant.canonicalize:
+            continue
+        without = next(
+            (
+                v
+                for v in config.agents
+                if v.path == with_variant.path and not (v.canonicalize or v.translate or v.own_pipeline)
+            ),
+            None,
+        )
+        if without is None:
+            continue
+        key = f"{with_variant.name} vs {without.name}"
+        improvements[key] = {}
+        ref = summary[without.name][config.reference_domain][config.primary][0]
+        for domain in config.domains:
+            if domain == config.reference_domain:
+                continue
+            improvements[key][domain] = improvement(
+                ref,
+                summary[without.name][domain][config.primary][0],
+                summary[with_variant.name][domain][config.primary][0],
+                config.primary in HIGHER_IS_BETTER,
+            )
+    return {"episodes": per_episode, "summary": summary, "improvement": improvements}
+
+
+def _fmt(mean: float, low: float, high: float) -> str:
+    if not math.isfinite(mean):
+        return "n/a"
+    return f"{mean:.2f} [{low:.2f}, {high:.2f}]"
+
+
+def render_report(config: EvalConfig, results: dict[str, Any]) -> str:
+    """The Markdown report."""
+    prov = results["provenance"]
+    lines = [
+        f"# Transfer report: {config.name}",
+        "",
+        f"Produced by `{prov['command']}` at git `{prov['git_sha']}`; map `{config.map_name}`, "
+        f"{config.episodes} episodes per cell (seeds {config.seeds()[0]}..{config.seeds()[-1]}, the same for every "
+        f"agent), at most {config.episode_steps} steps ({config.episode_steps / 30:.1f} s). Intervals: 95% "
+        f"percentile bootstrap of the mean ({config.bootstrap} resamples). Wall time {results['wall_s']:.0f} s.",
+        "",
+        "## Agents",
+        "",
+        "| variant | agent | trained on | evaluation-time wrapper |",
+        "|---|---|---|---|",
+    ]
+    for v in config.agents:
+        info = results["agents"].get(v.name)
+        trained = "privileged state" if v.expert else f"{info['algo']} / {info['pipeline']['name']}"
+        if info and info["pipeline"].get("checkpoint_id"):
+            trained += f" ({info['pipeline']['checkpoint_id']})"
+        wrapper = (
+            f"canonicalize {v.canonicalize}" if v.canonicalize else f"translate {v.translate}" if v.translate else
+            "own pipeline" if v.own_pipeline else "none"
+        )  # fmt: skip
+        lines.append(f"| {v.name} | {v.path or 'pure-pursuit expert'} | {trained} | {wrapper} |")
+    lines += ["", "## Domains", ""]
+    for name, domain in results["domains"].items():
+        lines.append(f"- **{name}**: {domain['description'].strip()}")
+    lines += ["", f"## Primary measure: {config.primary}", ""]
+    lines += _matrix_table(config, results, config.primary)
+    if results["improvement"]:
+        lines += [
+            "",
+            f"## Improvement (share of the {config.reference_domain} -> domain drop in {config.primary} that the "
+            "wrapper recovers)",
+            "",
+            "| pair | " + " | ".join(d for d in config.domains if d != config.reference_domain) + " |",
+            "|---|" + "---|" * (len(config.domains) - 1),
+        ]
+        for pair, values in results["improvement"].items():
+            cells = [f"{values[d]:.0%}" if math.isfinite(values[d]) else "no drop" for d in values]
+            lines.append(f"| {pair} | " + " | ".join(cells) + " |")
+    lines += ["", "## All measures", ""]
+    for measure in MEASURES:
+        if measure == config.primary:
+            continue
+        lines += [f"### {measure}", "", *_matrix_table(config, results, measure), ""]
+    mismatched = {a: {d: v for d, v in ds.items() if v} for a, ds in results["differences"].items()}
+    mismatched = {a: ds for a, ds in mismatched.items() if ds}
+    if mismatched:
+        lines += ["## Pipeline differences (transfer conditions, run on purpose)", ""]
+        for agent, by_domain in mismatched.items():
+            for domain, diffs in by_domain.items():
+                lines.append(f"- {agent} in {domain}: {'; '.join(diffs)}")
+        lines.append("")
+    if "image_metrics" in results:
+        from generators.image_metrics import render_image_metrics
+
+        lines += render_image_metrics(results["image_metrics"])
+    lines += [
+        "## Files",
+        "",
+        "- `results.json`: every episode, aggregates, configs, checkpoint ids, provenance",
+        "- `bars.png`: primary measure with 95% intervals; `matrix.png`: the transfer matrix; "
+        "`views.png`: what each variant sees in each domain (first frame of seed 0)",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _matrix_table(config: EvalConfig, results: dict[str, Any], measure: str) -> list[str]:
+    lines = ["| variant | " + " | ".join(config.domains) + " |", "|---|" + "---|" * len(config.domains)]
+    for v in config.agents:
+        cells = [_fmt(*results["summary"][v.name][d][measure]) for d in config.domains]
+        lines.append(f"| {v.name} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def _plots(config: EvalConfig, results: dict[str, Any], samples: dict[str, dict[str, np.ndarray]], out: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = [v.name for v in config.agents]
+    domains = list(config.domains)
+    summary = results["summary"]
+    fig, ax = plt.subplots(figsize=(max(6, 1.6 * len(domains) * max(1, len(names)) / 2), 4))
+    width = 0.8 / len(names)
+    for i, name in enumerate(names):
+        stats = np.array([summary[name][d][config.primary] for d in domains])
+        x = np.arange(len(domains)) + i * width - 0.4 + width / 2
+        err = np.abs(np.stack([stats[:, 0] - stats[:, 1], stats[:, 2] - stats[:, 0]]))
+        ax.bar(x, stats[:, 0], width, yerr=err, capsize=3, label=name)
+    ax.set_xticks(np.arange(len(domains)), domains, rotation=15)
+    ax.set_ylabel(f"{config.primary} (mean, 95% CI)")
+    ax.set_title(f"{config.name}: {config.episodes} episodes per cell")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(out / "bars.png", dpi=120)
+    plt.close(fig)
+
+    matrix = np.array([[summary[n][d][config.primary][0] for d in domains] for n in names])
+    fig, ax = plt.subplots(figsize=(1.5 + 1.5 * len(domains), 1 + 0.5 * len(names)))
+    image = ax.imshow(matrix, cmap="viridis", aspect="auto")
+    ax.set_xticks(range(len(domains)), domains, rotation=20)
+    ax.set_yticks(range(len(names)), names)
+    for (i, j), value in np.ndenumerate(matrix):
+        ax.text(j, i, f"{value:.2f}", ha="center", va="center", color="white", fontsize=8)
+    fig.colorbar(image, label=config.primary)
+    fig.tight_layout()
+    fig.savefig(out / "matrix.png", dpi=120)
+    plt.close(fig)
+
+    fig, axes = plt.subplots(len(names), len(domains), figsize=(2.2 * len(domains), 1.4 * len(names)), squeeze=False)
+    for i, name in enumerate(names):
+        for j, domain in enumerate(domains):
+            axes[i][j].imshow(samples[name][domain])
+            axes[i][j].set_xticks([])
+            axes[i][j].set_yticks([])
+            if i == 0:
+                axes[i][j].set_title(domain, fontsize=8)
+            if j == 0:
+                axes[i][j].set_ylabel(name, fontsize=7)
+    fig.tight_layout()
+    fig.savefig(out / "views.png", dpi=120)
+    plt.close(fig)
