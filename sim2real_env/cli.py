@@ -213,6 +213,30 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_image_metrics(args: argparse.Namespace) -> int:
+    from generators.image_metrics import image_metrics, render_image_metrics
+    from sim2real_env.provenance import provenance, write_json_atomic, write_text_atomic
+
+    out = Path(args.out)
+    metrics = image_metrics(
+        args.checkpoint,
+        args.harvest,
+        out,
+        real_dir=args.real_dir,
+        max_frames=args.max_frames,
+        drive_map=args.drive_map,
+        drive_steps=args.drive_steps,
+        seed=args.seed,
+    )
+    metrics["provenance"] = provenance()
+    write_json_atomic(out / "image_metrics.json", metrics)
+    header = f"Produced by `{metrics['provenance']['command']}` at git `{metrics['provenance']['git_sha']}`.\n\n"
+    write_text_atomic(out / "image_metrics.md", header + "\n".join(render_image_metrics(metrics)))
+    print("\n".join(render_image_metrics(metrics)))
+    print(f"image-metrics: wrote {out / 'image_metrics.md'}, {out / 'image_metrics.json'}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
     parser = argparse.ArgumentParser(prog="sim2real", description=__doc__)
@@ -339,6 +363,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true")
     p.add_argument("overrides", nargs="*", help="key=value overrides, e.g. episodes=3")
     p.set_defaults(func=_cmd_evaluate)
+
+    p = sub.add_parser(
+        "image-metrics", help="realism (FID/KID, domain classifier), marking IoU, colour thresholds, temporal change"
+    )
+    p.add_argument("--checkpoint", required=True, help="a sim->real generator checkpoint")
+    p.add_argument("--harvest", required=True, help="a `sim2real harvest` folder (canonical/ + segmentation/)")
+    p.add_argument("--real-dir", help="real frames (default: $SIM2REAL_REAL_DATA or ../shared/data/duckietown_real)")
+    p.add_argument("--out", required=True)
+    p.add_argument("--max-frames", type=int, default=300)
+    p.add_argument("--drive-map", default="small_loop")
+    p.add_argument("--drive-steps", type=int, default=150)
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_cmd_image_metrics)
     return parser
 
 
