@@ -1,0 +1,197 @@
+"""Evaluation: metric functions on hand-made cases, domains, configs, the harness end to end."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from agents.bc import BCConfig, train_bc
+from agents.evaluate import bootstrap_ci, evaluate, improvement, load_eval_config
+from agents.pipeline import Pipeline, PipelineMismatchError
+from generators.image_metrics import (
+    color_threshold_scores,
+    detect_colors,
+    domain_classifier_accuracy,
+    frechet_distance,
+    kernel_distance,
+    mask_scores,
+    temporal_change,
+)
+from sim2real_env.domains import Domain, apply_image_ops, load_domain
+from sim2real_env.segmentation import SegClass
+
+# -- metric functions ------------------------------------------------------------------------
+
+
+def test_mask_scores_known_answer() -> None:
+    truth = np.zeros((1, 4, 4), dtype=bool)
+    truth[0, :2] = True  # 8 pixels
+    predicted = np.zeros_like(truth)
+    predicted[0, 1:3] = True  # 8 pixels, 4 overlap
+    scores = mask_scores(predicted, truth)
+    assert scores["iou"] == pytest.approx(4 / 12)
+    assert scores["precision"] == pytest.approx(0.5) and scores["recall"] == pytest.approx(0.5)
+    assert math.isnan(mask_scores(np.zeros_like(truth), np.zeros_like(truth))["iou"])
+
+
+def test_robot_thresholds_find_painted_markings() -> None:
+    frame = np.full((120, 160, 3), 60, dtype=np.uint8)  # dark grey road
+    frame[60:80, :40] = (255, 255, 255)  # white
+    frame[60:80, 60:100] = (230, 200, 20)  # yellow (RGB)
+    frame[100:120, 120:] = (220, 20, 20)  # red
+    classes = np.full((120, 160), SegClass.ROAD, dtype=np.uint8)
+    classes[60:80, :40] = SegClass.WHITE_LINE
+    classes[60:80, 60:100] = SegClass.YELLOW_LINE
+    classes[100:120, 120:] = SegClass.RED_LINE
+    masks = detect_colors(frame[None])
+    assert masks["white"].shape == (1, 80, 160)  # 120x160 with the top 40 rows cut
+    scores = color_threshold_scores(frame[None], classes[None])
+    for color in ("white", "yellow", "red", "markings"):
+        assert scores[color]["iou"] == pytest.approx(1.0), color
+    above = frame.copy()
+    above[:40] = 255  # markings above the cut-off are ignored
+    assert color_threshold_scores(above[None], classes[None])["white"]["iou"] == pytest.approx(1.0)
+
+
+def test_feature_distances_and_classifier_separate_shifted_sets() -> None:
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(200, 8))
+    b = rng.normal(size=(200, 8))
+    far = rng.normal(size=(200, 8)) + 3.0
+    assert frechet_distance(a, b) < 0.5 < 9.0 < frechet_distance(a, far)
+    assert abs(kernel_distance(a, b)[0]) < kernel_distance(a, far)[0]
+    assert domain_classifier_accuracy(a, far) > 0.95
+    assert 0.3 < domain_classifier_accuracy(a, b) < 0.7
+
+
+def test_temporal_change_and_bootstrap() -> None:
+    frames = np.zeros((3, 2, 2, 3), dtype=np.uint8)
+    frames[1] = 10
+    assert temporal_change(frames) == pytest.approx(10.0)
+    mean, low, high = bootstrap_ci([1.0, 2.0, 3.0, 4.0], resamples=500)
+    assert mean == 2.5 and 1.0 <= low < 2.5 < high <= 4.0
+    assert bootstrap_ci([5.0]) == (5.0, 5.0, 5.0)
+    assert improvement(10.0, 4.0, 7.0) == pytest.approx(0.5)
+    assert improvement(0.2, 0.6, 0.4, higher_is_better=False) == pytest.approx(0.5)
+    assert math.isnan(improvement(4.0, 4.0, 5.0))
+
+
+# -- domains ------------------------------------------------------------------------------------
+
+
+def test_domain_configs_validate_and_image_ops_act() -> None:
+    for name in ("canonical", "randomized", "real_proxy_camera", "real_proxy_image", "real_proxy_full"):
+        assert load_domain(name).name == name
+    with pytest.raises(ValueError, match="Did you mean 'real_proxy_image'"):
+        load_domain("real_proxy_imag")
+    with pytest.raises(ValueError, match="Did you mean 'blur'"):
+        Domain("x", image=({"op": "blurr", "sigma": 1},))
+    with pytest.raises(ValueError, match="Did you mean 'sigma'"):
+        Domain("x", image=({"op": "blur", "sigm": 1},))
+    with pytest.raises(ValueError, match="jpeg.quality must be a number in"):
+        Domain("x", image=({"op": "jpeg", "quality": 0},))
+    with pytest.raises(ValueError, match="Unknown EnvConfig key"):
+        Domain("x", env={"camera_tilt": 3})
+    frame = np.full((12, 16, 3), 128, dtype=np.uint8)
+    rng = np.random.default_rng(0)
+    warm = apply_image_ops(frame, ({"op": "color_temperature", "kelvin": 3000},), rng)
+    assert warm[..., 0].mean() > warm[..., 2].mean()  # warm light: more red than blue
+    dark = apply_image_ops(frame, ({"op": "exposure", "gain": 0.5},), rng)
+    assert dark.mean() == pytest.approx(64, abs=1)
+    noisy = apply_image_ops(frame, ({"op": "noise", "std": 10},), rng)
+    assert 5 < noisy.astype(float).std() < 15 and noisy.dtype == np.uint8
+
+
+# -- harness ------------------------------------------------------------------------------------
+
+
+def test_eval_config_errors(tmp_path: Path) -> None:
+    path = tmp_path / "e.yaml"
+    path.write_text("agents: [{name: e, expert: true}]\nepisodez: 3\n")
+    with pytest.raises(ValueError, match="Did you mean 'episodes'"):
+        load_eval_config(path)
+    path.write_text("agents: [{name: e, expert: true}]\ndomains: [canonical, randomised]\n")
+    with pytest.raises(ValueError, match="Did you mean 'randomized'"):
+        load_eval_config(path)
+    path.write_text("agents: [{name: e, expert: true, canonicalize: x}]\n")
+    with pytest.raises(ValueError, match="takes no wrapper"):
+        load_eval_config(path)
+    path.write_text("agents: [{name: e, pth: x}]\n")
+    with pytest.raises(ValueError, match="Did you mean 'path'"):
+        load_eval_config(path)
+    path.write_text("agents: [{name: e, expert: true}]\nprimary: distance\n")
+    with pytest.raises(ValueError, match="primary measure"):
+        load_eval_config(path)
+
+
+@pytest.mark.sim
+def test_harness_end_to_end_on_the_real_simulator(tmp_path: Path) -> None:
+    env = {"map_name": "small_loop", "camera_width": 80, "camera_height": 60, "action_space": "speed_steer"}
+    pipeline = Pipeline.build("raw", env=env, preprocess={"crop_top": 20, "resize": [20, 40], "frame_stack": 1})
+    bc = {
+        "demo_episodes": 1,
+        "episode_steps": 20,
+        "dagger_rounds": 0,
+        "val_episodes": 1,
+        "epochs": 1,
+        "eval_episodes": 0,
+        "torch_threads": 1,
+        "net": {"width": 4, "hidden": 8},
+    }
+    train_bc(pipeline, BCConfig.from_dict(bc), tmp_path / "bc", progress=False)
+    config = tmp_path / "eval.yaml"
+    config.write_text(
+        f"name: tiny\nout: {tmp_path / 'report'}\nepisodes: 2\nepisode_steps: 15\nbootstrap: 200\n"
+        "domains: [canonical, real_proxy_image]\n"
+        f"agents:\n  - {{name: bc, path: {tmp_path / 'bc' / 'agent'}}}\n  - {{name: expert, expert: true}}\n"
+    )
+    # The raw agent in an image-changed domain is a transfer condition: refused unless allowed.
+    with pytest.raises(PipelineMismatchError, match="allow_pipeline_mismatch"):
+        evaluate(load_eval_config(config, ["domains=[canonical, randomized]"]), progress=False)
+    results = evaluate(load_eval_config(config), progress=False)
+    report = tmp_path / "report"
+    for name in ("report.md", "results.json", "bars.png", "matrix.png", "views.png"):
+        assert (report / name).stat().st_size > 0, name
+    saved = json.loads((report / "results.json").read_text())
+    assert saved["summary"]["bc"]["canonical"]["distance_m"][0] == pytest.approx(
+        np.mean([e["distance_m"] for e in saved["episodes"]["bc"]["canonical"]])
+    )
+    seeds = [[e["seed"] for e in saved["episodes"][a][d]] for a in ("bc", "expert") for d in ("canonical",)]
+    assert seeds[0] == seeds[1] == [0, 1]  # the same seeds for every agent
+    assert results["summary"]["expert"]["canonical"]["distance_m"][0] > 0.05  # the expert drives
+    assert "Transfer report: tiny" in (report / "report.md").read_text()
+    image = cv2.imread(str(report / "views.png"))
+    assert image is not None and image.shape[0] > 50
+
+
+@pytest.mark.sim
+def test_image_metrics_command_on_a_real_harvest(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import torch
+
+    from generators.checkpoint import save_generator
+    from generators.cyclegan.model import CycleGAN, CycleGANConfig
+    from sim2real_env.cli import main
+    from tests.test_generators import write_images
+
+    torch.manual_seed(0)
+    model = CycleGAN(CycleGANConfig.from_dict({"image_size": [60, 80], "width": 4, "blocks": 1}), "sim->real")
+    checkpoint = save_generator(model, tmp_path / "gen")
+    harvest = ["harvest", "--out", str(tmp_path / "h"), "--maps", "small_loop", "--episodes", "1"]
+    assert main([*harvest, "--steps", "48", "--every", "2", "--quiet"]) == 0
+    write_images(tmp_path / "real", 30, seed=1, tint=(120, 90, 60))
+    args = ["image-metrics", "--checkpoint", str(checkpoint), "--harvest", str(tmp_path / "h")]
+    assert main([*args, "--real-dir", str(tmp_path / "real"), "--out", str(tmp_path / "m"), "--drive-steps", "10"]) == 0
+    metrics = json.loads((tmp_path / "m" / "image_metrics.json").read_text())
+    assert metrics["frames"] == {"sim": 24, "real": 30}
+    assert 0.0 <= metrics["realism"]["translated"]["classifier_accuracy"] <= 1.0
+    # The plain simulator with the robot's thresholds finds most of its own white line.
+    assert metrics["color_thresholds"]["sim"]["white"]["recall"] > 0.5
+    assert metrics["temporal"]["frames"] == 11 and metrics["temporal"]["sim_change"] > 0
+    assert (tmp_path / "m" / "image_metrics_samples.png").stat().st_size > 0
+    assert "image-metrics: wrote" in capsys.readouterr().out
+    assert main([*args, "--real-dir", str(tmp_path / "empty"), "--out", str(tmp_path / "m2")]) == 2
