@@ -37,7 +37,7 @@ from sim2real_env.names import unknown_name_message
 ActionSpaceName = Literal["wheels", "speed_steer"]
 RewardName = Literal["progress", "upstream"]
 ACTION_SPACES: tuple[str, ...] = ("wheels", "speed_steer")
-REWARDS: tuple[str, ...] = ("progress", "upstream")
+REWARDS: tuple[str, ...] = ("progress", "lane_progress", "upstream")
 SPAWNS: tuple[str, ...] = ("lane", "random")
 #: Upstream's ``max_steps``; we give it this so it never ends an episode itself.
 _NEVER = 2**62
@@ -55,12 +55,17 @@ class RewardConfig:
     progress_per_metre: float = 100.0
     lateral_per_metre: float = 5.0
     failure: float = 20.0
+    #: ``lane_progress`` only: progress counts fully at the lane centre and not at all this far
+    #: off it (m); the lane's half-width minus half the robot's.
+    lane_half_width_m: float = 0.1
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
             if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
                 raise ValueError(f"RewardConfig.{f.name} must be a finite number >= 0, got {value!r}")
+        if self.lane_half_width_m <= 0:
+            raise ValueError(f"RewardConfig.lane_half_width_m must be > 0, got {self.lane_half_width_m!r}")
 
 
 @dataclass(frozen=True)
@@ -178,6 +183,18 @@ def lane_pose(sim: Any, pos: np.ndarray, angle: float) -> LanePose:
     lateral = float(np.dot(pos - point, left))
     heading = math.atan2(float(np.dot(direction, left)), float(np.dot(direction, tangent)))
     return LanePose(lateral, heading, True, np.asarray(tangent, dtype=np.float64))
+
+
+def lane_progress_reward(progress_m: float, lateral_m: float, terminated: bool, weights: RewardConfig) -> float:
+    """The ``lane_progress`` reward: progress along the lane, weighted by how centred the robot is.
+
+    ``reward = progress_per_metre * progress_m * max(0, 1 - |lateral_m| / lane_half_width_m)
+    - failure * terminated``. Unlike a subtracted lateral penalty it never makes ending the
+    episode early attractive, and it pays exactly for the measure agents are judged on: distance
+    driven in the lane.
+    """
+    centred = max(0.0, 1.0 - abs(lateral_m) / weights.lane_half_width_m) if math.isfinite(lateral_m) else 0.0
+    return weights.progress_per_metre * progress_m * centred - (weights.failure if terminated else 0.0)
 
 
 def progress_reward(progress_m: float, lateral_m: float, terminated: bool, weights: RewardConfig) -> float:
@@ -337,6 +354,8 @@ class DuckietownEnv(gym.Env[np.ndarray, np.ndarray]):
                 if terminated
                 else float(sim.compute_reward(sim.cur_pos, sim.cur_angle, sim.robot_speed))
             )
+        elif self.config.reward == "lane_progress":
+            reward = lane_progress_reward(progress, pose.lateral_m, terminated, self.config.reward_weights)
         else:
             reward = progress_reward(progress, pose.lateral_m, terminated, self.config.reward_weights)
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from gymnasium import spaces
 
-from sim2real_env.env import RewardConfig, check_action, progress_reward, wheels_from_action
+from sim2real_env.env import RewardConfig, check_action, lane_progress_reward, progress_reward, wheels_from_action
 
 BOX = spaces.Box(-1.0, 1.0, (2,), dtype=np.float32)
 
@@ -27,6 +27,17 @@ def test_progress_reward_penalties() -> None:
     weights = RewardConfig(progress_per_metre=100, lateral_per_metre=5, failure=20)
     assert progress_reward(0.0, -0.1, False, weights) == pytest.approx(-0.5)
     assert progress_reward(0.0, math.nan, True, weights) == pytest.approx(-20.0)
+
+
+def test_lane_progress_reward_pays_only_for_centred_progress() -> None:
+    weights = RewardConfig(progress_per_metre=100, failure=20, lane_half_width_m=0.1)
+    assert lane_progress_reward(0.01, 0.0, False, weights) == pytest.approx(1.0)
+    assert lane_progress_reward(0.01, -0.05, False, weights) == pytest.approx(0.5)
+    assert lane_progress_reward(0.01, 0.2, False, weights) == 0.0  # out of the lane: no pay, no penalty
+    assert lane_progress_reward(0.0, 0.2, False, weights) == 0.0
+    assert lane_progress_reward(0.01, math.nan, True, weights) == pytest.approx(-20.0)
+    with pytest.raises(ValueError, match="lane_half_width_m must be > 0"):
+        RewardConfig(lane_half_width_m=0.0)
 
 
 def test_check_action_clips_and_accepts_lists_and_ints() -> None:
