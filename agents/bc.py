@@ -28,7 +28,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 from tqdm import tqdm
 
-from agents.episodes import run_episode, summarize
+from agents.episodes import episode_seeds, run_episode, summarize
 from agents.expert import PurePursuitExpert
 from agents.pipeline import Pipeline
 from agents.saved import AgentError, check_observation, save_agent
@@ -112,6 +112,8 @@ class BCConfig:
 
     def __post_init__(self) -> None:
         resolve_name("bc source", self.source, SOURCES)
+        if not isinstance(self.maps, tuple):
+            raise ValueError(f"bc.maps must be a list of map names, got {self.maps!r}")
         for m in self.maps:
             resolve_map(m)
         ints = {
@@ -158,8 +160,9 @@ class BCAgent:
     def act(self, obs: np.ndarray) -> np.ndarray:
         """Deterministic action(s) for uint8 observation(s)."""
         batch, single = check_observation(obs, self.observation_shape, "BCAgent")
+        device = next(self.policy.parameters()).device
         with torch.no_grad():
-            actions = self.policy(torch.from_numpy(np.ascontiguousarray(batch))).numpy()
+            actions = self.policy(torch.from_numpy(np.ascontiguousarray(batch)).to(device)).cpu().numpy()
         return actions[0] if single else actions
 
     @classmethod
@@ -222,22 +225,28 @@ def _collect(
     return np.stack(frames), np.stack(labels).astype(np.float32)
 
 
+def _check_harvest_source(pipeline: Pipeline, cfg: BCConfig) -> None:
+    """``source: harvest`` fits this pipeline (checked before any episode is collected)."""
+    root = Path(str(cfg.harvest_root))
+    if not (root / "manifest.csv").exists():
+        raise FileNotFoundError(f"bc.harvest_root {root} has no manifest.csv; is it a `sim2real harvest` folder?")
+    if pipeline.preprocess.frame_stack != 1:
+        raise ValueError("bc.source 'harvest' gives single frames; set preprocess.frame_stack: 1 or use 'rollout'")
+    if pipeline.env.get("distortion"):
+        raise ValueError("bc.source 'harvest' has no distorted frames; use source 'rollout' with distortion")
+
+
 def _harvest_data(pipeline: Pipeline, cfg: BCConfig) -> tuple[np.ndarray, np.ndarray]:
-    """Frames, expert labels and episode ids from a harvest folder, through the pipeline's transforms."""
+    """Frames and expert labels from a harvest folder, through the pipeline's transforms."""
     import cv2
 
     from generators.checkpoint import load_generator
     from sim2real_env.wrappers import resize_frames, translate_batch
 
+    _check_harvest_source(pipeline, cfg)
     root = Path(str(cfg.harvest_root))
     manifest = root / "manifest.csv"
-    if not manifest.exists():
-        raise FileNotFoundError(f"bc.harvest_root {root} has no manifest.csv; is it a `sim2real harvest` folder?")
-    if pipeline.preprocess.frame_stack != 1:
-        raise ValueError("bc.source 'harvest' gives single frames; set preprocess.frame_stack: 1 or use 'rollout'")
     folder = "randomized" if pipeline.env.get("domain_rand") else "canonical"
-    if pipeline.env.get("distortion"):
-        raise ValueError("bc.source 'harvest' has no distorted frames; use source 'rollout' with distortion")
     with open(manifest, newline="") as handle:
         rows = list(csv.DictReader(handle))
     if not rows:
@@ -303,6 +312,8 @@ def train_bc(pipeline: Pipeline, cfg: BCConfig, out: Path, *, progress: bool = T
     """Collect, train (with DAgger rounds), evaluate and save ``out/agent``; returns the summary."""
     from torch.utils.tensorboard import SummaryWriter
 
+    if cfg.source == "harvest":
+        _check_harvest_source(pipeline, cfg)
     torch.manual_seed(cfg.seed)
     torch.set_num_threads(cfg.torch_threads)
     rng = np.random.default_rng(cfg.seed)
@@ -317,7 +328,7 @@ def train_bc(pipeline: Pipeline, cfg: BCConfig, out: Path, *, progress: bool = T
     val_frames, val_labels = _collect(
         pipeline,
         cfg,
-        [10_000 + cfg.seed * 100 + i for i in range(cfg.val_episodes)],
+        episode_seeds("bc_val", cfg.seed, cfg.val_episodes),
         policy=None,
         beta=1.0,
         noise=cfg.expert_noise,
@@ -327,7 +338,7 @@ def train_bc(pipeline: Pipeline, cfg: BCConfig, out: Path, *, progress: bool = T
         frames, labels = _collect(
             pipeline,
             cfg,
-            [cfg.seed * 1000 + i for i in range(cfg.demo_episodes)],
+            episode_seeds("bc_demo", cfg.seed, cfg.demo_episodes),
             policy=None,
             beta=1.0,
             noise=cfg.expert_noise,
@@ -343,7 +354,7 @@ def train_bc(pipeline: Pipeline, cfg: BCConfig, out: Path, *, progress: bool = T
     for round_index in range(cfg.dagger_rounds + 1):
         if round_index > 0:
             beta = cfg.dagger_beta**round_index
-            seeds = [cfg.seed * 1000 + 500 + round_index * 50 + i for i in range(cfg.dagger_episodes)]
+            seeds = episode_seeds("bc_dagger", cfg.seed, cfg.dagger_episodes, offset=round_index * 100)
             new_frames, new_labels = _collect(pipeline, cfg, seeds, policy=policy, beta=beta, noise=0.0, bar=bar)
             frames = np.concatenate([frames, new_frames])
             labels = np.concatenate([labels, new_labels])
@@ -367,7 +378,7 @@ def train_bc(pipeline: Pipeline, cfg: BCConfig, out: Path, *, progress: bool = T
         if cfg.eval_episodes:
             env = pipeline.make_env(map_name=eval_map, episode_length=cfg.episode_steps)
             agent = BCAgent(policy, shape, {})
-            results = [run_episode(env, agent.act, 20_000 + i) for i in range(cfg.eval_episodes)]
+            results = [run_episode(env, agent.act, s) for s in episode_seeds("bc_eval", cfg.seed, cfg.eval_episodes)]
             env.close()
             closed = summarize(results)
             for key in ("distance_m", "distance_in_lane_m", "out_of_lane_fraction", "survival_s"):

@@ -42,6 +42,13 @@ class AgentRunConfig:
 
     def __post_init__(self) -> None:
         resolve_name("agent algorithm", self.algo, ALGOS)
+        for name in ("env", "preprocess", "checkpoints"):
+            if not isinstance(getattr(self, name), dict):
+                raise ValueError(f"agent config: '{name}' must be a mapping, got {getattr(self, name)!r}")
+        try:
+            self.out.format(algo=self.algo, pipeline="raw")
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ValueError(f"agent config: out {self.out!r} may use only {{algo}} and {{pipeline}} ({exc})") from None
         for key in self.checkpoints:
             if key not in ("sim2real", "canonicalized"):
                 raise ValueError(unknown_name_message("checkpoints key", str(key), ("sim2real", "canonicalized")))

@@ -20,6 +20,24 @@ import numpy as np
 
 OUT_OF_LANE_M = 0.10
 
+#: Disjoint episode-seed ranges (x 1000 per config seed), so no evaluation starts where training did.
+SEED_BASES = {
+    "bc_demo": 0,
+    "bc_dagger": 100_000,
+    "bc_val": 200_000,
+    "bc_eval": 300_000,
+    "ppo_train": 400_000,
+    "ppo_eval": 500_000,
+    "evaluate": 1_000_000,
+}
+
+
+def episode_seeds(kind: str, config_seed: int, count: int, offset: int = 0) -> list[int]:
+    """``count`` seeds of ``kind`` (a ``SEED_BASES`` key) for a run with ``config_seed``."""
+    base = SEED_BASES[kind] + (config_seed % 100) * 1000 + offset
+    return [base + i for i in range(count)]
+
+
 #: Measures of one episode, in report order.
 MEASURES: tuple[str, ...] = (
     "survival_s",

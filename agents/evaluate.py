@@ -28,7 +28,7 @@ import numpy as np
 import yaml
 from tqdm import tqdm
 
-from agents.episodes import MEASURES, EpisodeResult, run_episode
+from agents.episodes import MEASURES, EpisodeResult, episode_seeds, run_episode
 from agents.pipeline import OBSERVATION_FIELDS, Pipeline, Preprocess
 from agents.saved import check_pipeline, load_agent
 from generators.configs import apply_overrides, config_from_dict
@@ -85,6 +85,18 @@ class EvalConfig:
 
     def __post_init__(self) -> None:
         resolve_map(self.map_name)
+        if not isinstance(self.agents, (tuple, list)) or not all(
+            isinstance(a, (dict, AgentVariant)) for a in self.agents
+        ):
+            raise ValueError("eval config: 'agents' must be a list of mappings ({name: ..., path: ...})")
+        if not isinstance(self.domains, (tuple, list)):
+            raise ValueError(f"eval config: 'domains' must be a list of domain names, got {self.domains!r}")
+        if (
+            not isinstance(self.camera, (tuple, list))
+            or len(self.camera) != 2
+            or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 8 for v in self.camera)
+        ):
+            raise ValueError(f"eval config: camera must be [width, height] (integers >= 8), got {self.camera!r}")
         agents = tuple(
             a if isinstance(a, AgentVariant) else config_from_dict(AgentVariant, a, "agent") for a in self.agents
         )
@@ -102,6 +114,15 @@ class EvalConfig:
             raise ValueError(
                 f"eval config: reference_domain {self.reference_domain!r} is not among domains {list(self.domains)}"
             )
+        if self.image_metrics is not None:
+            from generators.image_metrics import check_image_metrics_section
+
+            check_image_metrics_section(self.image_metrics)
+        for variant in agents:
+            for kind in ("canonicalize", "translate"):
+                checkpoint = getattr(variant, kind)
+                if checkpoint:
+                    _check_direction(checkpoint, _WRAPPER_DIRECTION[kind], f"agent {variant.name!r} {kind}")
         if self.primary not in MEASURES:
             raise ValueError(unknown_name_message("primary measure", self.primary, MEASURES))
         for name, low in (("episodes", 1), ("episode_steps", 10), ("bootstrap", 100), ("seed", 0)):
@@ -114,8 +135,19 @@ class EvalConfig:
         return Path(self.out.format(name=self.name))
 
     def seeds(self) -> list[int]:
-        """Episode seeds, the same for every agent and domain."""
-        return [self.seed * 1000 + i for i in range(self.episodes)]
+        """Episode seeds, the same for every agent and domain (a range no training code uses)."""
+        return episode_seeds("evaluate", self.seed, self.episodes)
+
+
+_WRAPPER_DIRECTION = {"canonicalize": "real->canonical", "translate": "sim->real"}
+
+
+def _check_direction(checkpoint: str, direction: str, where: str) -> None:
+    from generators.checkpoint import read_config
+
+    found = read_config(checkpoint)["direction"]
+    if found != direction:
+        raise ValueError(f"{where}: {checkpoint} translates {found!r}, expected a {direction!r} checkpoint")
 
 
 def load_eval_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> EvalConfig:
@@ -275,11 +307,12 @@ def evaluate(config: EvalConfig, *, progress: bool = True) -> dict[str, Any]:
     }
     results["config"] = dataclasses.asdict(config)
     results["provenance"] = provenance()
+    write_json_atomic(out / "results.json", results)  # episodes are safe before the image metrics run
     if config.image_metrics:
         from generators.image_metrics import image_metrics_from_config
 
         results["image_metrics"] = image_metrics_from_config(config.image_metrics, out)
-    write_json_atomic(out / "results.json", results)
+        write_json_atomic(out / "results.json", results)
     _plots(config, results, samples, out)
     write_text_atomic(out / "report.md", render_report(config, results))
     return results
@@ -337,7 +370,7 @@ def render_report(config: EvalConfig, results: dict[str, Any]) -> str:
         "",
         f"Produced by `{prov['command']}` at git `{prov['git_sha']}`; map `{config.map_name}`, "
         f"{config.episodes} episodes per cell (seeds {config.seeds()[0]}..{config.seeds()[-1]}, the same for every "
-        f"agent), at most {config.episode_steps} steps ({config.episode_steps / 30:.1f} s). Intervals: 95% "
+        f"agent), at most {config.episode_steps} steps each. Intervals: 95% "
         f"percentile bootstrap of the mean ({config.bootstrap} resamples). Wall time {results['wall_s']:.0f} s.",
         "",
         "## Agents",

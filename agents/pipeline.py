@@ -44,6 +44,9 @@ OBSERVATION_FIELDS: tuple[str, ...] = (
     "distortion",
     "action_space",
     "frame_rate",
+    "camera_height_m",
+    "camera_tilt_deg",
+    "camera_fov_y_deg",
 )
 
 _DIRECTION = {"sim2real": "sim->real", "canonicalized": "real->canonical"}
@@ -150,10 +153,15 @@ class Pipeline:
     # -- what it is ---------------------------------------------------------------------------
 
     def env_config(self, **overrides: Any) -> EnvConfig:
-        """The full env config (pipeline fields win over ``overrides`` for observation fields)."""
-        clash = [k for k in overrides if k in ("domain_rand", "distortion") and overrides[k] != self.env.get(k)]
+        """The full env config.
+
+        ``overrides`` may change the map, episode length and the like, not what the agent
+        observes (that would be another pipeline).
+        """
+        base = EnvConfig.from_dict(self.env)
+        clash = [k for k in overrides if k in OBSERVATION_FIELDS and overrides[k] != getattr(base, k)]
         if clash:
-            raise ValueError(f"pipeline {self.name!r} fixes {clash}; they cannot be overridden")
+            raise ValueError(f"pipeline {self.name!r} fixes {clash}; build another pipeline to change them")
         return EnvConfig.from_dict({**self.env, **overrides})
 
     def record(self) -> dict[str, Any]:
@@ -244,7 +252,9 @@ class Pipeline:
         return dataclasses.replace(self, env={**self.env, **env})
 
 
-def make_pipeline_env(pipeline: Pipeline, seed: int, threads: int = 1, **env_overrides: Any) -> gym.Env[Any, Any]:
+def make_pipeline_env(
+    pipeline: Pipeline, seed: int | None, threads: int = 1, **env_overrides: Any
+) -> gym.Env[Any, Any]:
     """Module-level factory for vector-env workers (picklable with ``functools.partial``)."""
     import torch
 

@@ -10,6 +10,7 @@ env steps and wall time.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import math
@@ -23,7 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from agents.episodes import run_episode, summarize
+from agents.episodes import episode_seeds, run_episode, summarize
 from agents.pipeline import Pipeline, make_pipeline_env
 from agents.saved import AgentError, check_observation, save_agent
 from generators.configs import config_from_dict, config_to_dict
@@ -137,14 +138,16 @@ class PPOAgent:
         return cls(model, tuple(int(v) for v in meta["observation_shape"]), meta)
 
 
-def _vec_env(pipeline: Pipeline, cfg: PPOConfig, seed_offset: int) -> Any:
+#: Config fields a ``--resume`` may change (the rest are baked into the saved model or the run).
+RESUMABLE_CHANGES = ("total_steps", "eval_every", "eval_episodes", "checkpoint_every", "target_distance_m")
+
+
+def _vec_env(pipeline: Pipeline, cfg: PPOConfig) -> Any:
     from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecMonitor
 
     factories: list[Callable[[], Any]] = [
-        functools.partial(
-            make_pipeline_env, pipeline, seed=cfg.seed * 1000 + seed_offset + i, episode_length=cfg.episode_steps
-        )
-        for i in range(cfg.n_envs)
+        functools.partial(make_pipeline_env, pipeline, seed=None, episode_length=cfg.episode_steps)
+        for _ in range(cfg.n_envs)
     ]
     vec = SubprocVecEnv(factories, start_method="forkserver") if cfg.vec_env == "subproc" else DummyVecEnv(factories)
     return VecMonitor(vec)
@@ -173,8 +176,15 @@ def train_ppo(
         if not checkpoint.exists() or not progress_file.exists():
             raise FileNotFoundError(f"--resume: no checkpoint at {checkpoint} (with {progress_file.name})")
         state = json.loads(progress_file.read_text())
-        if state.get("pipeline") != pipeline.record():
-            raise ValueError(f"--resume: {out} was trained on another pipeline; use a new out folder")
+        diffs = pipeline.differences(state.get("pipeline", {}))
+        if diffs:
+            raise ValueError(f"--resume: {out} was trained on another pipeline ({'; '.join(diffs)}); use a new out")
+        saved = state.get("config", {})
+        changed = [k for k, v in config_to_dict(cfg).items() if k not in RESUMABLE_CHANGES and saved.get(k) != v]
+        if changed:
+            raise ValueError(
+                f"--resume: {changed} differ from the run in {out}; only {list(RESUMABLE_CHANGES)} may change"
+            )
     elif checkpoint.exists():
         raise FileExistsError(f"{out} already holds a PPO run; pass --resume to continue it or pick another out")
     height, width = pipeline.preprocess.resize
@@ -184,7 +194,7 @@ def train_ppo(
         )
     state["pipeline"] = pipeline.record()
     state["config"] = config_to_dict(cfg)
-    vec = _vec_env(pipeline, cfg, seed_offset=len(state["evaluations"]) * 10)
+    vec = _vec_env(pipeline, cfg)
     eval_env = pipeline.make_env(episode_length=cfg.episode_steps)
     if resume:
         model = PPO.load(str(checkpoint), env=vec, device="cpu")
@@ -208,12 +218,15 @@ def train_ppo(
             device="cpu",
             verbose=0,
         )
+    # SB3 seeds the workers with cfg.seed + i on construction and load; a resumed run continues
+    # from fresh episode seeds instead of replaying the first run's.
+    vec.seed(episode_seeds("ppo_train", cfg.seed, 1, offset=len(state["evaluations"]) * 100)[0])
     shape = tuple(int(v) for v in eval_env.observation_space.shape or ())
     started = time.perf_counter() - float(state["wall_s"])
 
     def evaluate() -> None:
         agent = PPOAgent(model, shape, {})
-        seeds = [30_000 + i for i in range(cfg.eval_episodes)]
+        seeds = episode_seeds("ppo_eval", cfg.seed, cfg.eval_episodes)
         results = [run_episode(eval_env, agent.act, s) for s in seeds]
         means = summarize(results)
         wall = time.perf_counter() - started
@@ -251,10 +264,10 @@ def train_ppo(
                         }
                     )
             if self.num_timesteps >= self.next_eval:
-                self.next_eval += cfg.eval_every
+                self.next_eval = (self.num_timesteps // cfg.eval_every + 1) * cfg.eval_every
                 evaluate()
             if self.num_timesteps >= self.next_ckpt:
-                self.next_ckpt += cfg.checkpoint_every
+                self.next_ckpt = (self.num_timesteps // cfg.checkpoint_every + 1) * cfg.checkpoint_every
                 checkpoint_now()
             return True
 
@@ -270,12 +283,15 @@ def train_ppo(
                 tb_log_name="ppo",
             )
     except KeyboardInterrupt:
-        interrupted = True
-    if not state["evaluations"] or state["evaluations"][-1]["env_steps"] != model.num_timesteps:
-        evaluate()
-    checkpoint_now()
-    vec.close()
-    eval_env.close()
+        interrupted = True  # save what was learned below; the workers may already be gone
+    try:
+        if not state["evaluations"] or state["evaluations"][-1]["env_steps"] != model.num_timesteps:
+            evaluate()
+        checkpoint_now()
+    finally:
+        eval_env.close()
+        with contextlib.suppress(EOFError, BrokenPipeError, OSError):
+            vec.close()  # workers that received the same Ctrl-C may have exited already
     final = state["evaluations"][-1]
     summary = {
         "env_steps": int(model.num_timesteps),

@@ -128,9 +128,34 @@ def save_generator(
     return path
 
 
+#: Checkpoints shipped with the package, addressed as ``pretrained:<name>``.
+PRETRAINED_DIR = Path(__file__).resolve().parent / "pretrained"
+PRETRAINED_PREFIX = "pretrained:"
+
+
+def available_pretrained() -> list[str]:
+    """Names usable as ``pretrained:<name>``."""
+    return (
+        sorted(p.name for p in PRETRAINED_DIR.iterdir() if (p / CONFIG_FILE).exists())
+        if PRETRAINED_DIR.is_dir()
+        else []
+    )
+
+
+def resolve_checkpoint(path: str | Path) -> Path:
+    """A checkpoint directory; ``pretrained:<name>`` means the one shipped in ``generators/pretrained``."""
+    text = str(path)
+    if not text.startswith(PRETRAINED_PREFIX):
+        return Path(path)
+    name = text[len(PRETRAINED_PREFIX) :]
+    if name not in available_pretrained():
+        raise CheckpointError(unknown_name_message("pretrained checkpoint", name, available_pretrained()))
+    return PRETRAINED_DIR / name
+
+
 def checkpoint_id(path: str | Path) -> str:
     """Short stable id of a checkpoint's weights: ``<method>-<sha256 of weights[:12]>``."""
-    path = Path(path)
+    path = resolve_checkpoint(path)
     digest = hashlib.sha256((path / WEIGHTS_FILE).read_bytes()).hexdigest()[:12]
     method = json.loads((path / CONFIG_FILE).read_text()).get("method", "unknown")
     return f"{method}-{digest}"
@@ -139,7 +164,7 @@ def checkpoint_id(path: str | Path) -> str:
 # -- load ---------------------------------------------------------------------------------------
 def read_config(path: str | Path) -> dict[str, Any]:
     """The checkpoint's ``config.json``, checked for the keys every checkpoint must have."""
-    path = Path(path)
+    path = resolve_checkpoint(path)
     if not path.is_dir():
         raise CheckpointError(f"checkpoint {path} does not exist (expected a directory with {CONFIG_FILE})")
     config_path = path / CONFIG_FILE
@@ -175,10 +200,10 @@ def load_generator(
 
     Example::
 
-        generator = load_generator("runs/cyclegan/checkpoints/latest")
+        generator = load_generator("runs/cyclegan/checkpoints/latest")   # or "pretrained:cyclegan"
         fake_real = generator.translate(sim_frames)  # (N, H, W, 3) uint8
     """
-    path = Path(path)
+    path = resolve_checkpoint(path)
     config = read_config(path)
     if config["method"] not in METHODS:
         raise CheckpointError(

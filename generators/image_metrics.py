@@ -125,12 +125,26 @@ class Features:
 
 
 def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
-    """Fréchet distance between Gaussians fitted to two feature sets (the FID formula)."""
+    """Fréchet distance between Gaussians fitted to two feature sets (the FID formula).
+
+    With fewer samples than feature dimensions the covariances are singular; as in pytorch-fid a
+    small ``eps * I`` is added when the matrix square root is not finite, and a large imaginary
+    part is an error rather than silently dropped.
+    """
     from scipy import linalg
 
     mu_a, mu_b = a.mean(0), b.mean(0)
     cov_a, cov_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
-    covmean = np.real(linalg.sqrtm(cov_a @ cov_b))
+    covmean = linalg.sqrtm(cov_a @ cov_b)
+    if not np.isfinite(covmean).all():
+        offset = np.eye(cov_a.shape[0]) * 1e-6
+        covmean = linalg.sqrtm((cov_a + offset) @ (cov_b + offset))
+    if np.iscomplexobj(covmean):
+        if not np.allclose(np.diagonal(covmean).imag, 0, atol=1e-3):
+            raise ValueError(
+                f"frechet_distance: matrix square root has imaginary part {np.abs(covmean.imag).max():.3g}"
+            )
+        covmean = covmean.real
     return float(((mu_a - mu_b) ** 2).sum() + np.trace(cov_a + cov_b - 2.0 * covmean))
 
 
@@ -248,7 +262,7 @@ def image_metrics(
     out: Path,
     *,
     real_dir: str | Path | None = None,
-    max_frames: int = 300,
+    max_frames: int = 400,
     drive_map: str = "small_loop",
     drive_steps: int = 150,
     seed: int = 0,
@@ -301,10 +315,13 @@ def image_metrics(
     }
 
 
-def image_metrics_from_config(section: dict[str, Any], out: Path) -> dict[str, Any]:
-    """``image_metrics:`` section of an eval config -> :func:`image_metrics`; unknown keys rejected."""
+def check_image_metrics_section(section: Any) -> None:
+    """Validate an eval config's ``image_metrics:`` section before any episode runs."""
+    from generators.checkpoint import read_config
     from sim2real_env.names import unknown_name_message
 
+    if not isinstance(section, dict):
+        raise ValueError(f"image_metrics must be a mapping, got {section!r}")
     allowed = ("checkpoint", "harvest", "real_dir", "max_frames", "drive_map", "drive_steps", "seed")
     for key in section:
         if key not in allowed:
@@ -312,6 +329,20 @@ def image_metrics_from_config(section: dict[str, Any], out: Path) -> dict[str, A
     for key in ("checkpoint", "harvest"):
         if key not in section:
             raise ValueError(f"image_metrics needs '{key}'")
+    direction = read_config(section["checkpoint"])["direction"]
+    if direction != "sim->real":
+        raise ValueError(
+            f"image_metrics.checkpoint must be a sim->real generator, {section['checkpoint']} is {direction!r}"
+        )
+    if not (Path(section["harvest"]) / "manifest.csv").exists():
+        raise FileNotFoundError(
+            f"image_metrics.harvest {section['harvest']} has no manifest.csv (a `sim2real harvest` folder)"
+        )
+
+
+def image_metrics_from_config(section: dict[str, Any], out: Path) -> dict[str, Any]:
+    """``image_metrics:`` section of an eval config -> :func:`image_metrics`."""
+    check_image_metrics_section(section)
     return image_metrics(
         section["checkpoint"],
         section["harvest"],

@@ -381,12 +381,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``sim2real`` console script."""
+    import yaml
+
     parser = build_parser()
     args = parser.parse_args(argv)
     func: Callable[[argparse.Namespace], int] = args.func
     try:
         return func(args)
-    except (ValueError, TypeError, FileNotFoundError) as exc:
+    except (ValueError, TypeError, FileNotFoundError, FileExistsError, yaml.YAMLError) as exc:
         # User errors: one clear line, no traceback. Bugs (other exceptions) keep theirs.
         print(f"sim2real {args.command}: error: {exc}", file=sys.stderr)
         return 2

@@ -207,8 +207,12 @@ class Domain:
         return cls(**raw)
 
     def env_config(self, **base: Any) -> EnvConfig:
-        """The simulator config: ``base`` (the agent's camera, action space...) with this domain's changes."""
-        return EnvConfig.from_dict({**base, **self.env})
+        """The simulator config: ``base`` (the agent's camera, action space...) with this domain's changes.
+
+        ``domain_rand`` and ``distortion`` are the domain's alone (off unless it sets them), so a
+        column of the transfer matrix is the same condition for every agent.
+        """
+        return EnvConfig.from_dict({**base, "domain_rand": False, "distortion": False, **self.env})
 
     def make_env(self, **base: Any) -> gym.Env[np.ndarray, Any]:
         """The domain's camera-frame env (before any agent pipeline)."""
@@ -228,7 +232,7 @@ def available_domains() -> list[str]:
 def load_domain(name_or_path: str | Path) -> Domain:
     """A domain by name (``configs/domains/<name>.yaml``) or by path."""
     path = Path(name_or_path)
-    if path.suffix in (".yaml", ".yml") or path.exists():
+    if path.suffix in (".yaml", ".yml") or path.is_file():
         return Domain.from_yaml(path)
     candidate = DOMAINS_DIR / f"{name_or_path}.yaml"
     if not candidate.exists():

@@ -107,6 +107,20 @@ def test_episode_tracker_measures_a_hand_made_episode() -> None:
     assert result.off_road == 1.0 and result.collision == 0.0 and result.return_ == 6.0
 
 
+def test_training_and_evaluation_seeds_never_overlap() -> None:
+    from agents.episodes import SEED_BASES, episode_seeds
+
+    ranges: dict[str, set[int]] = {kind: set() for kind in SEED_BASES}
+    for kind in SEED_BASES:
+        for seed in range(100):
+            for dagger_round in range(5):  # DAgger rounds use offsets of 100
+                ranges[kind].update(episode_seeds(kind, seed, 50, offset=100 * dagger_round))
+    kinds = list(SEED_BASES)
+    for i, a in enumerate(kinds):
+        for b in kinds[i + 1 :]:
+            assert not ranges[a] & ranges[b], (a, b)
+
+
 def test_agent_config_rejects_bad_keys(tmp_path: Path) -> None:
     path = tmp_path / "a.yaml"
     path.write_text("algo: bc\nbc: {epochz: 3}\n")
