@@ -287,7 +287,8 @@ def train(run: RunConfig, resume: bool = False, progress: bool = True, max_steps
     from torch.utils.tensorboard import SummaryWriter
 
     out.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(out / "run.json", {"config": run.to_dict(), "provenance": provenance(), "device": str(device)})
+    run_record = {"config": run.to_dict(), "provenance": provenance(), "device": str(device)}
+    write_json_atomic(out / "run.json", run_record)
     writer = SummaryWriter(str(out / "tensorboard"))
     stop_at = cfg.steps if max_steps is None else min(cfg.steps, step + max_steps)
     bar = tqdm(total=cfg.steps, initial=step, unit="it", disable=not progress, desc=f"train {run.method}")
@@ -326,6 +327,10 @@ def train(run: RunConfig, resume: bool = False, progress: bool = True, max_steps
             if step % cfg.checkpoint_every == 0 and step < stop_at:
                 checkpoint(step)
     checkpoint(step)
+    wall = time.perf_counter() - started
+    write_json_atomic(
+        out / "run.json", {**run_record, "final_step": step, "steps_this_call": done_here, "wall_s": wall}
+    )
     bar.close()
     writer.close()
     if stop.requested:

@@ -237,6 +237,31 @@ def _cmd_image_metrics(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_model_card(args: argparse.Namespace) -> int:
+    from generators.model_card import model_card
+    from sim2real_env.provenance import write_text_atomic
+
+    def read(path: str | None) -> dict | None:
+        if not path:
+            return None
+        file = Path(path)
+        if not file.is_file():
+            raise FileNotFoundError(f"model-card: {file} does not exist")
+        return dict(json.loads(file.read_text()))
+
+    run = read(args.run)
+    if run is not None and "provenance" in run:
+        run = {**run["provenance"], **{k: v for k, v in run.items() if k != "provenance"}}
+    metrics = {Path(m).stem: read(m) for m in args.metrics}
+    text = model_card(args.checkpoint, run=run, metrics=metrics or None, limitations=args.limitation)
+    from generators.checkpoint import resolve_checkpoint
+
+    out = Path(args.out) if args.out else resolve_checkpoint(args.checkpoint) / "MODEL_CARD.md"
+    write_text_atomic(out, text)
+    print(f"model-card: wrote {out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
     parser = argparse.ArgumentParser(prog="sim2real", description=__doc__)
@@ -376,6 +401,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--drive-steps", type=int, default=150)
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=_cmd_image_metrics)
+
+    p = sub.add_parser("model-card", help="write MODEL_CARD.md for a checkpoint from its config, run and metrics")
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--run", help="the training run's run.json")
+    p.add_argument("--metrics", nargs="*", default=[], help="metrics JSON files to include")
+    p.add_argument("--limitation", action="append", default=[], help="a known limitation (repeatable)")
+    p.add_argument("--out", help="default: <checkpoint>/MODEL_CARD.md")
+    p.set_defaults(func=_cmd_model_card)
     return parser
 
 

@@ -195,3 +195,24 @@ def test_image_metrics_command_on_a_real_harvest(tmp_path: Path, capsys: pytest.
     assert (tmp_path / "m" / "image_metrics_samples.png").stat().st_size > 0
     assert "image-metrics: wrote" in capsys.readouterr().out
     assert main([*args, "--real-dir", str(tmp_path / "empty"), "--out", str(tmp_path / "m2")]) == 2
+
+
+def test_model_card_and_pretrained_names(tmp_path: Path) -> None:
+    import torch
+
+    from generators.checkpoint import CheckpointError, load_generator, save_generator
+    from generators.cyclegan.model import CycleGAN, CycleGANConfig
+    from sim2real_env.cli import main
+
+    torch.manual_seed(0)
+    model = CycleGAN(CycleGANConfig.from_dict({"image_size": [16, 20], "width": 4, "blocks": 1}), "sim->real")
+    checkpoint = save_generator(model, tmp_path / "gen", step=7)
+    (tmp_path / "m.json").write_text('{"psnr": 21.5}')
+    args = ["model-card", "--checkpoint", str(checkpoint), "--metrics", str(tmp_path / "m.json")]
+    assert main([*args, "--limitation", "blurry"]) == 0
+    card = (checkpoint / "MODEL_CARD.md").read_text()
+    assert "cyclegan (sim->real)" in card and "7 training steps" in card and '"psnr": 21.5' in card
+    assert "blurry" in card and "research and educational use" in card
+    assert main(["model-card", "--checkpoint", str(checkpoint), "--run", str(tmp_path / "none.json")]) == 2
+    with pytest.raises(CheckpointError, match="Unknown pretrained checkpoint 'nope'"):
+        load_generator("pretrained:nope")
