@@ -270,7 +270,8 @@ def _harvest_data(pipeline: Pipeline, cfg: BCConfig) -> tuple[np.ndarray, np.nda
     frames = resize_frames(np.ascontiguousarray(frames[:, pipeline.preprocess.crop_top :]), pipeline.preprocess.resize)
     wheels = np.array([[float(r["expert_left"]), float(r["expert_right"])] for r in rows], dtype=np.float32)
     if config.action_space == "speed_steer":
-        wheels = np.stack([wheels.mean(1) * 2 - 1, wheels[:, 1] - wheels[:, 0]], axis=1).clip(-1, 1)
+        steer = (wheels[:, 1] - wheels[:, 0]) / config.steer_scale
+        wheels = np.stack([wheels.mean(1) * 2 - 1, steer], axis=1).clip(-1, 1)
     return frames, wheels.astype(np.float32)
 
 

@@ -112,5 +112,5 @@ class PurePursuitExpert:
         if base.config.action_space == "wheels":
             return wheels.astype(np.float32)
         speed = float(np.clip(wheels.mean() * 2.0 - 1.0, -1.0, 1.0))
-        steer = float(np.clip(wheels[1] - wheels[0], -1.0, 1.0))
+        steer = float(np.clip((wheels[1] - wheels[0]) / base.config.steer_scale, -1.0, 1.0))
         return np.array([speed, steer], dtype=np.float32)

@@ -43,6 +43,7 @@ OBSERVATION_FIELDS: tuple[str, ...] = (
     "domain_rand",
     "distortion",
     "action_space",
+    "steer_scale",
     "frame_rate",
     "camera_height_m",
     "camera_tilt_deg",

@@ -53,6 +53,8 @@ class PPOConfig:
     vf_coef: float = 0.5
     max_grad_norm: float = 0.5
     features_dim: int = 256
+    #: Initial log standard deviation of the Gaussian policy (SB3's default is 0: std 1).
+    log_std_init: float = 0.0
     episode_steps: int = 500
     eval_every: int = 10_000
     eval_episodes: int = 3
@@ -90,6 +92,7 @@ class PPOConfig:
             "vf_coef": (0.0, 10.0),
             "max_grad_norm": (1e-3, 100.0),
             "target_distance_m": (0.0, 1e4),
+            "log_std_init": (-5.0, 2.0),
         }
         for name, (lo, hi) in floats.items():
             number = getattr(self, name)
@@ -212,7 +215,10 @@ def train_ppo(
             ent_coef=cfg.ent_coef,
             vf_coef=cfg.vf_coef,
             max_grad_norm=cfg.max_grad_norm,
-            policy_kwargs={"features_extractor_kwargs": {"features_dim": cfg.features_dim}},
+            policy_kwargs={
+                "features_extractor_kwargs": {"features_dim": cfg.features_dim},
+                "log_std_init": cfg.log_std_init,
+            },
             tensorboard_log=str(out / "tb"),
             seed=cfg.seed,
             device="cpu",

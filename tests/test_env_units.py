@@ -8,7 +8,14 @@ import numpy as np
 import pytest
 from gymnasium import spaces
 
-from sim2real_env.env import RewardConfig, check_action, lane_progress_reward, progress_reward, wheels_from_action
+from sim2real_env.env import (
+    EnvConfig,
+    RewardConfig,
+    check_action,
+    lane_progress_reward,
+    progress_reward,
+    wheels_from_action,
+)
 
 BOX = spaces.Box(-1.0, 1.0, (2,), dtype=np.float32)
 
@@ -70,3 +77,12 @@ def test_speed_steer_mapping() -> None:
     left, right = wheels_from_action(np.array([0.0, 0.4]), "speed_steer")
     assert right > left  # positive steer turns left
     np.testing.assert_allclose(wheels_from_action(np.array([0.3, -0.2]), "wheels"), [0.3, -0.2])
+
+
+def test_steer_scale_narrows_the_wheel_difference() -> None:
+    full = wheels_from_action(np.array([0.0, 1.0]), "speed_steer")
+    scaled = wheels_from_action(np.array([0.0, 1.0]), "speed_steer", steer_scale=0.4)
+    assert full[1] - full[0] == pytest.approx(1.0)
+    assert scaled[1] - scaled[0] == pytest.approx(0.4)
+    with pytest.raises(ValueError, match="steer_scale must be a number in"):
+        EnvConfig(steer_scale=0.0)
