@@ -85,6 +85,10 @@ def test_pipeline_differences_name_what_changes(sim2real_checkpoint: Path) -> No
     assert raw.differences(bigger) == ["observation.camera_width: 80 vs 160"]
     rebuilt = Pipeline.from_record(json.loads(json.dumps(translated.record())))
     assert rebuilt.differences(translated) == []
+    with pytest.raises(ValueError, match="fixes \\['camera_width'\\]"):
+        raw.make_env(camera_width=160)
+    tilted = Pipeline.build("raw", env={**SMALL_ENV, "camera_tilt_deg": 25.0}, preprocess=SMALL_PRE)
+    assert raw.differences(tilted) == ["observation.camera_tilt_deg: None vs 25.0"]
 
 
 def test_episode_tracker_measures_a_hand_made_episode() -> None:
