@@ -200,7 +200,7 @@ def improvement(ref_without: float, dom_without: float, dom_with: float, higher_
 
 def _effective_pipeline(variant: AgentVariant, record: dict[str, Any], domain: Domain) -> Pipeline:
     """What the agent observes in ``domain`` under ``variant``, as a pipeline (for mismatch checks and wrapping)."""
-    observation = {k: record["observation"][k] for k in OBSERVATION_FIELDS}
+    observation = {k: v for k, v in record["observation"].items() if k in OBSERVATION_FIELDS}
     env = {**observation, **domain.env}
     preprocess = config_from_dict(Preprocess, record["preprocess"], "preprocess")
     checkpoint, name = None, "randomized" if env.get("domain_rand") else "raw"

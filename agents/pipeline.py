@@ -201,7 +201,11 @@ class Pipeline:
     def differences(self, other: Pipeline | dict[str, Any]) -> list[str]:
         """Human-readable differences in what the agent would observe (empty: same pipeline)."""
         mine = self.record()
-        theirs = other.record() if isinstance(other, Pipeline) else other
+        theirs = other.record() if isinstance(other, Pipeline) else dict(other)
+        # Records written before a field existed hold the field's default.
+        defaults = config_to_dict(EnvConfig())
+        observed = theirs.get("observation", {})
+        theirs["observation"] = {k: observed.get(k, defaults.get(k)) for k in set(observed) | set(OBSERVATION_FIELDS)}
         out = []
         for key in ("name", "checkpoint_id", "canonicalize_from"):
             if mine.get(key) != theirs.get(key):
