@@ -315,6 +315,7 @@ def train_bc(pipeline: Pipeline, cfg: BCConfig, out: Path, *, progress: bool = T
 
     if cfg.source == "harvest":
         _check_harvest_source(pipeline, cfg)
+    started_provenance = provenance()  # the code that runs is the code of now, not of the end
     torch.manual_seed(cfg.seed)
     torch.set_num_threads(cfg.torch_threads)
     rng = np.random.default_rng(cfg.seed)
@@ -396,7 +397,7 @@ def train_bc(pipeline: Pipeline, cfg: BCConfig, out: Path, *, progress: bool = T
         "closed_loop": history[-1].get("closed_loop", {}),
         "wall_s": wall,
         "history": history,
-        "provenance": provenance(),
+        "provenance": started_provenance,
     }
     model_config = config_to_dict(cfg.net)
     save_agent(
@@ -407,6 +408,7 @@ def train_bc(pipeline: Pipeline, cfg: BCConfig, out: Path, *, progress: bool = T
         config=json.loads(json.dumps(config_to_dict(cfg), default=str)),
         summary={k: v for k, v in summary.items() if k != "history"},
         model=model_config,
+        source_git_sha=started_provenance["git_sha"],
         write_weights=lambda folder: save_file(
             {k: v.detach().contiguous() for k, v in policy.state_dict().items()}, str(folder / WEIGHTS_FILE)
         ),

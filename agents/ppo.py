@@ -170,6 +170,7 @@ def train_ppo(
     from stable_baselines3 import PPO
     from stable_baselines3.common.callbacks import BaseCallback
 
+    started_provenance = provenance()  # the code that runs is the code of now, not of the end
     torch.set_num_threads(cfg.torch_threads)
     out.mkdir(parents=True, exist_ok=True)
     checkpoint = out / "checkpoint" / MODEL_FILE
@@ -306,7 +307,7 @@ def train_ppo(
         "target_distance_m": cfg.target_distance_m,
         "target_reached": state["target_reached"],
         "interrupted": interrupted,
-        "provenance": provenance(),
+        "provenance": started_provenance,
     }
     save_agent(
         out / "agent",
@@ -316,6 +317,7 @@ def train_ppo(
         config=config_to_dict(cfg),
         summary=summary,
         model={"policy": "CnnPolicy", "features_dim": cfg.features_dim},
+        source_git_sha=started_provenance["git_sha"],
         write_weights=lambda folder: model.save(str(folder / MODEL_FILE)),
     )
     write_json_atomic(out / "ppo_summary.json", summary)

@@ -58,8 +58,12 @@ def save_agent(
     summary: dict[str, Any],
     write_weights: Callable[[Path], None],
     model: dict[str, Any] | None = None,
+    source_git_sha: str | None = None,
 ) -> Path:
-    """Write an agent directory atomically; ``write_weights(folder)`` writes the weight files."""
+    """Write an agent directory atomically; ``write_weights(folder)`` writes the weight files.
+
+    ``source_git_sha``: the commit the training started from (the tree may have moved on since).
+    """
     if algo not in ALGOS:
         raise ValueError(unknown_name_message("agent algorithm", algo, ALGOS))
     meta = {
@@ -72,7 +76,7 @@ def save_agent(
         "config": config,
         "summary": summary,
         "package_version": package_version,
-        "git_sha": git_sha(),
+        "git_sha": source_git_sha or git_sha(),
         "versions": versions(),
         "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
     }
