@@ -163,7 +163,7 @@ def test_harness_end_to_end_on_the_real_simulator(tmp_path: Path) -> None:
     )
     seeds = [[e["seed"] for e in saved["episodes"][a][d]] for a in ("bc", "expert") for d in ("canonical",)]
     assert seeds[0] == seeds[1] == [1_000_000, 1_000_001]  # the same seeds for every agent, none used in training
-    assert results["summary"]["expert"]["canonical"]["distance_m"][0] > 0.05  # the expert drives
+    assert results["summary"]["expert"]["canonical"]["distance_m"][0] > 0.02  # the expert drives
     assert "Transfer report: tiny" in (report / "report.md").read_text()
     image = cv2.imread(str(report / "views.png"))
     assert image is not None and image.shape[0] > 50
