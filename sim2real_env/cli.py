@@ -163,7 +163,9 @@ def _cmd_bench_wrapper(args: argparse.Namespace) -> int:
 def _cmd_eval_canonical(args: argparse.Namespace) -> int:
     from generators.stn_unet.metrics import evaluate
 
-    report = evaluate(Path(args.checkpoint), Path(args.dataset), Path(args.out), crop=args.crop, seed=args.seed)
+    report = evaluate(
+        Path(args.checkpoint), Path(args.dataset), Path(args.out), crop=args.crop, seed=args.seed, split=args.split
+    )
     for name, result in report["results"].items():
         print(f"eval-canonical {name}: {result}")
     print(f"eval-canonical: wrote {Path(args.out) / 'canonical_metrics.md'}")
@@ -358,6 +360,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="runs/eval_canonical")
     p.add_argument("--crop", type=float, default=0.9, help="central crop fraction the metrics use")
     p.add_argument("--seed", type=int, default=0, help="seed of the distortion draw")
+    p.add_argument(
+        "--split", default="val", choices=["val", "all"], help="'all' for a harvest training never saw (another seed)"
+    )
     p.set_defaults(func=_cmd_eval_canonical)
 
     p = sub.add_parser("bench-wrapper", help="env-steps/s raw vs wrapped -> benchmarks/results/wrapper_speed.*")

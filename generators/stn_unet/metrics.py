@@ -38,24 +38,36 @@ def _scores(inputs: torch.Tensor, corrected: torch.Tensor, target: torch.Tensor,
 
 
 def evaluate(
-    checkpoint: Path, dataset: Path, out_dir: Path, crop: float = 0.9, seed: int = 0, limit: int = 500
+    checkpoint: Path,
+    dataset: Path,
+    out_dir: Path,
+    crop: float = 0.9,
+    seed: int = 0,
+    limit: int = 500,
+    split: str = "val",
 ) -> dict[str, Any]:
-    """Compute the metrics and write ``canonical_metrics.{json,md}`` into ``out_dir``."""
+    """Compute the metrics and write ``canonical_metrics.{json,md}`` into ``out_dir``.
+
+    ``split="all"`` uses every frame: for a harvest made with another seed that training never saw
+    (paired training reads every frame of its own harvest, so its ``val`` split is not held out).
+    """
+    if split not in ("val", "all"):
+        raise ValueError(f"eval-canonical: split must be 'val' or 'all', got {split!r}")
     generator = load_generator(checkpoint, direction="real->canonical")
     size = generator.image_size
 
     def to_float(images: torch.Tensor) -> torch.Tensor:
         return uint8_to_float(images[:limit])
 
-    canonical = to_float(load_images(FolderSpec(root=str(dataset / "canonical"), split="val"), size).images)
+    canonical = to_float(load_images(FolderSpec(root=str(dataset / "canonical"), split=split), size).images)
     torch.manual_seed(seed)
     distorted = Distortion()(canonical)
     results = {"distorted": _scores(distorted, generator.translate(distorted), canonical, crop)}
     randomized_dir = dataset / "randomized"
     if randomized_dir.is_dir():
-        randomized = to_float(load_images(FolderSpec(root=str(randomized_dir), split="val"), size).images)
+        randomized = to_float(load_images(FolderSpec(root=str(randomized_dir), split=split), size).images)
         if randomized.shape != canonical.shape:
-            raise ValueError(f"{dataset}: randomized/ and canonical/ val splits differ in size")
+            raise ValueError(f"{dataset}: randomized/ and canonical/ {split} splits differ in size")
         results["randomized"] = _scores(randomized, generator.translate(randomized), canonical, crop)
     report = {
         "checkpoint": str(checkpoint),
@@ -71,7 +83,7 @@ def evaluate(
     lines = [
         "# Real-to-canonical reconstruction",
         "",
-        f"Checkpoint `{checkpoint}` ({generator.checkpoint_id}); held-out `val` frames of `{dataset}`; central "
+        f"Checkpoint `{checkpoint}` ({generator.checkpoint_id}); held-out `{split}` frames of `{dataset}`; central "
         f"{crop:.0%} crop; command `{report['provenance']['command']}`; git `{report['provenance']['git_sha']}`.",
         "",
         "| test set | frames | PSNR input | PSNR corrected | SSIM input | SSIM corrected | error removed |",
