@@ -46,19 +46,12 @@ class OnnxRuntimeGenerator:
         self.size_multiple: int = getattr(source, "size_multiple", 1)
         module = source.cpu().eval()
         example = torch.zeros(1, 3, *self.image_size)
-        buffer = io.BytesIO()
+        # Spatially dynamic (any multiple of size_multiple, as the torch module) unless the model says
+        # ONNX cannot export it at a symbolic size (the STN's adaptive pooling): then its training size.
+        self.fixed_size = not getattr(source, "onnx_dynamic_size", True)
+        axes = {0: "n"} if self.fixed_size else {0: "n", 2: "h", 3: "w"}
         try:
-            with warnings.catch_warnings(), torch.no_grad():
-                warnings.simplefilter("ignore")
-                torch.onnx.export(
-                    module,
-                    (example,),
-                    buffer,  # type: ignore[arg-type]
-                    input_names=["frames"],
-                    output_names=["translated"],
-                    dynamic_axes={"frames": {0: "n", 2: "h", 3: "w"}, "translated": {0: "n", 2: "h", 3: "w"}},
-                    dynamo=False,
-                )
+            model_bytes = self._export(module, example, axes)
         except Exception as exc:
             raise ValueError(
                 f"could not export the {self.method} generator to ONNX ({type(exc).__name__}: {exc}); "
@@ -68,11 +61,34 @@ class OnnxRuntimeGenerator:
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        self.session = ort.InferenceSession(buffer.getvalue(), options, providers=["CPUExecutionProvider"])
+        self.session = ort.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
+
+    @staticmethod
+    def _export(module: torch.nn.Module, example: torch.Tensor, axes: dict[int, str]) -> bytes:
+        buffer = io.BytesIO()
+        with warnings.catch_warnings(), torch.no_grad():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                module,
+                (example,),
+                buffer,  # type: ignore[arg-type]
+                input_names=["frames"],
+                output_names=["translated"],
+                dynamic_axes={"frames": axes, "translated": axes},
+                dynamo=False,
+            )
+        return buffer.getvalue()
 
     def translate(self, frames: Frames) -> Frames:
         """Translate a batch; output layout and dtype equal the input's (see the protocol)."""
         layout = check_frames(frames, type(self).__name__, self.size_multiple)
+        if self.fixed_size:
+            size = tuple(frames.shape[1:3] if layout == "uint8_nhwc" else frames.shape[2:4])
+            if size != self.image_size:
+                raise ValueError(
+                    f"OnnxRuntimeGenerator ({self.method}) runs at its training size {self.image_size}, got {size}; "
+                    "resize first (the wrappers do) or use backend='torch'"
+                )
         array = frames.detach().cpu().numpy() if isinstance(frames, torch.Tensor) else np.asarray(frames)
         if layout == "uint8_nhwc":
             source = np.ascontiguousarray(array.transpose(0, 3, 1, 2), dtype=np.float32)

@@ -84,7 +84,7 @@ def test_distortion_changes_frames_and_stays_in_range() -> None:
 
 def test_round_trip_direction_and_config_errors(tmp_path: Path) -> None:
     model = tiny()
-    frames = np.random.default_rng(0).integers(0, 256, (2, 16, 24, 3), dtype=np.uint8)
+    frames = np.random.default_rng(0).integers(0, 256, (2, 16, 16, 3), dtype=np.uint8)
     loaded = load_generator(save_generator(model, tmp_path / "stn"), method="stn_unet", direction="real->canonical")
     np.testing.assert_array_equal(model.translate(frames), loaded.translate(frames))
     with pytest.raises(ValueError, match="only translates 'real->canonical'"):
@@ -139,3 +139,21 @@ def test_eval_canonical_command(tmp_path: Path) -> None:
 
     save_generator(CycleGAN(CycleGANConfig(image_size=(16, 24), width=4, blocks=1)), cyclegan)
     assert main(["eval-canonical", "--checkpoint", str(cyclegan), "--dataset", str(tmp_path / "ds")]) == 2
+
+
+def test_canonicalize_wrapper_runs_stn_unet_through_onnx_runtime() -> None:
+    """The wrappers' CPU default backend: a fixed-size ONNX export (adaptive pooling), same output."""
+    from generators.runtime import OnnxRuntimeGenerator
+    from sim2real_env.wrappers import CanonicalizeObservation
+    from tests.test_wrappers import FakeImageEnv
+
+    torch.manual_seed(0)
+    model = STNUNet(STNUNetConfig.from_dict({**TINY, "image_size": [16, 16]}))  # pooled grid 4x4 divides 4x4
+    env = CanonicalizeObservation(FakeImageEnv(), model)
+    assert isinstance(env.generator, OnnxRuntimeGenerator) and env.generator.fixed_size
+    obs, _ = env.reset(seed=0)
+    assert obs.dtype == np.uint8 and obs.shape == env.observation_space.shape
+    frames = np.random.default_rng(0).integers(0, 256, (2, 16, 16, 3), dtype=np.uint8)
+    assert np.abs(env.generator.translate(frames).astype(int) - model.translate(frames)).max() <= 1
+    with pytest.raises(ValueError, match="runs at its training size"):
+        env.generator.translate(np.zeros((1, 32, 32, 3), dtype=np.uint8))

@@ -116,6 +116,8 @@ class STNUNet(TorchGenerator):
     """``real->canonical``: STN, then U-Net residual on ``[STN output, its channel std]``."""
 
     method = "stn_unet"
+    #: The localisation net's adaptive pooling does not export to ONNX at a symbolic frame size.
+    onnx_dynamic_size = False
     config_class = STNUNetConfig
     trainer_path = "generators.stn_unet.train:STNUNetTrainer"
 
