@@ -18,6 +18,7 @@ recovers, ``(M_with(D) - M_without(D)) / (M_without(ref) - M_without(D))``.
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import time
 from dataclasses import dataclass
@@ -318,6 +319,30 @@ def evaluate(config: EvalConfig, *, progress: bool = True) -> dict[str, Any]:
     return results
 
 
+def rerender(config: EvalConfig) -> dict[str, Any]:
+    """Re-aggregate and rewrite ``report.md``/``results.json`` from the stored episodes (none re-run).
+
+    For changes in aggregation or report code after a long run; the PNGs are left as they are.
+    """
+    path = config.out_dir() / "results.json"
+    if not path.exists():
+        raise FileNotFoundError(f"evaluate --rerender: {path} does not exist; run the evaluation first")
+    results = json.loads(path.read_text())
+    episodes = {
+        agent: {
+            domain: [EpisodeResult(**{("return_" if k == "return" else k): v for k, v in row.items()}) for row in rows]
+            for domain, rows in by_domain.items()
+        }
+        for agent, by_domain in results["episodes"].items()
+    }
+    aggregated = _aggregate(config, episodes)
+    results["summary"], results["improvement"] = aggregated["summary"], aggregated["improvement"]
+    results["rerendered"] = provenance()
+    write_json_atomic(path, results)
+    write_text_atomic(config.out_dir() / "report.md", render_report(config, results))
+    return results
+
+
 def _aggregate(config: EvalConfig, episodes: dict[str, dict[str, list[EpisodeResult]]]) -> dict[str, Any]:
     per_episode = {a: {d: [r.to_dict() for r in rs] for d, rs in ds.items()} for a, ds in episodes.items()}
     summary: dict[str, dict[str, dict[str, list[float]]]] = {}
@@ -343,15 +368,22 @@ def _aggregate(config: EvalConfig, episodes: dict[str, dict[str, list[EpisodeRes
             continue
         key = f"{with_variant.name} vs {without.name}"
         improvements[key] = {}
-        ref = summary[without.name][config.reference_domain][config.primary][0]
+        ref_mean, ref_low, ref_high = summary[without.name][config.reference_domain][config.primary]
         for domain in config.domains:
             if domain == config.reference_domain:
                 continue
-            improvements[key][domain] = improvement(
-                ref,
-                summary[without.name][domain][config.primary][0],
-                summary[with_variant.name][domain][config.primary][0],
-                config.primary in HIGHER_IS_BETTER,
+            mean, low, high = summary[without.name][domain][config.primary]
+            # A drop inside the confidence intervals is noise; a share of noise would be a made-up figure.
+            overlap = low <= ref_high and ref_low <= high
+            improvements[key][domain] = (
+                math.nan
+                if overlap
+                else improvement(
+                    ref_mean,
+                    mean,
+                    summary[with_variant.name][domain][config.primary][0],
+                    config.primary in HIGHER_IS_BETTER,
+                )
             )
     return {"episodes": per_episode, "summary": summary, "improvement": improvements}
 
@@ -371,7 +403,13 @@ def render_report(config: EvalConfig, results: dict[str, Any]) -> str:
         f"Produced by `{prov['command']}` at git `{prov['git_sha']}`; map `{config.map_name}`, "
         f"{config.episodes} episodes per cell (seeds {config.seeds()[0]}..{config.seeds()[-1]}, the same for every "
         f"agent), at most {config.episode_steps} steps each. Intervals: 95% "
-        f"percentile bootstrap of the mean ({config.bootstrap} resamples). Wall time {results['wall_s']:.0f} s.",
+        f"percentile bootstrap of the mean ({config.bootstrap} resamples). Wall time {results['wall_s']:.0f} s."
+        + (
+            f" Aggregates re-rendered from the stored episodes by `{results['rerendered']['command']}` at git "
+            f"`{results['rerendered']['git_sha']}`."
+            if "rerendered" in results
+            else ""
+        ),
         "",
         "## Agents",
         "",
@@ -397,13 +435,13 @@ def render_report(config: EvalConfig, results: dict[str, Any]) -> str:
         lines += [
             "",
             f"## Improvement (share of the {config.reference_domain} -> domain drop in {config.primary} that the "
-            "wrapper recovers)",
+            "wrapper recovers; only where the 95% intervals of the reference and the domain do not overlap)",
             "",
             "| pair | " + " | ".join(d for d in config.domains if d != config.reference_domain) + " |",
             "|---|" + "---|" * (len(config.domains) - 1),
         ]
         for pair, values in results["improvement"].items():
-            cells = [f"{values[d]:.0%}" if math.isfinite(values[d]) else "no drop" for d in values]
+            cells = [f"{values[d]:.0%}" if math.isfinite(values[d]) else "no drop beyond the CIs" for d in values]
             lines.append(f"| {pair} | " + " | ".join(cells) + " |")
     lines += ["", "## All measures", ""]
     for measure in MEASURES:

@@ -206,7 +206,12 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from agents.evaluate import evaluate, load_eval_config
 
     config = load_eval_config(args.config, args.overrides)
-    results = evaluate(config, progress=not args.quiet)
+    if args.rerender:
+        from agents.evaluate import rerender
+
+        results = rerender(config)
+    else:
+        results = evaluate(config, progress=not args.quiet)
     out = config.out_dir()
     for agent, by_domain in results["summary"].items():
         cells = ", ".join(f"{d} {v[config.primary][0]:.2f}" for d, v in by_domain.items())
@@ -390,6 +395,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("evaluate", help="closed-loop transfer matrix: agents x domains x seeded episodes -> report")
     p.add_argument("--config", required=True, help="configs/eval/<name>.yaml")
+    p.add_argument("--rerender", action="store_true", help="re-aggregate the stored episodes, rewrite the report")
     p.add_argument("--quiet", action="store_true")
     p.add_argument("overrides", nargs="*", help="key=value overrides, e.g. episodes=3")
     p.set_defaults(func=_cmd_evaluate)

@@ -165,6 +165,11 @@ def test_harness_end_to_end_on_the_real_simulator(tmp_path: Path) -> None:
     assert seeds[0] == seeds[1] == [1_000_000, 1_000_001]  # the same seeds for every agent, none used in training
     assert results["summary"]["expert"]["canonical"]["distance_m"][0] > 0.02  # the expert drives
     assert "Transfer report: tiny" in (report / "report.md").read_text()
+    from sim2real_env.cli import main
+
+    assert main(["evaluate", "--config", str(config), "--rerender"]) == 0
+    assert "re-rendered from the stored episodes" in (report / "report.md").read_text()
+    assert json.loads((report / "results.json").read_text())["summary"] == saved["summary"]
     image = cv2.imread(str(report / "views.png"))
     assert image is not None and image.shape[0] > 50
 
