@@ -19,11 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from agents.pipeline import PIPELINES, Pipeline
 from agents.saved import ALGOS
-from generators.configs import apply_overrides
+from generators.configs import load_yaml_config
 from sim2real_env.names import resolve_name, unknown_name_message
 
 
@@ -86,16 +84,7 @@ class AgentRunConfig:
 def load_agent_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> AgentRunConfig:
     """Read ``configs/agents/<name>.yaml`` and apply ``key.sub=value`` overrides."""
     path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"agent config {path} does not exist")
-    raw = yaml.safe_load(path.read_text()) or {}
-    if not isinstance(raw, dict):
-        raise ValueError(f"agent config {path} must hold a mapping, got {type(raw).__name__}")
-    raw = apply_overrides(raw, overrides)
-    known = [f.name for f in dataclasses.fields(AgentRunConfig)]
-    for key in raw:
-        if key not in known:
-            raise ValueError(unknown_name_message(f"key in {path.name}", str(key), known))
+    raw = load_yaml_config(path, "agent config", [f.name for f in dataclasses.fields(AgentRunConfig)], overrides)
     if "algo" not in raw:
         raise ValueError(f"agent config {path} needs 'algo' ({' or '.join(ALGOS)})")
     for key in ("env", "preprocess", "checkpoints"):

@@ -26,13 +26,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 from tqdm import tqdm
 
 from agents.episodes import MEASURES, EpisodeResult, episode_seeds, run_episode
 from agents.pipeline import OBSERVATION_FIELDS, Pipeline, Preprocess
 from agents.saved import check_pipeline, load_agent
-from generators.configs import apply_overrides, config_from_dict
+from generators.configs import config_from_dict, load_yaml_config
 from sim2real_env.domains import Domain, load_domain
 from sim2real_env.maps import resolve_map
 from sim2real_env.names import unknown_name_message
@@ -154,16 +153,7 @@ def _check_direction(checkpoint: str, direction: str, where: str) -> None:
 def load_eval_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> EvalConfig:
     """Read and validate ``configs/eval/<name>.yaml`` (with ``key=value`` overrides)."""
     path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"eval config {path} does not exist")
-    raw = yaml.safe_load(path.read_text()) or {}
-    if not isinstance(raw, dict):
-        raise ValueError(f"eval config {path} must hold a mapping")
-    raw = apply_overrides(raw, overrides)
-    known = [f.name for f in dataclasses.fields(EvalConfig)]
-    for key in raw:
-        if key not in known:
-            raise ValueError(unknown_name_message(f"key in {path.name}", str(key), known))
+    raw = load_yaml_config(path, "eval config", [f.name for f in dataclasses.fields(EvalConfig)], overrides)
     raw.setdefault("name", path.stem)
     if "agents" not in raw:
         raise ValueError(f"eval config {path} needs 'agents'")

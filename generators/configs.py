@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
+from collections.abc import Iterable
+from pathlib import Path
 from typing import Any, TypeVar
 
 from sim2real_env.names import unknown_name_message
@@ -71,4 +73,24 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str] | tuple[str, ...])
             if not isinstance(node, dict):
                 raise ValueError(f"override {dotted!r}: {key!r} is not a section")
         node[keys[-1]] = yaml.safe_load(text)
+    return raw
+
+
+def load_yaml_config(
+    path: str | Path, what: str, known: Iterable[str], overrides: list[str] | tuple[str, ...] = ()
+) -> dict[str, Any]:
+    """Read a YAML mapping, apply ``key.sub=value`` overrides, reject unknown top-level keys by name."""
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{what} {path} does not exist")
+    raw = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(raw, dict):
+        raise ValueError(f"{what} {path} must hold a mapping, got {type(raw).__name__}")
+    raw = apply_overrides(raw, overrides)
+    allowed = list(known)
+    for key in raw:
+        if key not in allowed:
+            raise ValueError(unknown_name_message(f"key in {path.name}", str(key), allowed))
     return raw
