@@ -380,14 +380,13 @@ def render_image_metrics(metrics: dict[str, Any]) -> list[str]:
         f"Checkpoint `{metrics['checkpoint_id']}`; {metrics['frames']['sim']} harvest frames ({metrics['harvest']}), "
         f"{metrics['frames']['real']} real frames ({metrics['real_dir']}). Features: {metrics['features']}.",
         "",
-        "| frames | Fréchet distance to real | KID to real (x1000) | real-vs-these classifier accuracy |",
+        "| frames | Fréchet distance to real | KID to real | real-vs-these classifier accuracy |",
         "|---|---|---|---|",
     ]
     for name in ("sim", "translated"):
         r = realism[name]
         lines.append(
-            f"| {name} | {r['frechet']:.2f} | {1000 * r['kid']:.2f} ± {1000 * r['kid_std']:.2f} | "
-            f"{r['classifier_accuracy']:.1%} |"
+            f"| {name} | {r['frechet']:.2f} | {r['kid']:.2f} ± {r['kid_std']:.2f} | {r['classifier_accuracy']:.1%} |"
         )
     lines += [
         "",

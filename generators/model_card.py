@@ -48,7 +48,8 @@ def model_card(
     if run:
         lines.append(f"- produced by: `{run.get('command', '?')}` (git `{run.get('git_sha', '?')}`)")
         if "wall_s" in run:
-            lines.append(f"- wall time: {run['wall_s'] / 60:.1f} min on {run.get('cpu_count', '?')} CPU cores")
+            cores = run.get("cpu_count", "?")
+            lines.append(f"- wall time: {run['wall_s'] / 60:.1f} min on a machine with {cores} CPU cores")
     if metrics:
         lines += ["", "## Metrics", "", "```json", json.dumps(metrics, indent=2, default=str), "```"]
     if limitations:

@@ -221,3 +221,28 @@ def test_model_card_and_pretrained_names(tmp_path: Path) -> None:
     assert main(["model-card", "--checkpoint", str(checkpoint), "--run", str(tmp_path / "none.json")]) == 2
     with pytest.raises(CheckpointError, match="Unknown pretrained checkpoint 'nope'"):
         load_generator("pretrained:nope")
+
+
+def test_pretrained_checkpoints_load_and_translate() -> None:
+    from generators import load_generator
+    from generators.checkpoint import available_pretrained
+
+    assert {"cyclegan", "stn_unet"} <= set(available_pretrained())
+    frames = np.random.default_rng(0).integers(0, 256, (2, 120, 160, 3), dtype=np.uint8)
+    for name, direction in (("cyclegan", "sim->real"), ("stn_unet", "real->canonical")):
+        generator = load_generator(f"pretrained:{name}", direction=direction)
+        small = cv2.resize(frames[0], generator.image_size[::-1], interpolation=cv2.INTER_AREA)[None]
+        out = generator.translate(small)
+        assert out.shape == small.shape and out.dtype == np.uint8 and out.std() > 0
+        assert (Path("generators/pretrained") / name / "MODEL_CARD.md").exists()
+
+
+@pytest.mark.sim
+def test_one_line_make_env_with_the_pretrained_cyclegan() -> None:
+    from sim2real_env.make import make_env
+
+    env = make_env("configs/envs/sim2real_cyclegan.yaml")
+    obs, _ = env.reset(seed=0)
+    assert obs.shape == env.observation_space.shape == (60, 80, 3) and obs.dtype == np.uint8
+    assert env.spec is not None
+    env.close()
