@@ -30,7 +30,7 @@ from tqdm import tqdm
 
 from agents.episodes import episode_seeds, run_episode, summarize
 from agents.expert import PurePursuitExpert
-from agents.pipeline import Pipeline
+from agents.pipeline import GENERATOR_DIRECTION, Pipeline
 from agents.saved import AgentError, check_observation, save_agent
 from generators.configs import config_from_dict, config_to_dict
 from sim2real_env.maps import resolve_map
@@ -241,7 +241,8 @@ def _harvest_data(pipeline: Pipeline, cfg: BCConfig) -> tuple[np.ndarray, np.nda
     import cv2
 
     from generators.checkpoint import load_generator
-    from sim2real_env.wrappers import resize_frames, translate_batch
+    from sim2real_env.env import action_from_wheels
+    from sim2real_env.wrappers import resize_frames, translate_in_batches
 
     _check_harvest_source(pipeline, cfg)
     root = Path(str(cfg.harvest_root))
@@ -262,17 +263,11 @@ def _harvest_data(pipeline: Pipeline, cfg: BCConfig) -> tuple[np.ndarray, np.nda
     if frames.shape[1:3] != (config.camera_height, config.camera_width):
         frames = resize_frames(frames, (config.camera_height, config.camera_width))
     if pipeline.checkpoint is not None:
-        direction = "sim->real" if pipeline.name == "sim2real" else "real->canonical"
-        generator = load_generator(pipeline.checkpoint, direction=direction)
-        size = frames.shape[1:3]
-        chunks = [translate_batch(generator, frames[i : i + 32], size) for i in range(0, len(frames), 32)]
-        frames = np.concatenate(chunks)
+        generator = load_generator(pipeline.checkpoint, direction=GENERATOR_DIRECTION[pipeline.name])
+        frames = translate_in_batches(generator, frames)
     frames = resize_frames(np.ascontiguousarray(frames[:, pipeline.preprocess.crop_top :]), pipeline.preprocess.resize)
-    wheels = np.array([[float(r["expert_left"]), float(r["expert_right"])] for r in rows], dtype=np.float32)
-    if config.action_space == "speed_steer":
-        steer = (wheels[:, 1] - wheels[:, 0]) / config.steer_scale
-        wheels = np.stack([wheels.mean(1) * 2 - 1, steer], axis=1).clip(-1, 1)
-    return frames, wheels.astype(np.float32)
+    wheels = np.array([[float(r["expert_left"]), float(r["expert_right"])] for r in rows])
+    return frames, action_from_wheels(wheels, config.action_space, config.steer_scale)
 
 
 # -- training -----------------------------------------------------------------------------------

@@ -107,10 +107,7 @@ class PurePursuitExpert:
 
     def act(self, env: Any) -> np.ndarray:
         """Action for ``env`` (any wrapper stack around :class:`~sim2real_env.env.DuckietownEnv`)."""
+        from sim2real_env.env import action_from_wheels
+
         base = env.unwrapped
-        wheels = self.wheels(base.sim)
-        if base.config.action_space == "wheels":
-            return wheels.astype(np.float32)
-        speed = float(np.clip(wheels.mean() * 2.0 - 1.0, -1.0, 1.0))
-        steer = float(np.clip((wheels[1] - wheels[0]) / base.config.steer_scale, -1.0, 1.0))
-        return np.array([speed, steer], dtype=np.float32)
+        return action_from_wheels(self.wheels(base.sim), base.config.action_space, base.config.steer_scale)

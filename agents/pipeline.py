@@ -50,7 +50,8 @@ OBSERVATION_FIELDS: tuple[str, ...] = (
     "camera_fov_y_deg",
 )
 
-_DIRECTION = {"sim2real": "sim->real", "canonicalized": "real->canonical"}
+#: Direction of the generator each generator pipeline needs.
+GENERATOR_DIRECTION = {"sim2real": "sim->real", "canonicalized": "real->canonical"}
 
 
 @dataclass(frozen=True)
@@ -131,19 +132,19 @@ class Pipeline:
         if isinstance(preprocess, dict) or preprocess is None:
             preprocess = Preprocess.from_dict(preprocess)
         checkpoint_id = None
-        if name in _DIRECTION:
+        if name in GENERATOR_DIRECTION:
             if checkpoint is None:
                 raise ValueError(
-                    f"pipeline {name!r} needs a {_DIRECTION[name]} generator checkpoint "
+                    f"pipeline {name!r} needs a {GENERATOR_DIRECTION[name]} generator checkpoint "
                     f"(--checkpoint or checkpoints.{name} in the agent config)"
                 )
             from generators.checkpoint import checkpoint_id as id_of
             from generators.checkpoint import read_config
 
             direction = read_config(checkpoint)["direction"]
-            if direction != _DIRECTION[name]:
+            if direction != GENERATOR_DIRECTION[name]:
                 raise ValueError(
-                    f"pipeline {name!r} needs a {_DIRECTION[name]!r} checkpoint; {checkpoint} is {direction!r}"
+                    f"pipeline {name!r} needs a {GENERATOR_DIRECTION[name]!r} checkpoint; {checkpoint} is {direction!r}"
                 )
             checkpoint_id = id_of(checkpoint)
             checkpoint = str(checkpoint)
@@ -231,7 +232,7 @@ class Pipeline:
         if self.checkpoint is not None:
             from generators.checkpoint import load_generator
 
-            direction = _DIRECTION[self.name]
+            direction = GENERATOR_DIRECTION[self.name]
             generator = load_generator(self.checkpoint, direction=direction, device="cpu")
             wrapper = Sim2RealObservation if self.name == "sim2real" else CanonicalizeObservation
             env = wrapper(env, generator, device=device, threads=threads)

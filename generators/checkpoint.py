@@ -156,9 +156,11 @@ def resolve_checkpoint(path: str | Path) -> Path:
 def checkpoint_id(path: str | Path) -> str:
     """Short stable id of a checkpoint's weights: ``<method>-<sha256 of weights[:12]>``."""
     path = resolve_checkpoint(path)
-    digest = hashlib.sha256((path / WEIGHTS_FILE).read_bytes()).hexdigest()[:12]
-    method = json.loads((path / CONFIG_FILE).read_text()).get("method", "unknown")
-    return f"{method}-{digest}"
+    method = read_config(path)["method"]  # a missing or foreign folder is a CheckpointError naming it
+    weights = path / WEIGHTS_FILE
+    if not weights.exists():
+        raise CheckpointError(f"checkpoint {path} has no {WEIGHTS_FILE}")
+    return f"{method}-{hashlib.sha256(weights.read_bytes()).hexdigest()[:12]}"
 
 
 # -- load ---------------------------------------------------------------------------------------

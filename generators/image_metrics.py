@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from sim2real_env.segmentation import SegClass
+from sim2real_env.wrappers import resize_frames, translate_in_batches
 
 #: dt-core ``line_detector_node/config/line_detector_node/default.yaml`` (OpenCV HSV, H in [0, 180]).
 DT_CORE_HSV: dict[str, list[tuple[tuple[int, int, int], tuple[int, int, int]]]] = {
@@ -44,10 +45,7 @@ DETECTOR_TOP_CUTOFF = 40
 
 def detector_view(frames: np.ndarray) -> np.ndarray:
     """``(N, H, W, 3)`` uint8 RGB -> the detector's 120x160 input with the top 40 rows cut off."""
-    out = np.empty((len(frames), *DETECTOR_SIZE, 3), dtype=np.uint8)
-    for i, frame in enumerate(frames):
-        out[i] = cv2.resize(frame, DETECTOR_SIZE[::-1], interpolation=cv2.INTER_AREA)
-    return out[:, DETECTOR_TOP_CUTOFF:]
+    return resize_frames(frames, DETECTOR_SIZE)[:, DETECTOR_TOP_CUTOFF:]
 
 
 def segmentation_view(classes: np.ndarray) -> np.ndarray:
@@ -116,9 +114,7 @@ class Features:
         """``(N, H, W, 3)`` uint8 -> ``(N, 320)`` float64 (frames resized to 120x160)."""
         out = []
         for start in range(0, len(frames), batch):
-            chunk = np.stack(
-                [cv2.resize(f, (160, 120), interpolation=cv2.INTER_AREA) for f in frames[start : start + batch]]
-            )
+            chunk = resize_frames(frames[start : start + batch], (120, 160))
             x = torch.from_numpy(chunk).permute(0, 3, 1, 2).float() / 127.5 - 1.0
             out.append(self.model.features(x)[self.last].mean(dim=(2, 3)).double().numpy())
         return np.concatenate(out)
@@ -249,13 +245,6 @@ def _harvest_frames(root: Path, limit: int, seed: int) -> tuple[np.ndarray, np.n
     return np.stack(frames), np.stack(classes)
 
 
-def _translate(generator: Any, frames: np.ndarray) -> np.ndarray:
-    from sim2real_env.wrappers import translate_batch
-
-    size = frames.shape[1:3]
-    return np.concatenate([translate_batch(generator, frames[i : i + 32], size) for i in range(0, len(frames), 32)])
-
-
 def image_metrics(
     checkpoint: str | Path,
     harvest: str | Path,
@@ -273,7 +262,7 @@ def image_metrics(
 
     generator = load_generator(checkpoint, direction="sim->real")
     sim, classes = _harvest_frames(Path(harvest), max_frames, seed)
-    translated = _translate(generator, sim)
+    translated = translate_in_batches(generator, sim)
     real_root = Path(real_dir) if real_dir else default_real_dir()
     real = load_images(FolderSpec(str(real_root), split="all"), (120, 160)).images.numpy()
     if len(real) > max_frames:
@@ -291,7 +280,7 @@ def image_metrics(
         }
     colors = {"sim": color_threshold_scores(sim, classes), "translated": color_threshold_scores(translated, classes)}
     drive = expert_drive_frames(drive_map, drive_steps, seed)
-    drive_translated = _translate(generator, drive)
+    drive_translated = translate_in_batches(generator, drive)
     sim_change, translated_change = temporal_change(drive), temporal_change(drive_translated)
     temporal = {
         "sim_change": sim_change,

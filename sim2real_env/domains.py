@@ -21,6 +21,7 @@ live in ``IMAGE_OPS``; unknown names or parameters are errors with a "did you me
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -93,14 +94,19 @@ def jpeg(frame: np.ndarray, rng: np.random.Generator, quality: int) -> np.ndarra
     return cv2.cvtColor(decoded, cv2.COLOR_BGR2RGB)
 
 
-def fisheye(frame: np.ndarray, rng: np.random.Generator, k1: float) -> np.ndarray:
-    """Radial (barrel for ``k1 > 0``) lens distortion of the image, a change of intrinsics."""
-    height, width = frame.shape[:2]
+@functools.lru_cache(maxsize=8)
+def _fisheye_maps(height: int, width: int, k1: float) -> tuple[np.ndarray, np.ndarray]:
+    """Remap grids of :func:`fisheye`; computed once per frame size and strength, not every frame."""
     ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
     cx, cy, f = (width - 1) / 2.0, (height - 1) / 2.0, max(width, height) / 2.0
     x, y = (xs - cx) / f, (ys - cy) / f
     factor = 1.0 + k1 * (x * x + y * y)
-    map_x, map_y = (x * factor * f + cx).astype(np.float32), (y * factor * f + cy).astype(np.float32)
+    return (x * factor * f + cx).astype(np.float32), (y * factor * f + cy).astype(np.float32)
+
+
+def fisheye(frame: np.ndarray, rng: np.random.Generator, k1: float) -> np.ndarray:
+    """Radial (barrel for ``k1 > 0``) lens distortion of the image, a change of intrinsics."""
+    map_x, map_y = _fisheye_maps(frame.shape[0], frame.shape[1], float(k1))
     return cv2.remap(frame, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
 
 

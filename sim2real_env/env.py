@@ -222,6 +222,16 @@ def wheels_from_action(action: np.ndarray, action_space: str, steer_scale: float
     return np.clip(np.array([speed - steer / 2.0, speed + steer / 2.0]), -1.0, 1.0)
 
 
+def action_from_wheels(wheels: np.ndarray, action_space: str, steer_scale: float = 1.0) -> np.ndarray:
+    """Inverse of :func:`wheels_from_action` for ``[..., 2]`` wheel commands (clipped to the box)."""
+    wheels = np.asarray(wheels, dtype=np.float64)
+    if action_space == "wheels":
+        return wheels.astype(np.float32)
+    speed = wheels.mean(axis=-1) * 2.0 - 1.0
+    steer = (wheels[..., 1] - wheels[..., 0]) / steer_scale
+    return np.clip(np.stack([speed, steer], axis=-1), -1.0, 1.0).astype(np.float32)
+
+
 def check_action(action: Any, space: spaces.Box) -> np.ndarray:
     """Validate one action: numeric, shape ``(2,)``, finite; returns it clipped to the box."""
     try:

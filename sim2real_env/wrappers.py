@@ -108,6 +108,14 @@ def translate_batch(generator: Any, frames: np.ndarray, output_size: tuple[int, 
     return resize_frames(np.asarray(translated), output_size)
 
 
+def translate_in_batches(generator: Any, frames: np.ndarray, batch: int = 32) -> np.ndarray:
+    """Translate a whole array of frames in batches of ``batch``; output at the input's size."""
+    size = (int(frames.shape[1]), int(frames.shape[2]))
+    return np.concatenate(
+        [translate_batch(generator, frames[i : i + batch], size) for i in range(0, len(frames), batch)]
+    )
+
+
 class _GeneratorObservation(gym.ObservationWrapper[np.ndarray, Any, np.ndarray], gym.utils.RecordConstructorArgs):
     """Shared implementation; subclasses fix the direction."""
 

@@ -86,3 +86,15 @@ def test_steer_scale_narrows_the_wheel_difference() -> None:
     assert scaled[1] - scaled[0] == pytest.approx(0.4)
     with pytest.raises(ValueError, match="steer_scale must be a number in"):
         EnvConfig(steer_scale=0.0)
+
+
+def test_action_from_wheels_inverts_wheels_from_action() -> None:
+    from sim2real_env.env import action_from_wheels
+
+    for scale in (1.0, 0.4):
+        action = np.array([0.2, -0.3])
+        wheels = wheels_from_action(action, "speed_steer", steer_scale=scale)
+        np.testing.assert_allclose(action_from_wheels(wheels, "speed_steer", scale), action, atol=1e-6)
+    batch = np.array([[0.5, 0.5], [0.4, 0.6]])
+    np.testing.assert_allclose(action_from_wheels(batch, "speed_steer"), [[0.0, 0.0], [0.0, 0.2]], atol=1e-6)
+    np.testing.assert_array_equal(action_from_wheels(batch, "wheels"), batch.astype(np.float32))

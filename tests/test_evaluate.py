@@ -221,6 +221,10 @@ def test_model_card_and_pretrained_names(tmp_path: Path) -> None:
     assert main(["model-card", "--checkpoint", str(checkpoint), "--run", str(tmp_path / "none.json")]) == 2
     with pytest.raises(CheckpointError, match="Unknown pretrained checkpoint 'nope'"):
         load_generator("pretrained:nope")
+    from generators.checkpoint import checkpoint_id
+
+    with pytest.raises(CheckpointError, match="does not exist"):
+        checkpoint_id(tmp_path / "missing")
 
 
 def test_pretrained_checkpoints_load_and_translate() -> None:
