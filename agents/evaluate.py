@@ -73,6 +73,8 @@ class EvalConfig:
     map_name: str = "small_loop"
     episodes: int = 5
     seed: int = 0
+    #: Episode length in simulator frames (1 / frame_rate s each). An agent that acts every ``k``
+    #: frames (``frame_skip``) gets ``episode_steps // k`` actions, so every agent drives the same time.
     episode_steps: int = 500
     reference_domain: str = "canonical"
     primary: str = "distance_in_lane_m"
@@ -212,7 +214,8 @@ def _effective_pipeline(variant: AgentVariant, record: dict[str, Any], domain: D
 
 def _agent_env(config: EvalConfig, variant: AgentVariant, pipeline: Pipeline, domain: Domain) -> Any:
     base = {k: v for k, v in pipeline.env.items() if k in OBSERVATION_FIELDS and k not in domain.env}
-    env = domain.make_env(map_name=config.map_name, episode_length=config.episode_steps, **base)
+    length = max(1, config.episode_steps // int(base.get("frame_skip", 1)))
+    env = domain.make_env(map_name=config.map_name, episode_length=length, **base)
     return pipeline.wrap(env)
 
 
@@ -392,7 +395,8 @@ def render_report(config: EvalConfig, results: dict[str, Any]) -> str:
         "",
         f"Produced by `{prov['command']}` at git `{prov['git_sha']}`; map `{config.map_name}`, "
         f"{config.episodes} episodes per cell (seeds {config.seeds()[0]}..{config.seeds()[-1]}, the same for every "
-        f"agent), at most {config.episode_steps} steps each. Intervals: 95% "
+        f"agent), at most {config.episode_steps} simulator frames each (fewer actions for agents with a frame "
+        "skip). Intervals: 95% "
         f"percentile bootstrap of the mean ({config.bootstrap} resamples). Wall time {results['wall_s']:.0f} s."
         + (
             f" Aggregates re-rendered from the stored episodes by `{results['rerendered']['command']}` at git "

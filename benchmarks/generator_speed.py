@@ -20,12 +20,15 @@ import torch
 from generators.registry import method_class, trainer_class
 from sim2real_env.provenance import provenance, write_json_atomic, write_text_atomic
 
+_FAST = {"width": 8, "blocks": 3, "outer_kernel": 3}
+
 #: (label, method, model config, losses config)
 CASES: list[tuple[str, str, dict[str, Any], dict[str, Any]]] = [
-    ("cyclegan default", "cyclegan", {"image_size": [60, 80], "width": 8, "blocks": 6}, {}),
+    ("cyclegan default", "cyclegan", {"image_size": [60, 80], **_FAST}, {}),
+    ("cyclegan w8 b6 k7", "cyclegan", {"image_size": [60, 80], "width": 8, "blocks": 6}, {}),
     ("cyclegan w16", "cyclegan", {"image_size": [60, 80], "width": 16, "blocks": 6}, {}),
     ("cyclegan w16 depthwise", "cyclegan", {"image_size": [60, 80], "width": 16, "blocks": 6, "depthwise": True}, {}),
-    ("cyclegan default 120x160", "cyclegan", {"image_size": [120, 160], "width": 8, "blocks": 6}, {}),
+    ("cyclegan default 120x160", "cyclegan", {"image_size": [120, 160], **_FAST}, {}),
     ("cyclegan reference", "cyclegan", {"image_size": [60, 80], "width": 64, "blocks": 9, "upsample": "transpose"}, {}),
     ("unit default", "unit", {"image_size": [60, 80]}, {}),
     ("nst default", "nst", {"image_size": [60, 80]}, {}),

@@ -60,6 +60,10 @@ class RewardConfig:
     #: ``lane_progress`` only: progress counts fully at the lane centre and not at all this far
     #: off it (m); the lane's half-width minus half the robot's.
     lane_half_width_m: float = 0.1
+    #: ``lane_progress`` only: progress is also scaled by ``max(0, 1 - heading_weight * |heading|)``.
+    #: 0 (the default) ignores heading; e.g. 1.5 pays nothing beyond 0.67 rad (38 deg), which stops
+    #: a policy from zig-zagging inside the lane band (progress alone only loses ``cos(heading)``).
+    heading_weight: float = 0.0
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
@@ -195,15 +199,20 @@ def lane_pose(sim: Any, pos: np.ndarray, angle: float) -> LanePose:
     return LanePose(lateral, heading, True, np.asarray(tangent, dtype=np.float64))
 
 
-def lane_progress_reward(progress_m: float, lateral_m: float, terminated: bool, weights: RewardConfig) -> float:
+def lane_progress_reward(
+    progress_m: float, lateral_m: float, terminated: bool, weights: RewardConfig, heading_rad: float = 0.0
+) -> float:
     """The ``lane_progress`` reward: progress along the lane, weighted by how centred the robot is.
 
     ``reward = progress_per_metre * progress_m * max(0, 1 - |lateral_m| / lane_half_width_m)
-    - failure * terminated``. Unlike a subtracted lateral penalty it never makes ending the
-    episode early attractive, and it pays exactly for the measure agents are judged on: distance
-    driven in the lane.
+    * max(0, 1 - heading_weight * |heading_rad|) - failure * terminated``. Unlike a subtracted
+    penalty it never makes ending the episode early attractive, and it pays exactly for the
+    measure agents are judged on: distance driven in the lane.
     """
     centred = max(0.0, 1.0 - abs(lateral_m) / weights.lane_half_width_m) if math.isfinite(lateral_m) else 0.0
+    if weights.heading_weight > 0:
+        aligned = max(0.0, 1.0 - weights.heading_weight * abs(heading_rad)) if math.isfinite(heading_rad) else 0.0
+        centred *= aligned
     return weights.progress_per_metre * progress_m * centred - (weights.failure if terminated else 0.0)
 
 
@@ -375,7 +384,9 @@ class DuckietownEnv(gym.Env[np.ndarray, np.ndarray]):
                 else float(sim.compute_reward(sim.cur_pos, sim.cur_angle, sim.robot_speed))
             )
         elif self.config.reward == "lane_progress":
-            reward = lane_progress_reward(progress, pose.lateral_m, terminated, self.config.reward_weights)
+            reward = lane_progress_reward(
+                progress, pose.lateral_m, terminated, self.config.reward_weights, heading_rad=pose.heading_rad
+            )
         else:
             reward = progress_reward(progress, pose.lateral_m, terminated, self.config.reward_weights)
 

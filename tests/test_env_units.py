@@ -47,6 +47,19 @@ def test_lane_progress_reward_pays_only_for_centred_progress() -> None:
         RewardConfig(lane_half_width_m=0.0)
 
 
+def test_lane_progress_heading_weight_stops_paying_for_zigzags() -> None:
+    plain = RewardConfig(progress_per_metre=100, lane_half_width_m=0.1)
+    weighted = RewardConfig(progress_per_metre=100, lane_half_width_m=0.1, heading_weight=1.5)
+    assert lane_progress_reward(0.01, 0.0, False, plain, heading_rad=0.7) == pytest.approx(1.0)  # default ignores it
+    assert lane_progress_reward(0.01, 0.0, False, weighted, heading_rad=0.2) == pytest.approx(0.7)
+    assert lane_progress_reward(0.01, 0.0, False, weighted, heading_rad=-0.2) == pytest.approx(0.7)
+    assert lane_progress_reward(0.01, 0.05, False, weighted, heading_rad=0.2) == pytest.approx(0.35)
+    assert lane_progress_reward(0.01, 0.0, False, weighted, heading_rad=0.8) == 0.0
+    assert lane_progress_reward(0.01, 0.0, True, weighted, heading_rad=math.nan) == pytest.approx(-20.0)
+    with pytest.raises(ValueError, match="heading_weight"):
+        RewardConfig(heading_weight=-1.0)
+
+
 def test_check_action_clips_and_accepts_lists_and_ints() -> None:
     np.testing.assert_array_equal(check_action([2.0, -3.0], BOX), [1.0, -1.0])
     np.testing.assert_array_equal(check_action(np.array([0, 1]), BOX), [0.0, 1.0])

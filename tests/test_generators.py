@@ -141,6 +141,27 @@ def test_architecture_variants_keep_shape(upsample: str, depthwise: bool) -> Non
     assert disc_sim(torch.zeros(2, 3, 64, 64)).shape[1] == 1
 
 
+@pytest.mark.parametrize("outer_kernel", [3, 5, 7])
+def test_outer_kernel_sets_the_full_resolution_convolutions(outer_kernel: int) -> None:
+    model = CycleGAN(CycleGANConfig(image_size=(16, 20), width=4, blocks=1, outer_kernel=outer_kernel))
+    convs = [m for m in model.sim_to_real.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert convs[0].kernel_size == convs[-1].kernel_size == (outer_kernel, outer_kernel)
+    assert model(torch.zeros(1, 3, 16, 20)).shape == (1, 3, 16, 20)
+
+
+def test_outer_kernel_is_validated_and_old_checkpoints_default_to_seven(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="outer_kernel must be 3, 5 or 7, got 4"):
+        CycleGANConfig(outer_kernel=4)
+    # A checkpoint written before the field existed has no "outer_kernel": it is the paper's 7x7.
+    model = CycleGAN(CycleGANConfig(image_size=(16, 20), width=4, blocks=1))
+    path = save_generator(model, tmp_path / "ckpt")
+    config = json.loads((path / "config.json").read_text())
+    del config["model"]["outer_kernel"]
+    (path / "config.json").write_text(json.dumps(config))
+    frames = np.random.default_rng(0).integers(0, 256, (2, 16, 20, 3), dtype=np.uint8)
+    np.testing.assert_array_equal(load_generator(path).translate(frames), model.translate(frames))
+
+
 # -- checkpoints ---------------------------------------------------------------------------------
 def test_save_load_round_trip_is_bit_identical(tmp_path: Path) -> None:
     model = tiny_model()

@@ -39,6 +39,8 @@ class CycleGANConfig:
     blocks: int = 6
     upsample: str = "resize"
     depthwise: bool = False
+    #: Kernel of the first and last full-resolution convolutions (paper: 7; 3 is the fast choice).
+    outer_kernel: int = 7
     disc_width: int = 64
     disc_layers: int = 3
 
@@ -49,6 +51,8 @@ class CycleGANConfig:
             self,
             {"width": (4, 256), "blocks": (0, 32), "disc_width": (4, 512), "disc_layers": (1, 6)},
         )
+        if self.outer_kernel not in (3, 5, 7):
+            raise ValueError(f"CycleGANConfig.outer_kernel must be 3, 5 or 7, got {self.outer_kernel!r}")
         if not isinstance(self.depthwise, bool):
             raise ValueError(f"CycleGANConfig.depthwise must be true or false, got {self.depthwise!r}")
         if self.upsample not in UPSAMPLING:
@@ -79,8 +83,12 @@ class CycleGAN(TorchGenerator):
 
     def __init__(self, config: CycleGANConfig, direction: str = "sim->real") -> None:
         super().__init__(config, direction)
-        self.sim_to_real = ResnetGenerator(config.width, config.blocks, config.upsample, config.depthwise)
-        self.real_to_sim = ResnetGenerator(config.width, config.blocks, config.upsample, config.depthwise)
+        self.sim_to_real = ResnetGenerator(
+            config.width, config.blocks, config.upsample, config.depthwise, config.outer_kernel
+        )
+        self.real_to_sim = ResnetGenerator(
+            config.width, config.blocks, config.upsample, config.depthwise, config.outer_kernel
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(N, 3, H, W)`` in ``[-1, 1]`` -> translated, same shape."""
