@@ -20,6 +20,10 @@ def _camera(text: str) -> tuple[int, int]:
     return width, height
 
 
+def _cameras(text: str) -> tuple[tuple[int, int], ...]:
+    return tuple(_camera(c.strip()) for c in text.split(","))
+
+
 def _cmd_harvest(args: argparse.Namespace) -> int:
     from agents.harvest import HarvestConfig, harvest
 
@@ -61,7 +65,7 @@ def _cmd_bench_env(args: argparse.Namespace) -> int:
 
     paths = run(
         maps=[m.strip() for m in args.maps.split(",")],
-        cameras=[_camera(c) for c in args.cameras.split(",")],
+        cameras=list(args.cameras),
         randomization=[{"off": False, "on": True}[r.strip()] for r in args.randomization.split(",")],
         steps=args.steps,
         repeats=args.repeats,
@@ -148,7 +152,7 @@ def _cmd_bench_wrapper(args: argparse.Namespace) -> int:
     paths = run(
         Path(args.out),
         map_name=args.map,
-        camera=args.camera,
+        cameras=args.cameras,
         env_counts=tuple(int(n) for n in args.envs.split(",")),
         kinds=tuple(k.strip() for k in args.kinds.split(",")),
         cases=tuple(c.strip() for c in args.generators.split(",")),
@@ -299,7 +303,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("bench-env", help="simulator steps/s and memory -> benchmarks/results/env_speed.*")
     p.add_argument("--maps", default="loop_empty,small_loop,udem1")
-    p.add_argument("--cameras", default="80x60,160x120,640x480")
+    p.add_argument("--cameras", type=_cameras, default="80x60,160x120,640x480", help="comma-separated WIDTHxHEIGHT")
     p.add_argument("--randomization", default="off,on", help="comma-separated: off, on")
     p.add_argument("--steps", type=int, default=200, help="timed steps per repeat")
     p.add_argument("--repeats", type=int, default=3)
@@ -372,10 +376,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("bench-wrapper", help="env-steps/s raw vs wrapped -> benchmarks/results/wrapper_speed.*")
     p.add_argument("--map", default="small_loop")
-    p.add_argument("--camera", type=_camera, default=(80, 60), help="WIDTHxHEIGHT")
+    p.add_argument("--cameras", type=_cameras, default="160x120,80x60", help="WxH,... (PPO uses the first)")
     p.add_argument("--envs", default="1,4,8", help="comma-separated env counts")
     p.add_argument("--kinds", default="dummy,subproc", help="comma-separated: dummy, subproc")
-    p.add_argument("--generators", default="cyclegan default,cyclegan w16", help="cases of bench-generators")
+    p.add_argument("--generators", default="cyclegan default,cyclegan w8 b6 k7", help="cases of bench-generators")
     p.add_argument("--steps", type=int, default=100, help="vector steps per repeat")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--ppo-steps", type=int, default=1024, help="PPO env steps per pipeline (0 skips)")

@@ -113,6 +113,18 @@ def test_bench_env_writes_json_and_markdown(tmp_path: Path) -> None:
     assert "| small_loop | 32x24 | off |" in (tmp_path / "env_speed.md").read_text()
 
 
+def test_bench_wrapper_writes_json_and_markdown(tmp_path: Path) -> None:
+    args = ["bench-wrapper", "--cameras", "32x24,40x30", "--envs", "1", "--kinds", "dummy", "--generators"]
+    args += ["cyclegan default", "--steps", "3", "--repeats", "1", "--ppo-steps", "0", "--out", str(tmp_path)]
+    assert main(args) == 0
+    result = json.loads((tmp_path / "wrapper_speed.json").read_text())
+    assert [r["camera"] for r in result["results"]] == ["32x24", "40x30"]
+    for row in result["results"]:
+        assert row["raw_env_steps_per_s"] > 0 and row["wrapped_env_steps_per_s"] > 0
+        assert row["ratio"] == pytest.approx(row["wrapped_env_steps_per_s"] / row["raw_env_steps_per_s"], abs=0.01)
+    assert "| 40x30 | dummy | 1 | cyclegan default |" in (tmp_path / "wrapper_speed.md").read_text()
+
+
 def test_bad_camera_argument(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         main(["drive", "--camera", "160by120"])
