@@ -134,15 +134,18 @@ def _cmd_video(args: argparse.Namespace) -> int:
     from agents.video import side_by_side_video
 
     summary = side_by_side_video(
-        Path(args.checkpoint),
+        [Path(c) for c in args.checkpoint],
         Path(args.out),
         map_name=args.map,
         steps=args.steps,
         seed=args.seed,
         camera=args.camera,
+        stills=args.stills,
         progress=not args.quiet,
     )
-    print(f"video: {summary['frames']} frames (simulator | translated) in {summary['video']}")
+    print(f"video: {summary['frames']} frames ({summary['layout']}) in {summary['video']}")
+    if "stills" in summary:
+        print(f"video: {args.stills} labelled stills in {summary['stills']}")
     return 0
 
 
@@ -352,9 +355,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_bench_generators)
 
     p = sub.add_parser("video", help="drive the expert, write simulator | translated side by side")
-    p.add_argument("--checkpoint", required=True, help="sim->real generator checkpoint directory")
+    p.add_argument(
+        "--checkpoint", required=True, action="append", help="sim->real generator checkpoint (repeat: one panel each)"
+    )
     p.add_argument("--map", default="small_loop")
     p.add_argument("--steps", type=int, default=300)
+    p.add_argument("--stills", type=int, default=0, help="also write <out>.png with this many labelled moments")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--camera", type=_camera, default=(160, 120), help="WIDTHxHEIGHT")
     p.add_argument("--out", default="runs/video/side_by_side.mp4", help=".mp4 or .gif")

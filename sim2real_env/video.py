@@ -42,3 +42,28 @@ def write_video(path: Path, frames: Iterable[np.ndarray], fps: float, scale: int
         tmp.unlink(missing_ok=True)
         raise
     return count
+
+
+def labelled_grid(rows: list[list[np.ndarray]], labels: list[str], scale: int = 2) -> np.ndarray:
+    """Rows of equally sized RGB panels under a header of column labels, enlarged ``scale`` times."""
+    if not rows or any(len(r) != len(labels) for r in rows):
+        raise ValueError(f"labelled_grid: every row needs {len(labels)} panels, one per label")
+    body = np.concatenate([np.concatenate(r, axis=1) for r in rows], axis=0)
+    body = cv2.resize(body, None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST)
+    panel_w = body.shape[1] // len(labels)
+    header = np.full((28, body.shape[1], 3), 255, np.uint8)
+    for i, label in enumerate(labels):
+        cv2.putText(header, label, (i * panel_w + 6, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 0, 0), 1, cv2.LINE_AA)
+    return np.concatenate([header, body], axis=0)
+
+
+def write_png(path: Path, image: np.ndarray) -> None:
+    """Write an RGB uint8 image as PNG via a temporary name, so a crash leaves no half-written file."""
+    if path.suffix != ".png":
+        raise ValueError(f"image path must end in .png, got {path.name!r}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.partial.png")
+    if not cv2.imwrite(str(tmp), cv2.cvtColor(image, cv2.COLOR_RGB2BGR)):
+        tmp.unlink(missing_ok=True)
+        raise OSError(f"could not write {path}")
+    tmp.replace(path)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import functools
+import json
 from pathlib import Path
 from typing import Any
 
+import cv2
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -205,6 +207,18 @@ def test_video_command_writes_side_by_side(tmp_path: Path, checkpoint: Path) -> 
     frames = imageio.mimread(out)
     assert len(frames) == 7 and frames[0].shape[:2] == (120, 320)
     assert main([*args, "--out", str(tmp_path / "x.avi")]) == 2
+    # Two generators -> three panels; --stills writes the labelled picture beside the video.
+    two = [*args, "--checkpoint", "pretrained:cyclegan", "--stills", "3", "--out", str(tmp_path / "two.mp4")]
+    assert main(two) == 0
+    frames = imageio.mimread(tmp_path / "two.mp4")
+    assert frames[0].shape[:2] == (120, 480)
+    _, first, second = np.split(np.asarray(frames[3], dtype=np.int16), 3, axis=1)
+    assert np.abs(first - second).mean() > 2  # different generators, different panels
+    still = cv2.imread(str(tmp_path / "two.png"))
+    assert still.shape == (28 + 3 * 120, 480, 3)
+    summary = json.loads((tmp_path / "two.json").read_text())
+    assert summary["stills"] == str(tmp_path / "two.png") and len(summary["checkpoint_id"]) == 2
+    assert main([*args, "--stills", "99", "--out", str(tmp_path / "s.mp4")]) == 2
 
 
 def test_onnxruntime_backend_matches_torch() -> None:
