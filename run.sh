@@ -21,7 +21,9 @@ if [[ $long == 1 ]]; then
   # The recipes of the shipped checkpoints (see generators/pretrained/*/MODEL_CARD.md).
   $sim2real harvest --out "$out/long/dataset" --maps small_loop,loop_empty,zigzag_dists,udem1 --episodes 2 --steps 500 --every 5
   $sim2real train-generator --config configs/generators/cyclegan.yaml --sim-dir "$out/long/dataset/canonical" \
-    --real-dir "$real_dir" out="$out/long/cyclegan" training.steps=1500 training.decay_start=750 training.torch_threads=1
+    --real-dir "$real_dir" out="$out/long/cyclegan" training.steps=3000 training.decay_start=1500 training.torch_threads=1
+  $sim2real train-generator --config configs/generators/unit.yaml --sim-dir "$out/long/dataset/canonical" \
+    --real-dir "$real_dir" out="$out/long/unit" training.steps=3000 training.decay_start=1500 training.torch_threads=1
   $sim2real train-generator --config configs/generators/stn_unet_paired.yaml --sim-dir "$out/long/dataset/canonical" \
     out="$out/long/stn_unet" losses.paired_root="$out/long/dataset" training.steps=14000 training.decay_start=7000 \
     training.torch_threads=1

@@ -231,9 +231,9 @@ def test_pretrained_checkpoints_load_and_translate() -> None:
     from generators import load_generator
     from generators.checkpoint import available_pretrained
 
-    assert {"cyclegan", "stn_unet"} <= set(available_pretrained())
+    assert {"cyclegan", "unit", "stn_unet"} <= set(available_pretrained())
     frames = np.random.default_rng(0).integers(0, 256, (2, 120, 160, 3), dtype=np.uint8)
-    for name, direction in (("cyclegan", "sim->real"), ("stn_unet", "real->canonical")):
+    for name, direction in (("cyclegan", "sim->real"), ("unit", "sim->real"), ("stn_unet", "real->canonical")):
         generator = load_generator(f"pretrained:{name}", direction=direction)
         small = cv2.resize(frames[0], generator.image_size[::-1], interpolation=cv2.INTER_AREA)[None]
         out = generator.translate(small)
@@ -242,11 +242,12 @@ def test_pretrained_checkpoints_load_and_translate() -> None:
 
 
 @pytest.mark.sim
-def test_one_line_make_env_with_the_pretrained_cyclegan() -> None:
+def test_one_line_make_env_with_the_pretrained_generators() -> None:
     from sim2real_env.make import make_env
 
-    env = make_env("configs/envs/sim2real_cyclegan.yaml")
-    obs, _ = env.reset(seed=0)
-    assert obs.shape == env.observation_space.shape == (60, 80, 3) and obs.dtype == np.uint8
-    assert env.spec is not None
-    env.close()
+    for name in ("cyclegan", "unit"):
+        env = make_env(f"configs/envs/sim2real_{name}.yaml")
+        obs, _ = env.reset(seed=0)
+        assert obs.shape == env.observation_space.shape == (60, 80, 3) and obs.dtype == np.uint8
+        assert env.spec is not None and f"{name}-" in str(env.spec)
+        env.close()
