@@ -55,6 +55,9 @@ class PPOConfig:
     features_dim: int = 256
     #: Initial log standard deviation of the Gaussian policy (SB3's default is 0: std 1).
     log_std_init: float = 0.0
+    #: Stop an update's epochs early once the approximate KL to the old policy passes this (SB3's
+    #: ``target_kl``); 0 turns it off. Keeps one bad batch from wrecking a policy that drives.
+    target_kl: float = 0.0
     episode_steps: int = 500
     eval_every: int = 10_000
     eval_episodes: int = 3
@@ -93,6 +96,7 @@ class PPOConfig:
             "max_grad_norm": (1e-3, 100.0),
             "target_distance_m": (0.0, 1e4),
             "log_std_init": (-5.0, 2.0),
+            "target_kl": (0.0, 10.0),
         }
         for name, (lo, hi) in floats.items():
             number = getattr(self, name)
@@ -183,8 +187,9 @@ def train_ppo(
         diffs = pipeline.differences(state.get("pipeline", {}))
         if diffs:
             raise ValueError(f"--resume: {out} was trained on another pipeline ({'; '.join(diffs)}); use a new out")
-        saved = state.get("config", {})
-        changed = [k for k, v in config_to_dict(cfg).items() if k not in RESUMABLE_CHANGES and saved.get(k) != v]
+        # A key the saved run predates had its default then.
+        saved = {**config_to_dict(PPOConfig()), **state.get("config", {})}
+        changed = [k for k, v in config_to_dict(cfg).items() if k not in RESUMABLE_CHANGES and saved[k] != v]
         if changed:
             raise ValueError(
                 f"--resume: {changed} differ from the run in {out}; only {list(RESUMABLE_CHANGES)} may change"
@@ -216,6 +221,7 @@ def train_ppo(
             ent_coef=cfg.ent_coef,
             vf_coef=cfg.vf_coef,
             max_grad_norm=cfg.max_grad_norm,
+            target_kl=cfg.target_kl or None,
             policy_kwargs={
                 "features_extractor_kwargs": {"features_dim": cfg.features_dim},
                 "log_std_init": cfg.log_std_init,
@@ -230,6 +236,19 @@ def train_ppo(
     vec.seed(episode_seeds("ppo_train", cfg.seed, 1, offset=len(state["evaluations"]) * 100)[0])
     shape = tuple(int(v) for v in eval_env.observation_space.shape or ())
     started = time.perf_counter() - float(state["wall_s"])
+
+    def save(folder: Path, summary: dict[str, Any]) -> None:
+        save_agent(
+            folder,
+            algo="ppo",
+            pipeline=pipeline,
+            observation_shape=shape,
+            config=config_to_dict(cfg),
+            summary=summary,
+            model={"policy": "CnnPolicy", "features_dim": cfg.features_dim},
+            source_git_sha=started_provenance["git_sha"],
+            write_weights=lambda target: model.save(str(target / MODEL_FILE)),
+        )
 
     def evaluate() -> None:
         agent = PPOAgent(model, shape, {})
@@ -248,6 +267,17 @@ def train_ppo(
             model.logger.record(f"eval/{key}", means[key])
         if state["target_reached"] is None and means["distance_in_lane_m"] >= cfg.target_distance_m:
             state["target_reached"] = {"env_steps": int(model.num_timesteps), "wall_s": wall}
+        # PPO on this task is not monotone (a policy that drives well can start weaving 10k steps
+        # later), so the best evaluated policy is kept beside the last one, as SB3's EvalCallback does.
+        best = state.get("best")
+        if best is None or means["distance_in_lane_m"] > best["distance_in_lane_m"]:
+            state["best"] = {
+                "env_steps": int(model.num_timesteps),
+                "wall_s": wall,
+                "distance_in_lane_m": means["distance_in_lane_m"],
+                "distance_m": means["distance_m"],
+            }
+            save(out / "best_agent", {"selected_at": state["best"], "provenance": started_provenance})
 
     def checkpoint_now() -> None:
         state["wall_s"] = time.perf_counter() - started
@@ -309,17 +339,8 @@ def train_ppo(
         "interrupted": interrupted,
         "provenance": started_provenance,
     }
-    save_agent(
-        out / "agent",
-        algo="ppo",
-        pipeline=pipeline,
-        observation_shape=shape,
-        config=config_to_dict(cfg),
-        summary=summary,
-        model={"policy": "CnnPolicy", "features_dim": cfg.features_dim},
-        source_git_sha=started_provenance["git_sha"],
-        write_weights=lambda folder: model.save(str(folder / MODEL_FILE)),
-    )
+    summary["best"] = {**state["best"], "agent": str(out / "best_agent")}
+    save(out / "agent", summary)
     write_json_atomic(out / "ppo_summary.json", summary)
     plot_learning_curve(state, out / "learning_curve.png", pipeline.name, cfg.target_distance_m)
     return summary

@@ -205,6 +205,11 @@ def _cmd_train_agent(args: argparse.Namespace) -> int:
     summary = train_ppo(pipeline, algo_config, out, resume=args.resume, progress=not args.quiet)
     print(f"train-agent ppo/{pipeline.name}: {json.dumps(summary['final_eval'])}")
     print(f"train-agent: target {summary['target_distance_m']} m reached at {summary['target_reached']}")
+    best = summary["best"]
+    print(
+        f"train-agent: best evaluation {best['distance_in_lane_m']:.2f} m in lane at {best['env_steps']} env steps; "
+        f"that policy is in {best['agent']}"
+    )
     print(f"train-agent: agent {out / 'agent'}, curve {out / 'learning_curve.png'}, TensorBoard {out / 'tb'}")
     return 0
 

@@ -224,6 +224,11 @@ def test_ppo_trains_resumes_and_loads(tmp_path: Path) -> None:
     assert resumed["env_steps"] == 128
     progress = json.loads((tmp_path / "progress.json").read_text())
     assert [e["env_steps"] for e in progress["evaluations"]] == [64, 128]
+    # The best evaluated policy is kept beside the last one and loads like any agent.
+    best = max(progress["evaluations"], key=lambda e: e["distance_in_lane_m"])
+    assert progress["best"]["env_steps"] == resumed["best"]["env_steps"] == best["env_steps"]
+    assert resumed["best"]["distance_in_lane_m"] == best["distance_in_lane_m"]
+    assert load_agent(tmp_path / "best_agent", pipeline=pipeline).algo == "ppo"
     assert (tmp_path / "learning_curve.png").stat().st_size > 0
     agent = load_agent(tmp_path / "agent", pipeline=pipeline)
     env = pipeline.make_env()
