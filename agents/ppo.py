@@ -362,6 +362,9 @@ def plot_learning_curve(state: dict[str, Any], path: Path, title: str, target: f
         ax.scatter([e["env_steps"]] * len(e["distance_in_lane_each"]), e["distance_in_lane_each"], s=8, c="grey")
     if math.isfinite(target) and target > 0:
         ax.axhline(target, color="green", lw=0.8, ls=":", label=f"target {target} m")
+    if state.get("best"):
+        best = state["best"]
+        ax.plot([best["env_steps"]], [best["distance_in_lane_m"]], "*", ms=14, color="red", label="best_agent")
     ax.set_xlabel("env steps")
     ax.set_ylabel("m (deterministic policy, fixed seeds)")
     ax.set_title(f"PPO evaluation, pipeline {title}")
