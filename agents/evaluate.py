@@ -214,7 +214,8 @@ def _effective_pipeline(variant: AgentVariant, record: dict[str, Any], domain: D
 
 def _agent_env(config: EvalConfig, variant: AgentVariant, pipeline: Pipeline, domain: Domain) -> Any:
     base = {k: v for k, v in pipeline.env.items() if k in OBSERVATION_FIELDS and k not in domain.env}
-    length = max(1, config.episode_steps // int(base.get("frame_skip", 1)))
+    frame_skip = int(domain.env.get("frame_skip", base.get("frame_skip", 1)))
+    length = max(1, config.episode_steps // frame_skip)
     env = domain.make_env(map_name=config.map_name, episode_length=length, **base)
     return pipeline.wrap(env)
 

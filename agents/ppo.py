@@ -187,6 +187,14 @@ def train_ppo(
         diffs = pipeline.differences(state.get("pipeline", {}))
         if diffs:
             raise ValueError(f"--resume: {out} was trained on another pipeline ({'; '.join(diffs)}); use a new out")
+        # best_agent is written when it improves, progress.json at checkpoints: after a hard crash
+        # the folder may hold a better policy than the checkpoint's state knows of.
+        best_record = out / "best_agent" / "agent.json"
+        if best_record.exists():
+            selected = json.loads(best_record.read_text()).get("summary", {}).get("selected_at")
+            best = state.get("best")
+            if selected and (best is None or selected["distance_in_lane_m"] > best["distance_in_lane_m"]):
+                state["best"] = selected
         # A key the saved run predates had its default then.
         saved = {**config_to_dict(PPOConfig()), **state.get("config", {})}
         changed = [k for k, v in config_to_dict(cfg).items() if k not in RESUMABLE_CHANGES and saved[k] != v]
@@ -263,8 +271,10 @@ def train_ppo(
             "distance_in_lane_each": [r.distance_in_lane_m for r in results],
         }
         state["evaluations"].append(entry)
+        logger = getattr(model, "_logger", None)  # None when a loaded model has not learned in this call
         for key in ("distance_m", "distance_in_lane_m", "out_of_lane_fraction", "survival_s", "return"):
-            model.logger.record(f"eval/{key}", means[key])
+            if logger is not None:
+                logger.record(f"eval/{key}", means[key])
         if state["target_reached"] is None and means["distance_in_lane_m"] >= cfg.target_distance_m:
             state["target_reached"] = {"env_steps": int(model.num_timesteps), "wall_s": wall}
         # PPO on this task is not monotone (a policy that drives well can start weaving 10k steps
@@ -322,7 +332,12 @@ def train_ppo(
     except KeyboardInterrupt:
         interrupted = True  # save what was learned below; the workers may already be gone
     try:
-        if not state["evaluations"] or state["evaluations"][-1]["env_steps"] != model.num_timesteps:
+        # (A run that predates best_agent and is resumed at its end has no "best": evaluate once.)
+        if (
+            not state["evaluations"]
+            or state["evaluations"][-1]["env_steps"] != model.num_timesteps
+            or state.get("best") is None
+        ):
             evaluate()
         checkpoint_now()
     finally:

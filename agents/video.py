@@ -82,7 +82,7 @@ def side_by_side_video(
         "provenance": provenance(),
     }
     if stills:
-        picks = np.linspace(0, len(frames) - 1, stills + 2)[1:-1].round().astype(int)
+        picks = np.linspace(0, len(frames) - 1, stills).round().astype(int)  # distinct while stills <= frames
         chosen = [frames[i] for i in picks]
         still_path = out.with_suffix(".png")
         write_png(still_path, labelled_grid(chosen, labels, scale=scale))

@@ -116,6 +116,7 @@ def run(
             "map": map_name,
             "cameras": [list(c) for c in cameras],
             "ppo_camera": list(cameras[0]),
+            "generator_sizes": sorted({f"{c}: {g.image_size[0]}x{g.image_size[1]}" for c, g in generators.items()}),
             "steps": steps,
             "repeats": repeats,
             "statistic": "median",
@@ -168,8 +169,8 @@ def _markdown(result: dict[str, Any]) -> str:
         "",
         f"Command: `{prov['command']}`; git `{prov['git_sha']}`; "
         f"map {s['map']}; median of {s['repeats']} interleaved repeats of {s['steps']} vector steps. "
-        "Target: wrapped/raw >= 0.8. 160x120 is the env's default camera; frames are translated at the "
-        "generator's 60x80 and resized back.",
+        "Target: wrapped/raw >= 0.8. 160x120 is the env's default camera; frames are resized to the "
+        f"generator's size ({', '.join(s['generator_sizes'])}), translated and resized back.",
         "",
         "| camera | vec env | envs | generator | runner | raw | wrapped | wrapped/raw |",
         "|---|---|---:|---|---|---:|---:|---:|",

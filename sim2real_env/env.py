@@ -60,7 +60,7 @@ class RewardConfig:
     #: ``lane_progress`` only: progress counts fully at the lane centre and not at all this far
     #: off it (m); the lane's half-width minus half the robot's.
     lane_half_width_m: float = 0.1
-    #: ``lane_progress`` only: progress is also scaled by ``max(0, 1 - heading_weight * |heading|)``.
+    #: ``lane_progress`` only: forward progress is also scaled by ``max(0, 1 - heading_weight * |heading|)``.
     #: 0 (the default) ignores heading; e.g. 1.5 pays nothing beyond 0.67 rad (38 deg), which stops
     #: a policy from zig-zagging inside the lane band (progress alone only loses ``cos(heading)``).
     heading_weight: float = 0.0
@@ -210,7 +210,7 @@ def lane_progress_reward(
     measure agents are judged on: distance driven in the lane.
     """
     centred = max(0.0, 1.0 - abs(lateral_m) / weights.lane_half_width_m) if math.isfinite(lateral_m) else 0.0
-    if weights.heading_weight > 0:
+    if weights.heading_weight > 0 and progress_m > 0:  # driving the wrong way is never forgiven
         aligned = max(0.0, 1.0 - weights.heading_weight * abs(heading_rad)) if math.isfinite(heading_rad) else 0.0
         centred *= aligned
     return weights.progress_per_metre * progress_m * centred - (weights.failure if terminated else 0.0)

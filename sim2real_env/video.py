@@ -53,7 +53,12 @@ def labelled_grid(rows: list[list[np.ndarray]], labels: list[str], scale: int = 
     panel_w = body.shape[1] // len(labels)
     header = np.full((28, body.shape[1], 3), 255, np.uint8)
     for i, label in enumerate(labels):
-        cv2.putText(header, label, (i * panel_w + 6, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 0, 0), 1, cv2.LINE_AA)
+        font_scale = 0.6
+        while font_scale > 0.3 and cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, font_scale, 1)[0][0] > panel_w - 8:
+            font_scale -= 0.05  # shrink a long label to its panel
+        cv2.putText(
+            header, label, (i * panel_w + 4, 20), cv2.FONT_HERSHEY_SIMPLEX, font_scale, (0, 0, 0), 1, cv2.LINE_AA
+        )
     return np.concatenate([header, body], axis=0)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -229,6 +230,14 @@ def test_ppo_trains_resumes_and_loads(tmp_path: Path) -> None:
     assert progress["best"]["env_steps"] == resumed["best"]["env_steps"] == best["env_steps"]
     assert resumed["best"]["distance_in_lane_m"] == best["distance_in_lane_m"]
     assert load_agent(tmp_path / "best_agent", pipeline=pipeline).algo == "ppo"
+    # A finished run from before best_agent existed: resuming it at its end evaluates once and keeps that.
+    shutil.rmtree(tmp_path / "best_agent")
+    progress.pop("best")
+    (tmp_path / "progress.json").write_text(json.dumps(progress))
+    again = train_ppo(
+        pipeline, PPOConfig.from_dict({**settings, "total_steps": 128}), tmp_path, resume=True, progress=False
+    )
+    assert again["best"]["env_steps"] == 128 and (tmp_path / "best_agent" / "agent.json").exists()
     assert (tmp_path / "learning_curve.png").stat().st_size > 0
     agent = load_agent(tmp_path / "agent", pipeline=pipeline)
     env = pipeline.make_env()

@@ -56,6 +56,8 @@ def test_lane_progress_heading_weight_stops_paying_for_zigzags() -> None:
     assert lane_progress_reward(0.01, 0.05, False, weighted, heading_rad=0.2) == pytest.approx(0.35)
     assert lane_progress_reward(0.01, 0.0, False, weighted, heading_rad=0.8) == 0.0
     assert lane_progress_reward(0.01, 0.0, True, weighted, heading_rad=math.nan) == pytest.approx(-20.0)
+    # Driving the wrong way (facing away from the lane) still costs its full negative progress.
+    assert lane_progress_reward(-0.01, 0.0, False, weighted, heading_rad=3.0) == pytest.approx(-1.0)
     with pytest.raises(ValueError, match="heading_weight"):
         RewardConfig(heading_weight=-1.0)
 
