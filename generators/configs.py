@@ -76,10 +76,8 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str] | tuple[str, ...])
     return raw
 
 
-def load_yaml_config(
-    path: str | Path, what: str, known: Iterable[str], overrides: list[str] | tuple[str, ...] = ()
-) -> dict[str, Any]:
-    """Read a YAML mapping, apply ``key.sub=value`` overrides, reject unknown top-level keys by name."""
+def read_yaml_mapping(path: str | Path, what: str, overrides: list[str] | tuple[str, ...] = ()) -> dict[str, Any]:
+    """Read a YAML file that must hold a mapping and apply ``key.sub=value`` overrides."""
     import yaml
 
     path = Path(path)
@@ -88,7 +86,15 @@ def load_yaml_config(
     raw = yaml.safe_load(path.read_text()) or {}
     if not isinstance(raw, dict):
         raise ValueError(f"{what} {path} must hold a mapping, got {type(raw).__name__}")
-    raw = apply_overrides(raw, overrides)
+    return apply_overrides(raw, overrides)
+
+
+def load_yaml_config(
+    path: str | Path, what: str, known: Iterable[str], overrides: list[str] | tuple[str, ...] = ()
+) -> dict[str, Any]:
+    """:func:`read_yaml_mapping`, then reject unknown top-level keys by name (with a did-you-mean)."""
+    path = Path(path)
+    raw = read_yaml_mapping(path, what, overrides)
     allowed = list(known)
     for key in raw:
         if key not in allowed:

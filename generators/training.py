@@ -32,12 +32,11 @@ from typing import Any
 import cv2
 import numpy as np
 import torch
-import yaml
 from tqdm import tqdm
 
 from generators.base import uint8_to_float
 from generators.checkpoint import CheckpointError, load_generator, load_training_state, read_config, save_generator
-from generators.configs import apply_overrides, config_from_dict, config_to_dict
+from generators.configs import config_from_dict, config_to_dict, read_yaml_mapping
 from generators.data import Augment, FolderSpec, default_real_dir, load_images, sample_batch
 from generators.protocol import DIRECTIONS
 from generators.registry import METHODS, method_class, trainer_class
@@ -145,13 +144,7 @@ class RunConfig:
 
 def load_run_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> RunConfig:
     """Read a run YAML, apply ``key.sub=value`` overrides (values parsed as YAML), validate."""
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"config file {path} does not exist")
-    raw = yaml.safe_load(path.read_text()) or {}
-    if not isinstance(raw, dict):
-        raise ValueError(f"config file {path} must hold a mapping, got {type(raw).__name__}")
-    return run_config_from_dict(apply_overrides(raw, overrides))
+    return run_config_from_dict(read_yaml_mapping(path, "config file", overrides))
 
 
 def run_config_from_dict(raw: dict[str, Any]) -> RunConfig:

@@ -31,8 +31,8 @@ from typing import Any
 import cv2
 import gymnasium as gym
 import numpy as np
-import yaml
 
+from generators.configs import load_yaml_config
 from sim2real_env.env import EnvConfig
 from sim2real_env.names import unknown_name_message
 from sim2real_env.wrappers import check_image_space
@@ -200,15 +200,7 @@ class Domain:
     def from_yaml(cls, path: str | Path) -> Domain:
         """Read one ``configs/domains/*.yaml``; unknown keys are an error naming the key."""
         path = Path(path)
-        if not path.exists():
-            raise FileNotFoundError(f"domain file {path} does not exist")
-        raw = yaml.safe_load(path.read_text()) or {}
-        if not isinstance(raw, dict):
-            raise ValueError(f"domain file {path} must hold a mapping")
-        known = [f.name for f in dataclasses.fields(cls)]
-        for key in raw:
-            if key not in known:
-                raise ValueError(unknown_name_message(f"key in {path.name}", str(key), known))
+        raw = load_yaml_config(path, "domain file", [f.name for f in dataclasses.fields(cls)])
         raw.setdefault("name", path.stem)
         return cls(**raw)
 

@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
-import yaml
 
+from generators.configs import load_yaml_config
 from sim2real_env import ENV_ID
 from sim2real_env.env import EnvConfig
 from sim2real_env.names import unknown_name_message
@@ -66,17 +66,7 @@ class EnvBuild:
     @classmethod
     def from_yaml(cls, path: str | Path) -> EnvBuild:
         """Read and validate a ``configs/envs/*.yaml`` file."""
-        path = Path(path)
-        if not path.exists():
-            raise FileNotFoundError(f"env config {path} does not exist")
-        raw = yaml.safe_load(path.read_text()) or {}
-        if not isinstance(raw, dict):
-            raise ValueError(f"env config {path} must hold a mapping")
-        known = [f.name for f in dataclasses.fields(cls)]
-        for key in raw:
-            if key not in known:
-                raise ValueError(unknown_name_message(f"key in {path.name}", str(key), known))
-        return cls(**raw)
+        return cls(**load_yaml_config(path, "env config", [f.name for f in dataclasses.fields(cls)]))
 
 
 def _wrap_generator(
