@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from sim2real_env.segmentation import SegClass
+from sim2real_env.video import write_png
 from sim2real_env.wrappers import resize_frames, translate_in_batches
 
 #: dt-core ``line_detector_node/config/line_detector_node/default.yaml`` (OpenCV HSV, H in [0, 180]).
@@ -357,7 +358,7 @@ def _sample_grid(sim: np.ndarray, translated: np.ndarray, real: np.ndarray, path
             canvas[DETECTOR_TOP_CUTOFF:][masks["red"][0]] = (255, 0, 0)
             overlays.append(canvas)
         rows.append(np.concatenate([s, t, overlays[0], overlays[1], cv2.resize(r, (160, 120))], axis=1))
-    cv2.imwrite(str(path), cv2.cvtColor(np.concatenate(rows, axis=0), cv2.COLOR_RGB2BGR))
+    write_png(path, np.concatenate(rows, axis=0))
 
 
 def render_image_metrics(metrics: dict[str, Any]) -> list[str]:

@@ -29,7 +29,6 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-import cv2
 import numpy as np
 import torch
 from tqdm import tqdm
@@ -43,6 +42,7 @@ from generators.registry import METHODS, method_class, trainer_class
 from sim2real_env.checks import check_ints
 from sim2real_env.names import unknown_name_message
 from sim2real_env.provenance import provenance, write_json_atomic
+from sim2real_env.video import write_png
 
 
 @dataclass(frozen=True)
@@ -186,8 +186,7 @@ def save_sample_grid(path: Path, columns: list[torch.Tensor]) -> np.ndarray:
         row = [((c[i].float().clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).cpu().numpy() for c in columns]
         rows.append(np.concatenate(row, axis=1))
     grid = np.concatenate(rows, axis=0)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    cv2.imwrite(str(path), cv2.cvtColor(grid, cv2.COLOR_RGB2BGR))
+    write_png(path, grid)
     return grid
 
 
