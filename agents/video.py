@@ -14,7 +14,7 @@ from agents.expert import PurePursuitExpert
 from generators.checkpoint import load_generator
 from sim2real_env import ENV_ID
 from sim2real_env.provenance import provenance, write_json_atomic
-from sim2real_env.video import labelled_grid, write_png, write_video
+from sim2real_env.video import VIDEO_FORMATS, labelled_grid, write_png, write_video
 from sim2real_env.wrappers import Sim2RealObservation
 
 
@@ -35,6 +35,8 @@ def side_by_side_video(
     side by side. ``stills > 0`` also writes ``<out>.png``: that many evenly spaced moments as
     labelled rows (the picture for a README or a paper).
     """
+    if Path(out).suffix not in VIDEO_FORMATS:  # before driving, not after
+        raise ValueError(f"video: the output must end in one of {VIDEO_FORMATS}, got {Path(out).name!r}")
     if steps < 1:
         raise ValueError(f"video: steps must be >= 1, got {steps}")
     if stills < 0 or stills > steps + 1:
