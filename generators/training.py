@@ -22,11 +22,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 import numpy as np
@@ -42,6 +40,7 @@ from generators.registry import METHODS, method_class, trainer_class
 from sim2real_env.checks import check_ints
 from sim2real_env.names import unknown_name_message
 from sim2real_env.provenance import provenance, write_json_atomic
+from sim2real_env.signals import StopFlag
 from sim2real_env.video import write_png
 
 
@@ -190,28 +189,6 @@ def save_sample_grid(path: Path, columns: list[torch.Tensor]) -> np.ndarray:
     return grid
 
 
-class _StopFlag:
-    """Turns SIGINT/SIGTERM into "checkpoint at the end of this step, then stop"."""
-
-    def __init__(self) -> None:
-        self.requested = False
-        self._previous: dict[int, Any] = {}
-
-    def __enter__(self) -> _StopFlag:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            self._previous[sig] = signal.signal(sig, self._handle)
-        return self
-
-    def _handle(self, signum: int, frame: FrameType | None) -> None:
-        if self.requested:  # second signal: stop now
-            raise KeyboardInterrupt
-        self.requested = True
-
-    def __exit__(self, *exc: object) -> None:
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
-
-
 def train(run: RunConfig, resume: bool = False, progress: bool = True, max_steps: int | None = None) -> Path:
     """Train (or resume) the run; returns the final checkpoint directory ``<out>/checkpoint``.
 
@@ -285,7 +262,7 @@ def train(run: RunConfig, resume: bool = False, progress: bool = True, max_steps
     stop_at = cfg.steps if max_steps is None else min(cfg.steps, step + max_steps)
     bar = tqdm(total=cfg.steps, initial=step, unit="it", disable=not progress, desc=f"train {run.method}")
     started, done_here = time.perf_counter(), 0
-    with _StopFlag() as stop:
+    with StopFlag() as stop:
         while step < stop_at and not stop.requested:
             lr = learning_rate(step, cfg)
             for optimizer in trainer.optimizers:
@@ -321,7 +298,14 @@ def train(run: RunConfig, resume: bool = False, progress: bool = True, max_steps
     checkpoint(step)
     wall = time.perf_counter() - started
     write_json_atomic(
-        out / "run.json", {**run_record, "final_step": step, "steps_this_call": done_here, "wall_s": wall}
+        out / "run.json",
+        {
+            **run_record,
+            "final_step": step,
+            "steps_this_call": done_here,
+            "wall_s": wall,
+            "stopped_by_signal": stop.requested,
+        },
     )
     bar.close()
     writer.close()

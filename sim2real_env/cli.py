@@ -24,6 +24,13 @@ def _cameras(text: str) -> tuple[tuple[int, int], ...]:
     return tuple(_camera(c.strip()) for c in text.split(","))
 
 
+def _stopped_exit(stopped: bool) -> int:
+    """Exit status of a training command: 130 when a signal stopped it (saved, resumable), else 0."""
+    from sim2real_env.signals import EXIT_SIGNALLED
+
+    return EXIT_SIGNALLED if stopped else 0
+
+
 def _cmd_harvest(args: argparse.Namespace) -> int:
     from agents.harvest import HarvestConfig, harvest
 
@@ -87,7 +94,7 @@ def _cmd_train_generator(args: argparse.Namespace) -> int:
     path = train(run, resume=args.resume, progress=not args.quiet, max_steps=args.max_steps)
     out = Path(run.out)
     print(f"train-generator: checkpoint {path}; samples {out / 'samples'}; tensorboard {out / 'tensorboard'}")
-    return 0
+    return _stopped_exit(json.loads((out / "run.json").read_text()).get("stopped_by_signal", False))
 
 
 def _cmd_translate(args: argparse.Namespace) -> int:
@@ -211,7 +218,9 @@ def _cmd_train_agent(args: argparse.Namespace) -> int:
         f"that policy is in {best['agent']}"
     )
     print(f"train-agent: agent {out / 'agent'}, curve {out / 'learning_curve.png'}, TensorBoard {out / 'tb'}")
-    return 0
+    if summary["interrupted"]:
+        print(f"train-agent: stopped by signal at {summary['env_steps']} env steps; continue with --resume")
+    return _stopped_exit(summary["interrupted"])
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:

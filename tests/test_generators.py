@@ -409,8 +409,9 @@ def test_sigint_checkpoints_then_resume(tmp_path: Path, domains: tuple[Path, Pat
     time.sleep(2.0)
     os.kill(process.pid, signal.SIGINT)
     output, _ = process.communicate(timeout=120)
-    assert process.returncode == 0, output
+    assert process.returncode == 130, output  # saved and resumable, but not finished: `&&` must not go on
     assert "stopped by signal at step" in output
+    assert json.loads((tmp_path / "run" / "run.json").read_text())["stopped_by_signal"] is True
     step = json.loads((tmp_path / "run" / "checkpoint" / "config.json").read_text())["step"]
     assert 0 < step < 100000
     assert main(["train-generator", "--config", str(path), "--resume", "--max-steps", "2", "--quiet"]) == 0
