@@ -259,11 +259,20 @@ class Pipeline:
 
 
 def make_pipeline_env(
-    pipeline: Pipeline, seed: int | None, threads: int = 1, **env_overrides: Any
+    pipeline: Pipeline, seed: int | None, threads: int = 1, ignore_sigint: bool = False, **env_overrides: Any
 ) -> gym.Env[Any, Any]:
-    """Module-level factory for vector-env workers (picklable with ``functools.partial``)."""
+    """Module-level factory for vector-env workers (picklable with ``functools.partial``).
+
+    ``ignore_sigint``: for worker processes only. Ctrl-C reaches the whole process group; a worker
+    that died of it would take the rollout down with it, while the main process stops and closes
+    its workers itself.
+    """
+    import signal
+
     import torch
 
+    if ignore_sigint:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
     torch.set_num_threads(threads)
     env = pipeline.make_env(threads=threads, **env_overrides)
     env.reset(seed=seed)

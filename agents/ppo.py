@@ -5,17 +5,27 @@ pipeline, generator included, with one thread), TensorBoard logging, closed-loop
 ``eval_every`` env steps on fixed seeds (the same lane measures as the evaluation harness), a
 resumable checkpoint (``checkpoint/ppo.zip`` + ``progress.json``) and a learning-curve PNG. The
 first evaluation whose mean "distance in lane" reaches ``target_distance_m`` is reported with its
-env steps and wall time.
+env steps and wall time. SIGINT/SIGTERM stop training at the next env step; the run then saves its
+checkpoint and agent as at the end (``summary["interrupted"]``), so ``--resume`` continues it.
+
+A saved agent (``agent/``, ``best_agent/``) is ``agent.json`` + ``policy.safetensors``: the policy
+is rebuilt from the recorded pipeline and architecture, nothing is unpickled, so an agent folder
+from elsewhere is safe to load. The SB3 archive ``checkpoint/ppo.zip`` (optimiser, schedules, RNG)
+is only read by ``--resume``; SB3 loads it with cloudpickle, which runs code stored in it, so a
+resume folder is trusted input.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
+import io
 import json
 import math
 import os
+import pickle
 import time
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +33,9 @@ from typing import Any
 
 import numpy as np
 import torch
+from gymnasium import spaces
+from safetensors.torch import load_model, save_model
+from torch import nn
 
 from agents.episodes import episode_seeds, run_episode, summarize
 from agents.pipeline import Pipeline, make_pipeline_env
@@ -30,8 +43,14 @@ from agents.saved import AgentError, check_observation, save_agent
 from generators.configs import config_from_dict, config_to_dict
 from sim2real_env.names import resolve_name
 from sim2real_env.provenance import provenance, write_json_atomic
+from sim2real_env.signals import StopFlag
 
+#: The SB3 archive of a run's checkpoint (for ``--resume`` only: loading it unpickles code).
 MODEL_FILE = "ppo.zip"
+#: A saved agent's policy weights.
+WEIGHTS_FILE = "policy.safetensors"
+#: Activations a saved policy may name (SB3's default is Tanh).
+ACTIVATIONS: dict[str, type[nn.Module]] = {"Tanh": nn.Tanh, "ReLU": nn.ReLU}
 VEC_ENVS = ("subproc", "dummy")
 
 
@@ -113,36 +132,178 @@ class PPOConfig:
         return config_from_dict(cls, values or {}, "ppo")
 
 
+def observation_shape(pipeline_record: dict[str, Any]) -> tuple[int, int, int]:
+    """``(H, W, C)`` of what a pipeline shows the agent, from its record (no env, no checkpoint)."""
+    pre = pipeline_record["preprocess"]
+    height, width = (int(v) for v in pre["resize"])
+    return height, width, 3 * int(pre.get("frame_stack", 1))
+
+
+def pipeline_observation_shape(pipeline: Pipeline) -> tuple[int, int, int]:
+    """``(H, W, C)`` frames ``pipeline`` shows the agent."""
+    return observation_shape(pipeline.record())
+
+
+def policy_spaces(shape: tuple[int, ...]) -> tuple[spaces.Box, spaces.Box]:
+    """The spaces SB3's policy is built on: uint8 ``(C, H, W)`` frames and ``[-1, 1]^2`` actions.
+
+    Every pipeline gives channel-last uint8 frames and every env action space is ``Box(-1, 1, (2,))``
+    (:mod:`sim2real_env.env`); the training env is wrapped in ``VecTransposeImage`` to match.
+    """
+    height, width, channels = shape
+    observation = spaces.Box(0, 255, (channels, height, width), dtype=np.uint8)
+    return observation, spaces.Box(-1.0, 1.0, (2,), dtype=np.float32)
+
+
+def policy_record(policy: Any) -> dict[str, Any]:
+    """What rebuilds ``policy`` (an SB3 ``ActorCriticCnnPolicy``) around its weights; JSON-able."""
+    from stable_baselines3.common.torch_layers import NatureCNN
+
+    if policy.features_extractor_class is not NatureCNN or policy.use_sde:
+        raise ValueError("ppo: only the CnnPolicy with NatureCNN features and no gSDE is saved as an agent")
+    activation = policy.activation_fn.__name__
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"ppo: activation {activation!r} is not one of {sorted(ACTIVATIONS)}")
+    return {
+        "policy": "CnnPolicy",
+        "weights": WEIGHTS_FILE,
+        "features_dim": int(policy.features_dim),
+        "net_arch": policy.net_arch,
+        "activation_fn": activation,
+        "log_std_init": float(policy.log_std_init),
+        "share_features_extractor": bool(policy.share_features_extractor),
+        "normalize_images": bool(policy.normalize_images),
+    }
+
+
+def build_policy(shape: tuple[int, ...], model: dict[str, Any]) -> Any:
+    """An untrained ``ActorCriticCnnPolicy`` with the architecture of :func:`policy_record`.
+
+    A record without ``net_arch`` (agents saved before the safetensors format) gets SB3's
+    default for the CnnPolicy, which is what those agents were trained with.
+    """
+    from stable_baselines3.common.policies import ActorCriticCnnPolicy
+
+    activation = model.get("activation_fn", "Tanh")
+    if activation not in ACTIVATIONS:
+        raise AgentError(f"ppo agent: activation {activation!r} is not one of {sorted(ACTIVATIONS)}")
+    observation_space, action_space = policy_spaces(shape)
+    return ActorCriticCnnPolicy(
+        observation_space,
+        action_space,
+        lambda _: 0.0,  # the optimiser is never stepped
+        net_arch=model.get("net_arch"),
+        activation_fn=ACTIVATIONS[activation],
+        log_std_init=float(model.get("log_std_init", 0.0)),
+        features_extractor_kwargs={"features_dim": int(model["features_dim"])},
+        share_features_extractor=bool(model.get("share_features_extractor", True)),
+        normalize_images=bool(model.get("normalize_images", True)),
+    )
+
+
+def _legacy_state_dict(zip_path: Path, device: str) -> dict[str, torch.Tensor]:
+    """Weights of an agent saved as an SB3 archive, read without unpickling its code.
+
+    Only the ``policy.pth`` member is read, with torch's weights-only loader (tensors and plain
+    containers; anything else is refused). The ``data`` member, whose ``:serialized:`` entries SB3
+    would cloudpickle-load, is never opened.
+    """
+    advice = f"re-train the agent, or re-save it as {WEIGHTS_FILE} from a copy you trust"
+    try:
+        with zipfile.ZipFile(zip_path) as archive:
+            raw = archive.read("policy.pth")
+        state = torch.load(io.BytesIO(raw), map_location=device, weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise AgentError(
+            f"agent model {zip_path}: its policy.pth holds more than tensors (refused by torch's weights-only "
+            f"loader, not run); {advice}"
+        ) from exc
+    except Exception as exc:  # not a zip, no policy.pth, a truncated file
+        raise AgentError(f"agent model {zip_path} does not load as weights ({exc}); {advice}") from exc
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise AgentError(f"agent model {zip_path}: policy.pth is not a state dict of tensors")
+    return state
+
+
 class PPOAgent:
-    """A trained SB3 PPO policy (implements :class:`agents.saved.Agent`)."""
+    """A trained SB3 PPO policy (implements :class:`agents.saved.Agent`).
+
+    ``policy`` is an SB3 ``ActorCriticCnnPolicy`` on ``(C, H, W)`` frames (:func:`policy_spaces`);
+    :meth:`act` takes the pipeline's ``(H, W, C)`` frames and transposes them itself.
+    """
 
     algo = "ppo"
 
-    def __init__(self, model: Any, observation_shape: tuple[int, ...], record: dict[str, Any]) -> None:
-        self.model = model
+    def __init__(self, policy: Any, observation_shape: tuple[int, ...], record: dict[str, Any]) -> None:
+        self.policy = policy
         self.observation_shape = observation_shape
         self.record = record
 
     def act(self, obs: np.ndarray) -> np.ndarray:
         """Deterministic action(s) for uint8 observation(s)."""
         batch, single = check_observation(obs, self.observation_shape, "PPOAgent")
-        actions, _ = self.model.predict(batch, deterministic=True)
+        # A transposed view, as SB3's own predict makes it: a contiguous copy picks other conv kernels
+        # and moves actions by ~1e-7, and a loaded agent should act exactly as the policy it saved.
+        actions, _ = self.policy.predict(batch.transpose(0, 3, 1, 2), deterministic=True)
         actions = np.clip(actions, -1.0, 1.0).astype(np.float32)
         return actions[0] if single else actions
 
     @classmethod
     def load(cls, path: Path, meta: dict[str, Any], device: str = "cpu") -> PPOAgent:
-        """From an agent directory whose ``agent.json`` was already read."""
-        from stable_baselines3 import PPO
-
-        zip_path = path / MODEL_FILE
-        if not zip_path.exists():
-            raise AgentError(f"agent {path} lacks {MODEL_FILE}")
+        """From an agent directory whose ``agent.json`` was already read; nothing is unpickled."""
+        shape = tuple(int(v) for v in meta["observation_shape"])
         try:
-            model = PPO.load(str(zip_path), device=device)
-        except Exception as exc:  # zipfile / torch errors on a corrupt file
-            raise AgentError(f"agent model {zip_path} does not load: {exc}") from exc
-        return cls(model, tuple(int(v) for v in meta["observation_shape"]), meta)
+            expected = observation_shape(meta["pipeline"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise AgentError(f"agent {path}: its pipeline record lacks the preprocessing ({exc})") from exc
+        if shape != expected:
+            raise AgentError(
+                f"agent {path} records observation_shape {list(shape)}; its pipeline gives {list(expected)}"
+            )
+        model = meta.get("model", {})
+        if not isinstance(model.get("features_dim"), int):
+            raise AgentError(f"agent {path}: model.features_dim in agent.json is {model.get('features_dim')!r}")
+        weights = path / WEIGHTS_FILE
+        try:
+            policy = build_policy(shape, model)
+            if weights.exists():
+                load_model(policy, str(weights), strict=True, device=device)
+            elif (path / MODEL_FILE).exists():  # saved before policy.safetensors existed
+                policy.load_state_dict(_legacy_state_dict(path / MODEL_FILE, device))
+            else:
+                raise AgentError(f"agent {path} lacks {WEIGHTS_FILE}")
+        except AgentError:
+            raise
+        except Exception as exc:  # a bad architecture record, safetensors header errors, missing keys, shapes
+            raise AgentError(f"agent weights in {path} do not load: {exc}") from exc
+        return cls(policy.to(device).eval(), shape, meta)
+
+
+def save_ppo_agent(
+    folder: Path,
+    policy: Any,
+    *,
+    pipeline: Pipeline,
+    cfg: PPOConfig,
+    summary: dict[str, Any],
+    source_git_sha: str | None = None,
+) -> Path:
+    """Save an SB3 policy as an agent directory: ``agent.json`` + ``policy.safetensors``."""
+    shape = pipeline_observation_shape(pipeline)
+    if policy.observation_space != policy_spaces(shape)[0]:
+        raise ValueError(f"ppo: the policy sees {policy.observation_space}, the pipeline gives {shape} frames")
+    return save_agent(
+        folder,
+        algo="ppo",
+        pipeline=pipeline,
+        observation_shape=shape,
+        config=config_to_dict(cfg),
+        summary=summary,
+        model=policy_record(policy),
+        source_git_sha=source_git_sha,
+        # save_model drops the aliases of the shared features extractor (safetensors refuses shared tensors).
+        write_weights=lambda target: save_model(policy, str(target / WEIGHTS_FILE)),
+    )
 
 
 #: Config fields a ``--resume`` may change (the rest are baked into the saved model or the run).
@@ -150,14 +311,19 @@ RESUMABLE_CHANGES = ("total_steps", "eval_every", "eval_episodes", "checkpoint_e
 
 
 def _vec_env(pipeline: Pipeline, cfg: PPOConfig) -> Any:
-    from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecMonitor
+    from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecMonitor, VecTransposeImage
 
+    subproc = cfg.vec_env == "subproc"
+    # Ctrl-C reaches the whole process group; workers ignore it and are closed by the main process.
     factories: list[Callable[[], Any]] = [
-        functools.partial(make_pipeline_env, pipeline, seed=None, episode_length=cfg.episode_steps)
+        functools.partial(
+            make_pipeline_env, pipeline, seed=None, episode_length=cfg.episode_steps, ignore_sigint=subproc
+        )
         for _ in range(cfg.n_envs)
     ]
-    vec = SubprocVecEnv(factories, start_method="forkserver") if cfg.vec_env == "subproc" else DummyVecEnv(factories)
-    return VecMonitor(vec)
+    vec = SubprocVecEnv(factories, start_method="forkserver") if subproc else DummyVecEnv(factories)
+    # The policy sees (C, H, W) frames (policy_spaces), transposed here rather than by SB3's guess.
+    return VecTransposeImage(VecMonitor(vec))
 
 
 def _save_zip_atomic(model: Any, path: Path) -> None:
@@ -242,24 +408,23 @@ def train_ppo(
     # SB3 seeds the workers with cfg.seed + i on construction and load; a resumed run continues
     # from fresh episode seeds instead of replaying the first run's.
     vec.seed(episode_seeds("ppo_train", cfg.seed, 1, offset=len(state["evaluations"]) * 100)[0])
-    shape = tuple(int(v) for v in eval_env.observation_space.shape or ())
+    shape = pipeline_observation_shape(pipeline)
+    if eval_env.observation_space.shape != shape:
+        raise RuntimeError(f"ppo: the pipeline env gives {eval_env.observation_space.shape}, expected {shape}")
     started = time.perf_counter() - float(state["wall_s"])
 
     def save(folder: Path, summary: dict[str, Any]) -> None:
-        save_agent(
+        save_ppo_agent(
             folder,
-            algo="ppo",
+            model.policy,
             pipeline=pipeline,
-            observation_shape=shape,
-            config=config_to_dict(cfg),
+            cfg=cfg,
             summary=summary,
-            model={"policy": "CnnPolicy", "features_dim": cfg.features_dim},
             source_git_sha=started_provenance["git_sha"],
-            write_weights=lambda target: model.save(str(target / MODEL_FILE)),
         )
 
     def evaluate() -> None:
-        agent = PPOAgent(model, shape, {})
+        agent = PPOAgent(model.policy, shape, {})
         seeds = episode_seeds("ppo_eval", cfg.seed, cfg.eval_episodes)
         results = [run_episode(eval_env, agent.act, s) for s in seeds]
         means = summarize(results)
@@ -295,10 +460,11 @@ def train_ppo(
         write_json_atomic(progress_file, state)
 
     class Loop(BaseCallback):
-        def __init__(self) -> None:
+        def __init__(self, stop: StopFlag) -> None:
             super().__init__()
             self.next_eval = (model.num_timesteps // cfg.eval_every + 1) * cfg.eval_every
             self.next_ckpt = (model.num_timesteps // cfg.checkpoint_every + 1) * cfg.checkpoint_every
+            self.stop = stop
 
         def _on_step(self) -> bool:
             for info in self.locals.get("infos", []):
@@ -316,48 +482,49 @@ def train_ppo(
             if self.num_timesteps >= self.next_ckpt:
                 self.next_ckpt = (self.num_timesteps // cfg.checkpoint_every + 1) * cfg.checkpoint_every
                 checkpoint_now()
-            return True
+            return not self.stop.requested  # False ends model.learn after this step
 
     remaining = cfg.total_steps - int(model.num_timesteps)
-    interrupted = False
-    try:
-        if remaining > 0:
-            model.learn(
-                total_timesteps=remaining,
-                callback=Loop(),
-                reset_num_timesteps=not resume,
-                progress_bar=progress,
-                tb_log_name="ppo",
-            )
-    except KeyboardInterrupt:
-        interrupted = True  # save what was learned below; the workers may already be gone
-    try:
-        # (A run that predates best_agent and is resumed at its end has no "best": evaluate once.)
-        if (
-            not state["evaluations"]
-            or state["evaluations"][-1]["env_steps"] != model.num_timesteps
-            or state.get("best") is None
-        ):
-            evaluate()
-        checkpoint_now()
-    finally:
-        eval_env.close()
-        with contextlib.suppress(EOFError, BrokenPipeError, OSError):
-            vec.close()  # workers that received the same Ctrl-C may have exited already
-    final = state["evaluations"][-1]
-    summary = {
-        "env_steps": int(model.num_timesteps),
-        "wall_s": state["wall_s"],
-        "final_eval": {k: v for k, v in final.items() if k != "distance_in_lane_each"},
-        "target_distance_m": cfg.target_distance_m,
-        "target_reached": state["target_reached"],
-        "interrupted": interrupted,
-        "provenance": started_provenance,
-    }
-    summary["best"] = {**state["best"], "agent": str(out / "best_agent")}
-    save(out / "agent", summary)
-    write_json_atomic(out / "ppo_summary.json", summary)
-    plot_learning_curve(state, out / "learning_curve.png", pipeline.name, cfg.target_distance_m)
+    # A KeyboardInterrupt inside a simulator step can come out as an unrelated ValueError (upstream
+    # bare excepts), so a signal only sets the flag, checked after every env step; the flag stays
+    # armed through the final save, and a second signal raises KeyboardInterrupt (stop unsaved).
+    with StopFlag() as stop:
+        try:
+            if remaining > 0:
+                model.learn(
+                    total_timesteps=remaining,
+                    callback=Loop(stop),
+                    reset_num_timesteps=not resume,
+                    progress_bar=progress,
+                    tb_log_name="ppo",
+                )
+            interrupted = stop.requested
+            # (A run that predates best_agent and is resumed at its end has no "best": evaluate once.)
+            if (
+                not state["evaluations"]
+                or state["evaluations"][-1]["env_steps"] != model.num_timesteps
+                or state.get("best") is None
+            ):
+                evaluate()
+            checkpoint_now()
+        finally:
+            eval_env.close()
+            with contextlib.suppress(EOFError, BrokenPipeError, OSError):
+                vec.close()  # after a second Ctrl-C the workers may be gone already
+        final = state["evaluations"][-1]
+        summary = {
+            "env_steps": int(model.num_timesteps),
+            "wall_s": state["wall_s"],
+            "final_eval": {k: v for k, v in final.items() if k != "distance_in_lane_each"},
+            "target_distance_m": cfg.target_distance_m,
+            "target_reached": state["target_reached"],
+            "interrupted": interrupted,
+            "provenance": started_provenance,
+        }
+        summary["best"] = {**state["best"], "agent": str(out / "best_agent")}
+        save(out / "agent", summary)
+        write_json_atomic(out / "ppo_summary.json", summary)
+        plot_learning_curve(state, out / "learning_curve.png", pipeline.name, cfg.target_distance_m)
     return summary
 
 

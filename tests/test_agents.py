@@ -16,8 +16,8 @@ from agents.bc import BCConfig, train_bc
 from agents.config import load_agent_config
 from agents.episodes import OUT_OF_LANE_M, EpisodeTracker
 from agents.pipeline import Pipeline, PipelineMismatchError, Preprocess
-from agents.ppo import PPOConfig, train_ppo
-from agents.saved import AgentError, load_agent
+from agents.ppo import PPOConfig, save_ppo_agent, train_ppo
+from agents.saved import AgentError, load_agent, save_agent
 from generators.checkpoint import save_generator
 from generators.cyclegan.model import CycleGAN, CycleGANConfig
 from sim2real_env.cli import main
@@ -157,6 +157,149 @@ def test_load_agent_errors(tmp_path: Path) -> None:
         load_agent(tmp_path / "a")
 
 
+# -- PPO agent files (no simulator) -------------------------------------------------------------
+
+
+def tiny_ppo(seed: int = 0) -> Any:
+    """An SB3 PPO on fake frames of the PPO_PRE pipeline's shape, weights jittered off their init."""
+    from stable_baselines3 import PPO
+    from stable_baselines3.common.vec_env import DummyVecEnv, VecTransposeImage
+
+    from tests.test_wrappers import FakeImageEnv
+
+    vec = VecTransposeImage(DummyVecEnv([lambda: FakeImageEnv(shape=(40, 80, 6))]))
+    kwargs = {"features_extractor_kwargs": {"features_dim": 16}, "log_std_init": -0.5}
+    model = PPO("CnnPolicy", vec, n_steps=8, batch_size=8, policy_kwargs=kwargs, seed=seed, device="cpu")
+    torch.manual_seed(seed)
+    with torch.no_grad():  # orthogonal init gives near-zero actions; spread them so equality means something
+        for parameter in model.policy.parameters():
+            parameter.add_(torch.randn_like(parameter) * 0.05)
+    return model
+
+
+def frames(count: int, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, (count, 40, 80, 6), dtype=np.uint8)
+
+
+def saved_by_sb3(model: Any, folder: Path, pipeline: Pipeline) -> Path:
+    """An agent folder as train_ppo wrote it before policy.safetensors: agent.json + SB3's ppo.zip."""
+    return save_agent(
+        folder,
+        algo="ppo",
+        pipeline=pipeline,
+        observation_shape=(40, 80, 6),
+        config={},
+        summary={},
+        model={"policy": "CnnPolicy", "features_dim": 16},
+        write_weights=lambda target: model.save(str(target / "ppo.zip")),
+    )
+
+
+class Payload:
+    """Unpickling this creates ``marker`` (harmless stand-in for arbitrary code)."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (open, (str(self.marker), "w"))
+
+
+def rewrite_zip(zip_path: Path, change: dict[str, Any]) -> None:
+    """Replace members of an SB3 archive: ``change`` maps a member name to its new bytes."""
+    import zipfile
+
+    with zipfile.ZipFile(zip_path) as archive:
+        members = {name: archive.read(name) for name in archive.namelist()}
+    with zipfile.ZipFile(zip_path, "w") as archive:
+        for name, content in {**members, **change}.items():
+            archive.writestr(name, content)
+
+
+def arm_zip(zip_path: Path, marker: Path) -> None:
+    """Put a payload that creates ``marker`` when unpickled into the archive's observation_space."""
+    import base64
+    import pickle
+    import zipfile
+
+    with zipfile.ZipFile(zip_path) as archive:
+        data = json.loads(archive.read("data"))
+    data["observation_space"][":serialized:"] = base64.b64encode(pickle.dumps(Payload(marker), protocol=2)).decode()
+    rewrite_zip(zip_path, {"data": json.dumps(data).encode()})
+
+
+def test_ppo_agent_round_trip_through_safetensors_acts_identically(tmp_path: Path) -> None:
+    model = tiny_ppo()
+    pipeline = Pipeline.build("raw", env=SMALL_ENV, preprocess=PPO_PRE)
+    config = PPOConfig(features_dim=16, log_std_init=-0.5)
+    folder = save_ppo_agent(tmp_path / "agent", model.policy, pipeline=pipeline, cfg=config, summary={"note": "t"})
+    assert sorted(p.name for p in folder.iterdir()) == ["agent.json", "policy.safetensors"]  # no pickle inside
+    agent = load_agent(folder, pipeline=pipeline)
+    obs = frames(16)
+    expected, _ = model.predict(obs, deterministic=True)
+    assert np.ptp(expected) > 0.05  # the policy does not answer every frame alike
+    np.testing.assert_array_equal(agent.act(obs), np.clip(expected, -1, 1).astype(np.float32))
+    single, _ = model.predict(obs[3], deterministic=True)
+    np.testing.assert_array_equal(agent.act(obs[3]), np.clip(single, -1, 1).astype(np.float32))
+    assert agent.record["model"]["net_arch"] == model.policy.net_arch
+    # An SB3 archive planted beside the weights is never opened.
+    marker = tmp_path / "payload_ran"
+    model.save(str(folder / "ppo.zip"))
+    arm_zip(folder / "ppo.zip", marker)
+    np.testing.assert_array_equal(load_agent(folder).act(obs), agent.act(obs))
+    assert not marker.exists()
+    (folder / "ppo.zip").unlink()
+    with pytest.raises(ValueError, match="expects uint8 observations of shape \\(40, 80, 6\\)"):
+        agent.act(obs[..., :3])
+    (folder / "policy.safetensors").write_bytes(b"garbage")
+    with pytest.raises(AgentError, match="do not load"):
+        load_agent(folder)
+    (folder / "policy.safetensors").unlink()
+    with pytest.raises(AgentError, match="lacks policy.safetensors"):
+        load_agent(folder)
+
+
+def test_loading_a_ppo_agent_never_unpickles_its_sb3_zip(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import pickle
+
+    from stable_baselines3 import PPO
+
+    model = tiny_ppo(seed=1)
+    pipeline = Pipeline.build("raw", env=SMALL_ENV, preprocess=PPO_PRE)
+    folder = saved_by_sb3(model, tmp_path / "old_agent", pipeline)
+    marker = tmp_path / "payload_ran"
+    arm_zip(folder / "ppo.zip", marker)
+    # An agent folder from before policy.safetensors still loads (its policy.pth read as weights only) ...
+    agent = load_agent(folder, pipeline=pipeline)
+    obs = frames(8, seed=1)
+    expected, _ = model.predict(obs, deterministic=True)
+    np.testing.assert_array_equal(agent.act(obs), np.clip(expected, -1, 1).astype(np.float32))
+    assert not marker.exists()
+    # ... and `sim2real evaluate` loads its agents the same way (it stops here at the pipeline check).
+    eval_config = tmp_path / "eval.yaml"
+    eval_config.write_text(
+        f"out: {tmp_path / 'report'}\nepisodes: 1\ndomains: [canonical, randomized]\n"
+        f"agents:\n  - {{name: old, path: {folder}}}\n"
+    )
+    assert main(["evaluate", "--config", str(eval_config), "--quiet"]) == 2
+    assert "trained on pipeline 'raw'" in capsys.readouterr().err  # loaded, then refused the randomized domain
+    assert not marker.exists()
+    # A policy.pth that is not plain tensors is refused by the weights-only loader, not run.
+    rewrite_zip(
+        folder / "ppo.zip",
+        {"policy.pth": pickle.dumps({"features_extractor.cnn.0.weight": Payload(marker)}, protocol=2)},
+    )
+    with pytest.raises(AgentError, match="holds more than tensors.*re-train"):
+        load_agent(folder)
+    assert not marker.exists()
+    # The payload is live: SB3's own loader (what load_agent used to call) runs it.
+    model.save(str(folder / "ppo.zip"))
+    arm_zip(folder / "ppo.zip", marker)
+    with pytest.raises(ValueError, match="not a Gymnasium space"):  # the payload's file object as a space
+        PPO.load(str(folder / "ppo.zip"), device="cpu")
+    assert marker.exists()
+
+
 # -- real simulator -----------------------------------------------------------------------------
 
 
@@ -267,3 +410,55 @@ def test_train_agent_cli_with_subprocess_envs(tmp_path: Path, capsys: pytest.Cap
     assert main([*args, "--out", str(tmp_path), "--quiet", *overrides]) == 0
     assert "train-agent ppo/raw" in capsys.readouterr().out
     assert load_agent(tmp_path / "agent").algo == "ppo"
+
+
+@pytest.mark.sim
+def test_sigint_stops_ppo_saves_and_exits_130(tmp_path: Path) -> None:
+    """Ctrl-C in a DummyVecEnv run used to surface as upstream's "The rotation is not a rotation", exit 2."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    overrides = [f"env.{k}={v}" for k, v in SMALL_ENV.items()] + [
+        "preprocess.crop_top=20",
+        "preprocess.resize=[40, 80]",
+        "preprocess.frame_stack=2",
+        "ppo.vec_env=dummy",
+        "ppo.total_steps=100000",
+        "ppo.n_steps=32",
+        "ppo.batch_size=32",
+        "ppo.n_epochs=1",
+        "ppo.features_dim=16",
+        "ppo.episode_steps=20",
+        "ppo.eval_every=100000",
+        "ppo.eval_episodes=1",
+        "ppo.checkpoint_every=100000",
+    ]
+    out = tmp_path / "run"
+    args = ["train-agent", "--algo", "ppo", "--pipeline", "raw", "--config", "configs/agents/ppo.yaml"]
+    args += ["--out", str(out), "--quiet"]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "sim2real_env.cli", *args, *overrides],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    deadline = time.time() + 120
+    while not (out / "tb").exists() and time.time() < deadline and process.poll() is None:
+        time.sleep(0.2)  # SB3 makes tb/ when learning starts, after the signal handler is in place
+    time.sleep(2.0)  # well into the rollouts: the signal lands inside simulator steps
+    os.kill(process.pid, signal.SIGINT)
+    output, _ = process.communicate(timeout=180)
+    assert process.returncode == 130, output
+    assert "stopped by signal at" in output
+    summary = json.loads((out / "ppo_summary.json").read_text())
+    assert summary["interrupted"] and 0 < summary["env_steps"] < 100000
+    agent = load_agent(out / "agent")
+    assert agent.act(np.zeros((40, 80, 6), np.uint8)).shape == (2,)
+    # The checkpoint continues where the signal stopped it.
+    steps = summary["env_steps"]
+    assert main([*args, "--resume", *overrides, f"ppo.total_steps={steps + 32}"]) == 0
+    resumed = json.loads((out / "ppo_summary.json").read_text())
+    assert resumed["env_steps"] >= steps + 32 and not resumed["interrupted"]
