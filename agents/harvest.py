@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import cv2
 import gymnasium as gym
 import numpy as np
 from tqdm import tqdm
@@ -32,9 +31,11 @@ from tqdm import tqdm
 from agents.expert import ExpertConfig, PurePursuitExpert
 from sim2real_env import ENV_ID
 from sim2real_env.checks import check_ints
+from sim2real_env.env import EnvConfig
 from sim2real_env.maps import resolve_map
 from sim2real_env.paired import PairedRenderer
 from sim2real_env.provenance import provenance, write_json_atomic, write_text_atomic
+from sim2real_env.video import write_png
 
 MANIFEST_COLUMNS = (
     "frame",
@@ -73,11 +74,29 @@ class HarvestConfig:
         if isinstance(self.maps, str) or not self.maps:
             raise ValueError(f"HarvestConfig.maps must be a non-empty list of map names, got {self.maps!r}")
         object.__setattr__(self, "maps", tuple(resolve_map(m) for m in self.maps))
+        repeated = sorted({m for m in self.maps if self.maps.count(m) > 1})
+        if repeated:  # each episode would be recorded once but listed in the manifest twice
+            raise ValueError(f"HarvestConfig.maps names {', '.join(repeated)} more than once: {list(self.maps)}")
         check_ints(
             "HarvestConfig", self, {"episodes_per_map": (1, None), "steps_per_episode": (1, None), "every": (1, None)}
         )
+        if isinstance(self.noise_std, bool) or not isinstance(self.noise_std, (int, float)):
+            raise ValueError(f"HarvestConfig.noise_std must be a number in [0, 1], got {self.noise_std!r}")
         if not 0.0 <= self.noise_std <= 1.0:
             raise ValueError(f"HarvestConfig.noise_std must be in [0, 1], got {self.noise_std!r}")
+        try:  # the env's own checks (camera size limits), before anything is written
+            self.env_config(self.maps[0])
+        except ValueError as exc:
+            raise ValueError(f"HarvestConfig: {exc}") from exc
+
+    def env_config(self, map_name: str) -> EnvConfig:
+        """The simulator settings of one map's episodes."""
+        return EnvConfig(
+            map_name=map_name,
+            camera_width=self.camera_width,
+            camera_height=self.camera_height,
+            episode_length=self.steps_per_episode,
+        )
 
     def to_json(self) -> dict[str, Any]:
         """The config as stored in ``harvest.json``."""
@@ -93,42 +112,39 @@ class DatasetMismatchError(ValueError):
     """``OUT`` already holds a dataset recorded with a different configuration."""
 
 
-def _check_or_claim(out: Path, config: HarvestConfig) -> None:
+def _check_out(out: Path, config: HarvestConfig) -> bool:
+    """Whether ``out`` already holds this harvest (resume); refuses anything else. Writes nothing."""
     meta_path = out / "harvest.json"
+    if out.exists() and not out.is_dir():
+        raise DatasetMismatchError(f"--out {out} is a file, not a folder; choose another --out")
     wanted = config.to_json()
     if meta_path.exists():
         try:
             existing = json.loads(meta_path.read_text())["config"]
-        except (ValueError, KeyError) as exc:
-            raise DatasetMismatchError(f"{meta_path} is not a harvest record; choose another --out") from exc
+            if not isinstance(existing, dict):
+                raise TypeError(f"'config' is a {type(existing).__name__}")
+        except (ValueError, KeyError, TypeError) as exc:
+            raise DatasetMismatchError(f"{meta_path} is not a harvest record ({exc}); choose another --out") from exc
         if existing != wanted:
             diff = {k: (existing.get(k), v) for k, v in wanted.items() if existing.get(k) != v}
             raise DatasetMismatchError(
                 f"{out} holds a dataset recorded with different settings {diff} (existing, requested); "
                 "choose another --out or repeat the original settings to resume"
             )
-        return
+        return True
     if out.exists() and any(out.iterdir()):
         raise DatasetMismatchError(f"{out} exists and is not empty, but holds no harvest.json; choose another --out")
-    write_json_atomic(meta_path, {"config": wanted, "provenance": provenance()})
-
-
-def _write_png(path: Path, image: np.ndarray) -> None:
-    bgr = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
-    ok, encoded = cv2.imencode(".png", bgr)
-    if not ok:
-        raise OSError(f"could not encode {path}")
-    tmp = path.with_name(f".{path.name}.partial")
-    tmp.write_bytes(encoded.tobytes())
-    tmp.replace(path)
+    return False
 
 
 def harvest(out: Path, config: HarvestConfig, progress: bool = True) -> dict[str, Any]:
-    """Record the dataset described by ``config`` into ``out`` (resuming if it was started)."""
+    """Record the dataset described by ``config`` into ``out`` (resuming if it was started).
+
+    Nothing is written until the request is checked and the first simulator is built, so a
+    refused or failed start leaves ``out`` as it was and the corrected command can use it.
+    """
     out = Path(out)
-    _check_or_claim(out, config)
-    for sub in ("canonical", "randomized", "segmentation", "episodes"):
-        (out / sub).mkdir(parents=True, exist_ok=True)
+    claimed = _check_out(out, config)
     frames_per_episode = len(range(0, config.steps_per_episode, config.every))
     total = frames_per_episode * config.episodes_per_map * len(config.maps)
     todo = [
@@ -141,14 +157,11 @@ def harvest(out: Path, config: HarvestConfig, progress: bool = True) -> dict[str
     envs: dict[str, tuple[Any, PairedRenderer]] = {}
     for map_name, episode in todo:
         if map_name not in envs:
-            env = gym.make(
-                ENV_ID,
-                map_name=map_name,
-                camera_width=config.camera_width,
-                camera_height=config.camera_height,
-                episode_length=config.steps_per_episode,
-            )
+            env = gym.make(ENV_ID, config=config.env_config(map_name))
             envs[map_name] = (env, PairedRenderer(env, seed=config.seed))
+        if not claimed:
+            _claim(out, config)
+            claimed = True
         env, renderer = envs[map_name]
         seed = config.episode_seed(map_name, episode)
         renderer.rng = np.random.default_rng(seed)
@@ -161,7 +174,15 @@ def harvest(out: Path, config: HarvestConfig, progress: bool = True) -> dict[str
     bar.close()
     for env, _ in envs.values():
         env.close()
+    if not claimed:  # nothing to record (cannot happen for a valid config), still a complete dataset
+        _claim(out, config)
     return _write_manifest(out, config)
+
+
+def _claim(out: Path, config: HarvestConfig) -> None:
+    write_json_atomic(out / "harvest.json", {"config": config.to_json(), "provenance": provenance()})
+    for sub in ("canonical", "randomized", "segmentation", "episodes"):
+        (out / sub).mkdir(parents=True, exist_ok=True)
 
 
 def _record_episode(
@@ -183,9 +204,9 @@ def _record_episode(
         applied = np.clip(expert_action + noise.normal(0.0, config.noise_std, size=2), -1, 1).astype(np.float32)
         if step % config.every == 0:
             frame = f"{map_name}_{episode:03d}_{step:05d}"
-            _write_png(out / "canonical" / f"{frame}.png", obs)
-            _write_png(out / "randomized" / f"{frame}.png", renderer.randomized())
-            _write_png(out / "segmentation" / f"{frame}.png", renderer.segmentation())
+            write_png(out / "canonical" / f"{frame}.png", obs)
+            write_png(out / "randomized" / f"{frame}.png", renderer.randomized())
+            write_png(out / "segmentation" / f"{frame}.png", renderer.segmentation())
             sim = env.unwrapped.sim
             rows.append(
                 {

@@ -51,6 +51,10 @@ def run(
     out_dir: Path, repeats: int = 20, train_steps: int = 5, cases: list[str] | None = None, threads: int = 2
 ) -> list[Path]:
     """Measure every case on every available device; write ``generators.{json,md}``."""
+    if repeats < 1 or train_steps < 1 or threads < 1:
+        raise ValueError(
+            f"bench-generators: repeats, train steps and threads must be >= 1, got {repeats}, {train_steps}, {threads}"
+        )
     torch.set_num_threads(threads)
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     selected = [c for c in CASES if cases is None or c[0] in cases]

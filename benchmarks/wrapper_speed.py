@@ -25,8 +25,12 @@ from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv
 from benchmarks.generator_speed import CASES
 from generators.registry import method_class
 from sim2real_env import ENV_ID
+from sim2real_env.env import EnvConfig
+from sim2real_env.maps import resolve_map
 from sim2real_env.provenance import provenance, write_json_atomic, write_text_atomic
 from sim2real_env.vector import Sim2RealVecEnv
+
+VEC_KINDS = ("dummy", "subproc")
 
 
 def _factory(map_name: str, camera: tuple[int, int]) -> gym.Env[Any, Any]:
@@ -73,6 +77,18 @@ def run(
     """
     if not cameras:
         raise ValueError("bench-wrapper: give at least one camera size")
+    unknown = [k for k in kinds if k not in VEC_KINDS]
+    if unknown or not kinds:  # anything but "dummy" used to be measured as subproc
+        raise ValueError(f"bench-wrapper: kinds must be among {VEC_KINDS}, got {list(kinds)}")
+    if not env_counts or any(n < 1 for n in env_counts):
+        raise ValueError(f"bench-wrapper: env counts must be >= 1, got {list(env_counts)}")
+    if steps < 1 or repeats < 1 or ppo_steps < 0:
+        raise ValueError(
+            f"bench-wrapper: steps and repeats must be >= 1 and PPO steps >= 0, got {steps}, {repeats}, {ppo_steps}"
+        )
+    resolve_map(map_name)
+    for width, height in cameras:
+        EnvConfig(map_name=map_name, camera_width=width, camera_height=height)  # the env's camera limits
     generators = {case: _generator(case) for case in cases}
     rows: list[dict[str, Any]] = []
     for camera, kind, n in ((c, k, n) for c in cameras for k in kinds for n in env_counts):

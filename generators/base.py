@@ -21,8 +21,13 @@ def float_to_uint8(frames: torch.Tensor) -> torch.Tensor:
     return frames.add(1.0).mul_(127.5).round_().clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1)
 
 
-def check_frames(frames: Any, owner: str, size_multiple: int) -> str:
-    """Validate a batch; returns ``"uint8_nhwc"`` or ``"float_nchw"``. Errors name ``owner``."""
+def check_frames(frames: Any, owner: str, size_multiple: int, min_positions: int = 1) -> str:
+    """Validate a batch; returns ``"uint8_nhwc"`` or ``"float_nchw"``. Errors name ``owner``.
+
+    ``min_positions``: how many ``size_multiple x size_multiple`` cells a frame must hold, i.e.
+    the spatial positions at the network's lowest resolution (instance normalisation needs two).
+    Float frames must be finite: a NaN would come out as a silently black or grey frame.
+    """
     if not isinstance(frames, (np.ndarray, torch.Tensor)):
         raise TypeError(f"{owner}.translate expects a numpy array or torch tensor, got {type(frames).__name__}")
     shape = tuple(frames.shape)
@@ -50,6 +55,16 @@ def check_frames(frames: Any, owner: str, size_multiple: int) -> str:
         raise ValueError(
             f"{owner}.translate: height and width must be multiples of {size_multiple}, got {height}x{width}"
         )
+    if (height // size_multiple) * (width // size_multiple) < min_positions:
+        raise ValueError(
+            f"{owner}.translate: frames of {height}x{width} are too small: the network works at 1/{size_multiple} "
+            f"of the size and needs at least {min_positions} positions there (e.g. {size_multiple}x"
+            f"{size_multiple * min_positions}); resize first, as translate_path and the wrappers do"
+        )
+    if layout == "float_nchw":
+        finite = bool(torch.isfinite(frames).all()) if isinstance(frames, torch.Tensor) else np.isfinite(frames).all()
+        if not finite:
+            raise ValueError(f"{owner}.translate: float frames hold NaN or infinite values; expected [-1, 1]")
     return layout
 
 
@@ -63,6 +78,9 @@ class TorchGenerator(nn.Module):
 
     method: str = "abstract"
     size_multiple: int = 1
+    #: Positions a frame must keep at the lowest resolution (``check_frames``): the shared blocks
+    #: use instance normalisation, which fails on a single position.
+    min_positions: int = 2
     normalization: str = NORMALIZATION
 
     def __init__(self, config: Any, direction: str) -> None:
@@ -86,7 +104,7 @@ class TorchGenerator(nn.Module):
 
     def translate(self, frames: Frames) -> Frames:
         """Translate a batch in inference mode; output layout and dtype equal the input's."""
-        layout = check_frames(frames, type(self).__name__, self.size_multiple)
+        layout = check_frames(frames, type(self).__name__, self.size_multiple, self.min_positions)
         # Toggling the mode walks every submodule (~0.7 ms each way here): only when needed.
         was_training = self.training
         if was_training:

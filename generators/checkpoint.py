@@ -24,7 +24,7 @@ from generators.configs import config_to_dict
 from generators.registry import METHODS, method_class
 from sim2real_env import __version__ as package_version
 from sim2real_env.names import unknown_name_message
-from sim2real_env.provenance import atomic_directory, git_sha
+from sim2real_env.provenance import atomic_directory, git_sha, recover_directory
 
 FORMAT_VERSION = 1
 CONFIG_FILE = "config.json"
@@ -165,8 +165,13 @@ def checkpoint_id(path: str | Path) -> str:
 
 # -- load ---------------------------------------------------------------------------------------
 def read_config(path: str | Path) -> dict[str, Any]:
-    """The checkpoint's ``config.json``, checked for the keys every checkpoint must have."""
+    """The checkpoint's ``config.json``, checked for the keys every checkpoint must have.
+
+    A checkpoint that a crash left as ``.<name>.old`` (between the two renames of a write) is
+    put back under its name first, so ``--resume`` and loading find it.
+    """
     path = resolve_checkpoint(path)
+    recover_directory(path)
     if not path.is_dir():
         raise CheckpointError(f"checkpoint {path} does not exist (expected a directory with {CONFIG_FILE})")
     config_path = path / CONFIG_FILE

@@ -67,40 +67,99 @@ def _hash_split(relative: str, val_percent: int) -> str:
 
 
 def list_images(spec: FolderSpec) -> list[Path]:
-    """Image files selected by ``spec``, sorted; errors name the folder and what was expected."""
+    """Image files selected by ``spec``, sorted; errors name the folder and what was expected.
+
+    Without a ``MANIFEST.csv`` every image under the folder is used (split by path hash). With
+    one, its rows are the dataset, and a MANIFEST that cannot say which files those are is an
+    error whether or not filters are given: one without a ``path`` column or without rows used
+    to fall back to globbing the folder, so a filtered run trained on everything (and a split
+    column was ignored) while its checkpoint recorded the filter as applied. The file exists
+    to declare the dataset; when it is broken, repairing or deleting it is the user's one-step
+    fix, and guessing is the silent misreading this avoids. Each row must name a file inside
+    the folder (no absolute paths, no ``..`` leading out), once, and that file must exist.
+    """
     root = Path(spec.root)
     if not root.is_dir():
         raise DatasetError(f"image folder {root} does not exist")
     manifest = root / "MANIFEST.csv"
-    rows: list[dict[str, str]] | None = None
-    if manifest.exists():
-        with open(manifest, newline="") as handle:
-            rows = list(csv.DictReader(handle))
-    if spec.filters and rows is None:
-        raise DatasetError(f"filters {spec.filters} need {manifest}, which does not exist")
-    if rows is not None and rows and "path" in rows[0]:
-        for column in spec.filters:
-            if column not in rows[0]:
-                raise DatasetError(f"{manifest} has no column {column!r}; columns: {', '.join(rows[0])}")
-        selected = []
-        for row in rows:
-            if any(row[c] not in allowed for c, allowed in spec.filters.items()):
-                continue
-            split = row.get("split") or _hash_split(row["path"], spec.val_percent)
-            if spec.split != "all" and split != spec.split:
-                continue
-            selected.append(root / row["path"])
-    else:
+    if not manifest.exists():
+        if spec.filters:
+            raise DatasetError(f"filters {spec.filters} need {manifest}, which does not exist")
         files = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith("."))
         selected = [
             p
             for p in files
             if spec.split == "all" or _hash_split(p.relative_to(root).as_posix(), spec.val_percent) == spec.split
         ]
+    else:
+        selected = _manifest_images(root, manifest, spec)
     if not selected:
         what = f" matching {spec.filters}" if spec.filters else ""
         raise DatasetError(f"image folder {root} has no {spec.split} images{what} ({', '.join(IMAGE_SUFFIXES)})")
     return sorted(selected)
+
+
+def _manifest_images(root: Path, manifest: Path, spec: FolderSpec) -> list[Path]:
+    try:
+        with open(manifest, newline="", encoding="utf-8") as handle:
+            reader = csv.DictReader(handle)
+            columns = list(reader.fieldnames or [])
+            rows = [(reader.line_num, row) for row in reader]
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise DatasetError(f"{manifest} cannot be read as CSV: {exc}") from exc
+    if "path" not in columns:
+        found = ", ".join(columns) if columns else "none"
+        raise DatasetError(
+            f"{manifest} has no 'path' column (columns: {found}); fix it or delete it to use every image"
+        )
+    if not rows:
+        raise DatasetError(f"{manifest} lists no images (a header and no rows); fix it or delete it to use every image")
+    for column in spec.filters:
+        if column not in columns:
+            raise DatasetError(f"{manifest} has no column {column!r}; columns: {', '.join(columns)}")
+    seen: dict[str, int] = {}
+    selected = []
+    for line, row in rows:
+        relative = (row.get("path") or "").strip()
+        where = f"{manifest} line {line} (path {relative!r})"
+        if not relative:
+            raise DatasetError(f"{where}: the path is empty")
+        normal = os.path.normpath(relative)
+        if os.path.isabs(relative) or normal == os.pardir or normal.startswith(os.pardir + os.sep):
+            raise DatasetError(f"{where}: paths must be relative to {root} and stay inside it")
+        if normal in seen:
+            raise DatasetError(f"{where}: the same file as line {seen[normal]}")
+        seen[normal] = line
+        if not (root / normal).is_file():
+            raise DatasetError(f"{where}: no such file in {root}")
+        if any(row.get(c) not in allowed for c, allowed in spec.filters.items()):
+            continue
+        split = row.get("split") or _hash_split(relative, spec.val_percent)
+        if spec.split != "all" and split != spec.split:
+            continue
+        selected.append(root / normal)
+    return selected
+
+
+def is_truncated_jpeg(path: Path) -> bool:
+    """Whether ``path`` is a JPEG whose last scan has no end-of-image marker (a cut-off file).
+
+    OpenCV decodes such a file without an error (it only warns "Premature end of JPEG file" on
+    stderr) and fills the missing rows with grey, so a truncated copy would otherwise count as
+    a good frame. Entropy-coded data cannot contain ``FF D9`` (a data ``FF`` byte is always
+    followed by ``00``), so a complete file has that end marker after its last start-of-scan
+    (``FF DA``); an embedded EXIF thumbnail's marker comes before it and does not count.
+    PNGs need no check: OpenCV refuses truncated ones.
+    """
+    if path.suffix.lower() not in (".jpg", ".jpeg"):
+        return False
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return True
+    if not data.startswith(b"\xff\xd8"):
+        return False  # not a JPEG inside; the decoder decides
+    return data.rfind(b"\xff\xd9") < data.rfind(b"\xff\xda")
 
 
 @dataclass
@@ -126,7 +185,7 @@ def load_images(spec: FolderSpec, size: tuple[int, int]) -> ImageSet:
     skipped: list[str] = []
     for path in paths:
         bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
-        if bgr is None or bgr.size == 0:
+        if bgr is None or bgr.size == 0 or is_truncated_jpeg(path):
             if spec.on_corrupt == "fail":
                 raise DatasetError(f"unreadable or corrupt image: {path}")
             skipped.append(str(path))

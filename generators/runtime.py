@@ -44,6 +44,7 @@ class OnnxRuntimeGenerator:
         self.normalization: str = source.normalization
         self.checkpoint_id: str = source.checkpoint_id
         self.size_multiple: int = getattr(source, "size_multiple", 1)
+        self.min_positions: int = getattr(source, "min_positions", 1)
         module = source.cpu().eval()
         example = torch.zeros(1, 3, *self.image_size)
         # Spatially dynamic (any multiple of size_multiple, as the torch module) unless the model says
@@ -81,7 +82,7 @@ class OnnxRuntimeGenerator:
 
     def translate(self, frames: Frames) -> Frames:
         """Translate a batch; output layout and dtype equal the input's (see the protocol)."""
-        layout = check_frames(frames, type(self).__name__, self.size_multiple)
+        layout = check_frames(frames, type(self).__name__, self.size_multiple, self.min_positions)
         if self.fixed_size:
             size = tuple(frames.shape[1:3] if layout == "uint8_nhwc" else frames.shape[2:4])
             if size != self.image_size:

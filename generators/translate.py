@@ -1,7 +1,20 @@
-"""``sim2real translate``: run a generator checkpoint over an image, a folder or a video."""
+"""``sim2real translate``: run a generator checkpoint over an image, a folder or a video.
+
+Everything that can be checked without the model (kinds and suffixes, output name collisions,
+an output that would overwrite the input) is checked before the checkpoint is loaded, and
+nothing is written until every frame has been read and translated: a folder's outputs go to a
+hidden temporary folder inside the output folder and are moved into place at the end, a single
+image or video is written under a temporary name and renamed. A failure (an unreadable frame,
+a full disk) raises ``ValueError`` naming the file and leaves the output as it was.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import math
+import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,8 +24,8 @@ import imageio.v2 as imageio
 import numpy as np
 
 from generators.checkpoint import load_generator
-from generators.data import IMAGE_SUFFIXES
-from sim2real_env.video import VIDEO_FORMATS, write_video
+from generators.data import IMAGE_SUFFIXES, is_truncated_jpeg
+from sim2real_env.video import IMAGE_WRITE_SUFFIXES, VIDEO_FORMATS, write_image, write_video
 from sim2real_env.wrappers import resize_frames
 
 
@@ -29,9 +42,37 @@ def translate_frames(generator: Any, frames: list[np.ndarray], side_by_side: boo
 
 def _read_rgb(path: Path) -> np.ndarray:
     bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if bgr is None:
-        raise ValueError(f"translate: cannot read image {path}")
+    if bgr is None or bgr.size == 0:
+        raise ValueError(f"translate: cannot read image {path} (missing, corrupt or not an image)")
+    if is_truncated_jpeg(path):
+        raise ValueError(f"translate: image {path} is a truncated JPEG (no end-of-image marker)")
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def _read_video(path: Path) -> tuple[list[np.ndarray], float]:
+    """``(H, W, 3) uint8`` RGB frames and frames per second; any decoder failure names ``path``."""
+    try:
+        reader = imageio.get_reader(path)
+        try:
+            meta = reader.get_meta_data()
+            frames = [np.asarray(f) for f in reader]  # type: ignore[attr-defined]
+        finally:
+            reader.close()
+    except Exception as exc:  # ffmpeg / pillow raise many types; all mean "this file does not decode"
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise ValueError(f"translate: cannot read video {path} ({reason})") from exc
+    if not frames:
+        raise ValueError(f"translate: video {path} has no frames")
+    frames = [np.repeat(f[..., None], 3, axis=2) if f.ndim == 2 else f[..., :3] for f in frames]
+    if any(f.dtype != np.uint8 or f.ndim != 3 or f.shape[2] != 3 for f in frames):
+        raise ValueError(f"translate: video {path} does not decode to 8-bit RGB frames")
+    fps = meta.get("fps")
+    if fps is None and meta.get("duration"):  # GIFs store milliseconds per frame
+        fps = 1000.0 / float(meta["duration"])
+    fps = float(fps) if fps is not None else 30.0
+    if not math.isfinite(fps) or fps <= 0:
+        raise ValueError(f"translate: video {path} reports {fps} frames per second")
+    return frames, fps
 
 
 def _batches(items: list[Any], size: int) -> Iterator[list[Any]]:
@@ -39,47 +80,127 @@ def _batches(items: list[Any], size: int) -> Iterator[list[Any]]:
         yield items[start : start + size]
 
 
+def folder_images(source: Path, owner: str = "translate") -> list[Path]:
+    """The folder's images, sorted; two that would be written as one ``<stem>.png`` are an error."""
+    files = sorted(p for p in source.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    if not files:
+        raise ValueError(f"{owner}: folder {source} holds no images ({', '.join(IMAGE_SUFFIXES)})")
+    # Case-folded: on a case-insensitive file system a.PNG and A.jpg land on one file too.
+    claimed: dict[str, Path] = {}
+    for path in files:
+        key = f"{path.stem}.png".casefold()
+        if key in claimed:
+            raise ValueError(
+                f"{owner}: {claimed[key].name} and {path.name} in {source} would both be written as "
+                f"{path.stem}.png; rename one of them"
+            )
+        claimed[key] = path
+    return files
+
+
+@contextlib.contextmanager
+def _output_folder(folder: Path) -> Iterator[None]:
+    """Create ``folder`` and its missing parents; remove the ones created here if the block fails."""
+    created = []
+    probe = folder
+    while not probe.exists() and probe != probe.parent:
+        created.append(probe)
+        probe = probe.parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ValueError(f"translate: cannot create the output folder {folder}: {exc.strerror or exc}") from exc
+    try:
+        yield
+    except BaseException:
+        for made in created:  # deepest first; only if nothing else appeared in them
+            with contextlib.suppress(OSError):
+                made.rmdir()
+        raise
+
+
+def _cannot_write(target: Path, exc: OSError) -> ValueError:
+    return ValueError(f"translate: cannot write {target}: {exc.strerror if exc.errno else exc}")
+
+
 def translate_path(
     checkpoint: Path, source: Path, target: Path, side_by_side: bool = False, batch_size: int = 8
 ) -> int:
-    """Translate ``source`` (image, folder or video) into ``target`` of the same kind; returns frames."""
-    if batch_size < 1:
-        raise ValueError(f"translate: batch size must be >= 1, got {batch_size}")
+    """Translate ``source`` (image, folder or video) into ``target`` of the same kind; returns frames.
+
+    A folder's images are written as ``<stem>.png``. Example::
+
+        translate_path(Path("pretrained:cyclegan"), Path("runs/harvest/canonical"), Path("runs/fake_real"))
+    """
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"translate: batch size must be an integer >= 1, got {batch_size!r}")
     if not source.exists():
         raise FileNotFoundError(f"translate: input {source} does not exist")
-    generator = load_generator(checkpoint)
+    if source.resolve() == target.resolve():
+        raise ValueError(f"translate: the output {target} is the input; choose another output")
     if source.is_dir():
-        files = sorted(p for p in source.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-        if not files:
-            raise ValueError(f"translate: folder {source} holds no images ({', '.join(IMAGE_SUFFIXES)})")
         if target.suffix:
             raise ValueError(f"translate: input is a folder, so the output must be a folder, got {target}")
-        target.mkdir(parents=True, exist_ok=True)
-        for chunk in _batches(files, batch_size):
-            for path, frame in zip(
-                chunk, translate_frames(generator, [_read_rgb(p) for p in chunk], side_by_side), strict=True
-            ):
-                cv2.imwrite(str(target / f"{path.stem}.png"), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
-        return len(files)
-    if source.suffix.lower() in VIDEO_FORMATS:
+        if target.exists() and not target.is_dir():
+            raise ValueError(f"translate: input is a folder, but the output {target} is a file")
+        files = folder_images(source)
+        generator = load_generator(checkpoint)
+        return _translate_folder(generator, files, target, side_by_side, batch_size)
+    suffix = source.suffix.lower()
+    if suffix in VIDEO_FORMATS:
         if target.suffix.lower() not in VIDEO_FORMATS:
             raise ValueError(f"translate: input is a video, so the output must end in {VIDEO_FORMATS}, got {target}")
-        reader = imageio.get_reader(source)
-        fps = float(reader.get_meta_data().get("fps", 30.0))
-        frames = [np.asarray(f)[..., :3] for f in reader]  # type: ignore[attr-defined]
-        reader.close()
-        if not frames:
-            raise ValueError(f"translate: video {source} has no frames")
+        frames, fps = _read_video(source)
+        generator = load_generator(checkpoint)
         out: list[np.ndarray] = []
         for chunk in _batches(frames, batch_size):
             out.extend(translate_frames(generator, chunk, side_by_side))
-        return write_video(target, out, fps=fps)
-    if source.suffix.lower() in IMAGE_SUFFIXES:
-        (frame,) = translate_frames(generator, [_read_rgb(source)], side_by_side)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if not cv2.imwrite(str(target), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR)):
-            raise ValueError(f"translate: cannot write image {target} (use .png or .jpg)")
+        with _output_folder(target.parent):
+            try:
+                return write_video(target, out, fps=fps)
+            except OSError as exc:
+                raise _cannot_write(target, exc) from exc
+    if suffix in IMAGE_SUFFIXES:
+        if target.suffix.lower() not in IMAGE_WRITE_SUFFIXES:
+            raise ValueError(
+                f"translate: input is an image, so the output must end in {IMAGE_WRITE_SUFFIXES}, got {target}"
+            )
+        if target.is_dir():
+            raise ValueError(f"translate: input is an image, but the output {target} is a folder")
+        frame = _read_rgb(source)
+        generator = load_generator(checkpoint)
+        (translated,) = translate_frames(generator, [frame], side_by_side)
+        with _output_folder(target.parent):
+            try:
+                write_image(target, translated)
+            except OSError as exc:
+                raise _cannot_write(target, exc) from exc
         return 1
     raise ValueError(
         f"translate: input {source} is not a folder, an image ({IMAGE_SUFFIXES}) or a video ({VIDEO_FORMATS})"
     )
+
+
+def _translate_folder(generator: Any, files: list[Path], target: Path, side_by_side: bool, batch_size: int) -> int:
+    """Translate into a temporary folder inside ``target``, then move every frame into place."""
+    with _output_folder(target):
+        try:
+            staging = Path(tempfile.mkdtemp(prefix=".translate-partial-", dir=target))
+        except OSError as exc:
+            raise _cannot_write(target, exc) from exc
+        try:
+            for chunk in _batches(files, batch_size):
+                frames = translate_frames(generator, [_read_rgb(p) for p in chunk], side_by_side)
+                for path, frame in zip(chunk, frames, strict=True):
+                    try:
+                        write_image(staging / f"{path.stem}.png", frame)
+                    except OSError as exc:
+                        raise _cannot_write(target / f"{path.stem}.png", exc) from exc
+            for path in files:
+                try:
+                    os.replace(staging / f"{path.stem}.png", target / f"{path.stem}.png")
+                except OSError as exc:
+                    raise _cannot_write(target / f"{path.stem}.png", exc) from exc
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    return len(files)

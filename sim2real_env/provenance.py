@@ -6,10 +6,14 @@ import contextlib
 import json
 import os
 import platform
+import re
+import secrets
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from importlib import metadata
 from pathlib import Path
@@ -68,17 +72,104 @@ def provenance() -> dict[str, Any]:
     }
 
 
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` via a temporary file in the same directory and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a temporary file in the same directory, ``fsync`` and a rename.
+
+    Every failure (no permission, disk full, a file where a folder should be) raises an
+    ``OSError`` whose message names ``path``; ``path`` then keeps its previous content (or stays
+    absent) and no temporary file is left behind.
+    """
+    tmp: Path | None = None
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        name = path.with_name(f".{path.name}.{secrets.token_hex(4)}.partial")
+        # Not mkstemp: its files are private (0600); this one gets the umask's mode, as open() would.
+        fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        tmp = name
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
         os.replace(tmp, path)
+    except OSError as exc:
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
+        if exc.errno:  # str() reads "[Errno 28] No space left on device: '<path>'"
+            raise OSError(exc.errno, exc.strerror, str(path)) from exc
+        raise OSError(f"cannot write {path}: {exc}") from exc
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
         raise
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write ``text`` (UTF-8) to ``path`` atomically; see :func:`write_bytes_atomic`."""
+    write_bytes_atomic(path, text.encode("utf-8"))
+
+
+#: A temporary folder of :func:`atomic_directory` is named ``.<target>.tmp-<pid>@<host>-<random>``
+#: so that a later write can tell whether the process that made it is still alive.
+_OWNED_TEMP = re.compile(r"(?P<pid>\d+)@(?P<host>.+)-[a-z0-9_]+")
+#: Temporary folders without an owner in their name (written before owners were recorded) count
+#: as abandoned once untouched for this long; a checkpoint write takes seconds.
+LEGACY_TEMP_MAX_AGE_S = 3600.0
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def remove_stale_temporaries(path: str | Path) -> list[Path]:
+    """Remove temporary siblings of ``path`` left by :func:`atomic_directory` writers that died.
+
+    A folder is stale when the process named in it no longer runs on this host (``kill -9``,
+    out of memory, power loss). Folders of live processes, of other hosts (a shared file system)
+    and unrecognised names younger than :data:`LEGACY_TEMP_MAX_AGE_S` are left alone. Returns
+    the removed folders.
+    """
+    path = Path(path)
+    prefix = f".{path.name}.tmp-"
+    host = socket.gethostname()
+    removed: list[Path] = []
+    if not path.parent.is_dir():
+        return removed
+    for sibling in path.parent.iterdir():
+        if not sibling.name.startswith(prefix) or not sibling.is_dir() or sibling.is_symlink():
+            continue
+        owner = _OWNED_TEMP.fullmatch(sibling.name[len(prefix) :])
+        if owner is not None:
+            if owner["host"] != host or _process_alive(int(owner["pid"])):
+                continue
+        elif time.time() - sibling.stat().st_mtime < LEGACY_TEMP_MAX_AGE_S:
+            continue
+        shutil.rmtree(sibling, ignore_errors=True)
+        removed.append(sibling)
+    return removed
+
+
+def recover_directory(path: str | Path) -> bool:
+    """Put back ``.<name>.old`` when ``path`` is missing; returns whether it did.
+
+    A crash between the two renames of :func:`atomic_directory` leaves the previous version
+    under that name. Readers (checkpoint loading, ``--resume``) and the next write call this, so
+    such a crash costs nothing but the interrupted write.
+    """
+    path = Path(path)
+    old = path.with_name(f".{path.name}.old")
+    if path.exists() or path.is_symlink() or not old.is_dir():
+        return False
+    try:
+        old.rename(path)
+    except FileNotFoundError:  # another reader recovered it first
+        return path.exists()
+    return True
 
 
 @contextlib.contextmanager
@@ -86,11 +177,16 @@ def atomic_directory(path: str | Path) -> Iterator[Path]:
     """Fill a temporary sibling of ``path`` in the ``with`` block, then swap it in by rename.
 
     On any error the temporary folder is removed and an existing ``path`` stays as it was, so a
-    reader never sees a half-written checkpoint or agent.
+    reader never sees a half-written checkpoint or agent. What a killed writer leaves is cleaned
+    up by the next write: its temporary folder (:func:`remove_stale_temporaries`) and, when it
+    died between the two renames, the previous version is restored first (:func:`recover_directory`).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
+    recover_directory(path)
+    remove_stale_temporaries(path)
+    owner = f"{os.getpid()}@{socket.gethostname()}-"
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-{owner}", dir=path.parent))
     try:
         yield tmp
         for child in tmp.rglob("*"):
@@ -105,6 +201,7 @@ def atomic_directory(path: str | Path) -> Iterator[Path]:
         shutil.rmtree(old, ignore_errors=True)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
+        recover_directory(path)  # the second rename failed: the previous version goes back
         raise
 
 

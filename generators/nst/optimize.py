@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 from tqdm import tqdm
@@ -17,6 +16,8 @@ from tqdm import tqdm
 from generators.data import IMAGE_SUFFIXES
 from generators.nst.backbones import FeatureExtractor, gram, load_backbone, style_content_losses
 from generators.nst.train import read_style_image, total_variation
+from generators.translate import folder_images
+from sim2real_env.video import write_image
 
 
 def stylize(
@@ -62,16 +63,28 @@ def stylize_folder(
     vgg19_path: str | None = None,
     progress: bool = True,
 ) -> int:
-    """Stylise every image in ``source`` into ``target`` (PNG, at ``size``); returns the count."""
-    files = sorted(p for p in source.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES) if source.is_dir() else []
-    if not files:
+    """Stylise every image in ``source`` into ``target`` (PNG, at ``size``); returns the count.
+
+    Inputs are checked before the backbone loads; each frame is written atomically as soon as it
+    is done (a frame takes seconds, so an interrupted run keeps the finished ones).
+    """
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise ValueError(f"stylize: steps must be an integer >= 1, got {steps!r}")
+    if len(size) != 2 or min(size) < 8:
+        raise ValueError(f"stylize: the output size must be at least 8x8 pixels, got {size[1]}x{size[0]}")
+    if not source.is_dir():
         raise ValueError(f"stylize: {source} is not a folder with images ({', '.join(IMAGE_SUFFIXES)})")
-    extractor = load_backbone(backbone, vgg19_path)
+    if source.resolve() == target.resolve():
+        raise ValueError(f"stylize: the output folder {target} is the input folder; choose another")
+    files = folder_images(source, owner="stylize")
     style = read_style_image(str(style_path), size)
-    target.mkdir(parents=True, exist_ok=True)
+    extractor = load_backbone(backbone, vgg19_path)
     for path in tqdm(files, unit="frame", disable=not progress, desc="stylize"):
         frame = read_style_image(str(path), size)
         out, _ = stylize(frame, style, extractor, steps=steps)
         rgb = ((out[0] + 1) * 127.5).round().clamp(0, 255).byte().permute(1, 2, 0).numpy()
-        cv2.imwrite(str(target / f"{path.stem}.png"), cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2BGR))
+        try:
+            write_image(target / f"{path.stem}.png", np.ascontiguousarray(rgb))
+        except OSError as exc:
+            raise ValueError(f"stylize: {exc}") from exc
     return len(files)

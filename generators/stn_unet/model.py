@@ -118,6 +118,8 @@ class STNUNet(TorchGenerator):
     method = "stn_unet"
     #: The localisation net's adaptive pooling does not export to ONNX at a symbolic frame size.
     onnx_dynamic_size = False
+    #: Batch normalisation (inference statistics) works on a single position at the bottleneck.
+    min_positions = 1
     config_class = STNUNetConfig
     trainer_path = "generators.stn_unet.train:STNUNetTrainer"
 

@@ -1,0 +1,862 @@
+"""Bad input and faults (issue 17): one clear error naming the thing, and nothing written.
+
+One table. Each row builds its inputs under a fresh folder, then runs either a ``sim2real``
+command line (through :func:`sim2real_env.cli.main`: the expected exit status, the message on
+stderr, no traceback) or a Python call (the expected exception type and message). Afterwards the
+folder and the shared checkpoint must be exactly as they were: no output, no temporary file, no
+``harvest.json`` claimed by a refused run.
+
+"Disk full" rows run under ``RLIMIT_FSIZE`` (with ``SIGXFSZ`` ignored): every write past 2 KiB
+fails with ``EFBIG`` in this process and in the ffmpeg it starts, the nearest thing to a full disk
+that needs neither root nor a mounted file system. Rows about permissions are skipped as root.
+
+Separate tests below the table cover what leftovers of killed writers become on the next write.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import resource
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from generators.checkpoint import load_generator, read_config, save_generator
+from generators.cyclegan.model import CycleGAN, CycleGANConfig
+from generators.data import DatasetError, FolderSpec, list_images, load_images
+from generators.runtime import OnnxRuntimeGenerator
+from sim2real_env.cli import main
+from sim2real_env.provenance import atomic_directory, write_text_atomic
+from sim2real_env.video import write_image, write_png, write_video
+
+TINY = {"image_size": [16, 20], "width": 4, "blocks": 1, "disc_width": 8, "disc_layers": 2}
+FILE_LIMIT = 2048  # bytes a file may reach in "disk full" rows; every written test image is larger
+IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
+
+
+# -- inputs -----------------------------------------------------------------------------------
+def noise(seed: int = 0, size: tuple[int, int] = (64, 64)) -> np.ndarray:
+    """RGB noise: compresses badly, so its PNG (12 KiB) is always over FILE_LIMIT."""
+    return np.random.default_rng(seed).integers(0, 256, (*size, 3), dtype=np.uint8)
+
+
+def png(path: Path, seed: int = 0, size: tuple[int, int] = (64, 64)) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(path), noise(seed, size))
+    return path
+
+
+def jpeg(path: Path, seed: int = 0, truncated: bool = False) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ok, data = cv2.imencode(".jpg", noise(seed))
+    assert ok
+    raw = data.tobytes()
+    path.write_bytes(raw[: len(raw) * 2 // 3] if truncated else raw)
+    return path
+
+
+def frames_folder(folder: Path, names: Sequence[str] = ("a.png", "b.png", "c.png")) -> Path:
+    for i, name in enumerate(names):
+        (jpeg if name.lower().endswith((".jpg", ".jpeg")) else png)(folder / name, seed=i)
+    return folder
+
+
+def mkdir(path: Path, mode: int | None = None) -> Path:
+    path.mkdir(parents=True)
+    if mode is not None:
+        path.chmod(mode)
+    return path
+
+
+def video(path: Path, count: int = 4) -> Path:
+    write_video(path, [noise(i) for i in range(count)], fps=5)
+    return path
+
+
+def image_root(tmp: Path, manifest: str | None = None, count: int = 4) -> Path:
+    """``tmp/imgs`` with ``count`` frames and, if given, this ``MANIFEST.csv`` text."""
+    root = tmp / "imgs"
+    for i in range(count):
+        png(root / f"f{i}.png", seed=i, size=(12, 16))
+    if manifest is not None:
+        (root / "MANIFEST.csv").write_text(manifest)
+    return root
+
+
+def spec(tmp: Path, **kwargs: Any) -> FolderSpec:
+    return FolderSpec(root=str(tmp / "imgs"), split="all", **kwargs)
+
+
+def tiny_model() -> CycleGAN:
+    torch.manual_seed(0)
+    return CycleGAN(CycleGANConfig.from_dict(TINY), direction="sim->real")
+
+
+def harvest_json(tmp: Path, config: Any) -> None:
+    mkdir(tmp / "h")
+    (tmp / "h" / "harvest.json").write_text(json.dumps({"config": config}))
+
+
+# -- the table --------------------------------------------------------------------------------
+Call = Sequence[str] | Callable[[Path, Path], object]
+
+
+@dataclass(frozen=True)
+class Case:
+    """One bad input: what to build, what to run, what must come out."""
+
+    id: str
+    call: Call  # CLI argv ("{tmp}", "{ckpt}" are filled in) or fn(tmp, checkpoint)
+    error: type[BaseException] | int  # exception type for a call, exit status for argv
+    message: str  # must appear in the exception's message / on stderr
+    setup: Callable[[Path], object] = lambda tmp: None
+    disk_full: bool = False
+    skip_as_root: bool = False
+
+
+def translate(*args: str) -> list[str]:
+    return ["translate", "--checkpoint", "{ckpt}", *args]
+
+
+HARVEST = ["harvest", "--out", "{tmp}/h", "--episodes", "1", "--steps", "1", "--quiet"]
+
+CASES = [
+    # -- translate: success reported, nothing written (item 2) --
+    Case(
+        "translate-folder-disk-full",
+        translate("--side-by-side", "{tmp}/in", "{tmp}/out"),
+        2,
+        "cannot write",
+        setup=lambda t: frames_folder(t / "in"),
+        disk_full=True,
+    ),
+    Case(
+        "translate-folder-disk-full-keeps-old-output",
+        translate("--side-by-side", "{tmp}/in", "{tmp}/out"),
+        2,
+        "cannot write",
+        setup=lambda t: (frames_folder(t / "in"), png(t / "out" / "a.png", seed=9)),
+        disk_full=True,
+    ),
+    Case(
+        "translate-image-disk-full",
+        translate("--side-by-side", "{tmp}/one.png", "{tmp}/o.png"),
+        2,
+        "o.png",
+        setup=lambda t: png(t / "one.png"),
+        disk_full=True,
+    ),
+    Case(
+        "translate-mp4-disk-full",
+        translate("--side-by-side", "{tmp}/in.mp4", "{tmp}/o.mp4"),
+        2,
+        "cannot write",
+        setup=lambda t: video(t / "in.mp4"),
+        disk_full=True,
+    ),
+    Case(
+        "translate-gif-disk-full",
+        translate("--side-by-side", "{tmp}/in.gif", "{tmp}/o.gif"),
+        2,
+        "cannot write",
+        setup=lambda t: video(t / "in.gif"),
+        disk_full=True,
+    ),
+    Case(
+        "translate-folder-unwritable",
+        translate("{tmp}/in", "{tmp}/out"),
+        2,
+        "cannot write",
+        setup=lambda t: (frames_folder(t / "in"), mkdir(t / "out", 0o500)),
+        skip_as_root=True,
+    ),
+    # -- translate: silent overwrite (item 3) --
+    Case(
+        "translate-folder-name-collision",
+        translate("{tmp}/in", "{tmp}/out"),
+        2,
+        "a.jpg and a.png",
+        setup=lambda t: frames_folder(t / "in", ("a.jpg", "a.png", "b.png")),
+    ),
+    Case(
+        "translate-folder-collision-by-case",
+        translate("{tmp}/in", "{tmp}/out"),
+        2,
+        "would both be written as",
+        setup=lambda t: frames_folder(t / "in", ("A.png", "a.jpg")),
+    ),
+    Case(
+        "translate-folder-into-itself",
+        translate("{tmp}/in", "{tmp}/in"),
+        2,
+        "is the input",
+        setup=lambda t: frames_folder(t / "in"),
+    ),
+    Case(
+        "translate-image-onto-itself",
+        translate("{tmp}/one.png", "{tmp}/one.png"),
+        2,
+        "is the input",
+        setup=lambda t: png(t / "one.png"),
+    ),
+    # -- translate: crashes inside dependencies (item 9) --
+    Case(
+        "translate-empty-mp4",
+        translate("{tmp}/e.mp4", "{tmp}/o.mp4"),
+        2,
+        "cannot read video",
+        setup=lambda t: (t / "e.mp4").write_bytes(b""),
+    ),
+    Case(
+        "translate-corrupt-mp4",
+        translate("{tmp}/c.mp4", "{tmp}/o.mp4"),
+        2,
+        "c.mp4",
+        setup=lambda t: (t / "c.mp4").write_bytes(b"not a video" * 100),
+    ),
+    Case(
+        "translate-corrupt-gif",
+        translate("{tmp}/c.gif", "{tmp}/o.gif"),
+        2,
+        "cannot read video",
+        setup=lambda t: (t / "c.gif").write_bytes(b"GIF89a" + b"\0" * 50),
+    ),
+    Case(
+        "translate-truncated-jpeg",
+        translate("{tmp}/cut.jpg", "{tmp}/o.png"),
+        2,
+        "cut.jpg is a truncated JPEG",
+        setup=lambda t: jpeg(t / "cut.jpg", truncated=True),
+    ),
+    Case(
+        "translate-folder-with-truncated-jpeg",
+        translate("{tmp}/in", "{tmp}/out"),
+        2,
+        "b.jpg is a truncated JPEG",
+        setup=lambda t: (png(t / "in" / "a.png"), jpeg(t / "in" / "b.jpg", truncated=True)),
+    ),
+    Case(
+        "translate-folder-corrupt-last-frame",
+        translate("--batch-size", "1", "{tmp}/in", "{tmp}/out"),
+        2,
+        "cannot read image",
+        setup=lambda t: (frames_folder(t / "in", ("a.png", "b.png")), (t / "in" / "c.png").write_bytes(b"junk")),
+    ),
+    Case(
+        "translate-image-garbage",
+        translate("{tmp}/bad.jpg", "{tmp}/o.png"),
+        2,
+        "cannot read image",
+        setup=lambda t: (t / "bad.jpg").write_bytes(b"junk"),
+    ),
+    # -- translate: kinds, names, arguments --
+    Case(
+        "translate-image-to-video-name",
+        translate("{tmp}/one.png", "{tmp}/o.mp4"),
+        2,
+        "output must end in",
+        setup=lambda t: png(t / "one.png"),
+    ),
+    Case(
+        "translate-image-to-unknown-suffix",
+        translate("{tmp}/one.png", "{tmp}/o.txt"),
+        2,
+        "output must end in",
+        setup=lambda t: png(t / "one.png"),
+    ),
+    Case(
+        "translate-folder-onto-a-file",
+        translate("{tmp}/in", "{tmp}/notes"),
+        2,
+        "is a file",
+        setup=lambda t: (frames_folder(t / "in"), (t / "notes").write_text("mine")),
+    ),
+    Case(
+        "translate-folder-to-image-name",
+        translate("{tmp}/in", "{tmp}/out.png"),
+        2,
+        "output must be a folder",
+        setup=lambda t: frames_folder(t / "in"),
+    ),
+    Case(
+        "translate-video-to-image-name",
+        translate("{tmp}/in.gif", "{tmp}/o.png"),
+        2,
+        "output must end in",
+        setup=lambda t: video(t / "in.gif"),
+    ),
+    Case("translate-missing-input", translate("{tmp}/nope.png", "{tmp}/o.png"), 2, "nope.png does not exist"),
+    Case(
+        "translate-not-an-image",
+        translate("{tmp}/notes.txt", "{tmp}/o.png"),
+        2,
+        "is not a folder, an image",
+        setup=lambda t: (t / "notes.txt").write_text("mine"),
+    ),
+    Case(
+        "translate-empty-folder",
+        translate("{tmp}/in", "{tmp}/out"),
+        2,
+        "holds no images",
+        setup=lambda t: mkdir(t / "in"),
+    ),
+    Case(
+        "translate-batch-size-0",
+        translate("--batch-size", "0", "{tmp}/one.png", "{tmp}/o.png"),
+        2,
+        "batch size",
+        setup=lambda t: png(t / "one.png"),
+    ),
+    Case(
+        "translate-missing-checkpoint",
+        ["translate", "--checkpoint", "{tmp}/nock", "{tmp}/one.png", "{tmp}/o.png"],
+        2,
+        "nock does not exist",
+        setup=lambda t: png(t / "one.png"),
+    ),
+    Case(
+        "translate-corrupt-checkpoint",
+        ["translate", "--checkpoint", "{tmp}/ck", "{tmp}/one.png", "{tmp}/o.png"],
+        2,
+        "config.json is corrupt",
+        setup=lambda t: (png(t / "one.png"), mkdir(t / "ck"), (t / "ck" / "config.json").write_text("{")),
+    ),
+    # -- Generator.translate (item 9) --
+    Case(
+        "generator-nan-float-frames",
+        lambda t, c: tiny_model().translate(np.full((1, 3, 16, 20), np.nan, np.float32)),
+        ValueError,
+        "NaN or infinite",
+    ),
+    Case(
+        "generator-inf-tensor",
+        lambda t, c: tiny_model().translate(torch.full((2, 3, 16, 20), float("inf"))),
+        ValueError,
+        "NaN or infinite",
+    ),
+    Case(
+        "generator-4x4-frames",
+        lambda t, c: tiny_model().translate(np.zeros((1, 4, 4, 3), np.uint8)),
+        ValueError,
+        "CycleGAN.translate: frames of 4x4 are too small",
+    ),
+    Case(
+        "generator-4x4-frames-onnxruntime",
+        lambda t, c: OnnxRuntimeGenerator(tiny_model()).translate(np.zeros((1, 4, 4, 3), np.uint8)),
+        ValueError,
+        "too small",
+    ),
+    Case(
+        "generator-int32-frames",
+        lambda t, c: tiny_model().translate(np.zeros((1, 16, 20, 3), np.int32)),
+        TypeError,
+        "got dtype int32",
+    ),
+    Case(
+        "generator-uint8-channels-first",
+        lambda t, c: tiny_model().translate(np.zeros((1, 3, 16, 20), np.uint8)),
+        ValueError,
+        "(N, H, W, 3)",
+    ),
+    Case(
+        "generator-size-not-multiple",
+        lambda t, c: tiny_model().translate(np.zeros((1, 18, 20, 3), np.uint8)),
+        ValueError,
+        "multiples of 4",
+    ),
+    Case(
+        "generator-empty-batch",
+        lambda t, c: tiny_model().translate(np.zeros((0, 16, 20, 3), np.uint8)),
+        ValueError,
+        "empty batch",
+    ),
+    Case(
+        "generator-list-input",
+        lambda t, c: tiny_model().translate([[0]]),  # type: ignore[arg-type]
+        TypeError,
+        "got list",
+    ),
+    # -- image folders and MANIFEST.csv (items 4 and 9) --
+    Case(
+        "manifest-without-path-column-and-filters",
+        lambda t, c: list_images(spec(t, filters={"lighting": ["bright"]})),
+        DatasetError,
+        "MANIFEST.csv has no 'path' column",
+        setup=lambda t: image_root(t, "file,lighting\nf0.png,bright\nf1.png,dark\n"),
+    ),
+    Case(
+        "manifest-without-path-column",
+        lambda t, c: list_images(spec(t)),
+        DatasetError,
+        "has no 'path' column (columns: file, split)",
+        setup=lambda t: image_root(t, "file,split\nf0.png,train\n"),
+    ),
+    Case(
+        "manifest-header-only",
+        lambda t, c: list_images(spec(t, filters={"lighting": ["bright"]})),
+        DatasetError,
+        "MANIFEST.csv lists no images",
+        setup=lambda t: image_root(t, "path,lighting\n"),
+    ),
+    Case(
+        "manifest-empty-file",
+        lambda t, c: list_images(spec(t)),
+        DatasetError,
+        "has no 'path' column (columns: none)",
+        setup=lambda t: image_root(t, ""),
+    ),
+    Case(
+        "manifest-row-leaves-the-folder",
+        lambda t, c: list_images(spec(t)),
+        DatasetError,
+        "line 3 (path '../secret.png'): paths must be relative",
+        setup=lambda t: (image_root(t, "path\nf0.png\n../secret.png\n"), png(t / "secret.png")),
+    ),
+    Case(
+        "manifest-row-absolute",
+        lambda t, c: list_images(spec(t)),
+        DatasetError,
+        "paths must be relative",
+        setup=lambda t: (png(t / "elsewhere.png"), image_root(t, f"path\n{t / 'elsewhere.png'}\n")),
+    ),
+    Case(
+        "manifest-row-sneaks-out-midway",
+        lambda t, c: list_images(spec(t)),
+        DatasetError,
+        "line 2 (path 'sub/../../x.png')",
+        setup=lambda t: image_root(t, "path\nsub/../../x.png\n"),
+    ),
+    Case(
+        "manifest-row-missing-file",
+        lambda t, c: list_images(spec(t)),
+        DatasetError,
+        "line 3 (path 'gone.png'): no such file",
+        setup=lambda t: image_root(t, "path\nf0.png\ngone.png\n"),
+    ),
+    Case(
+        "manifest-row-repeated",
+        lambda t, c: list_images(spec(t)),
+        DatasetError,
+        "line 4 (path './f0.png'): the same file as line 2",
+        setup=lambda t: image_root(t, "path\nf0.png\nf1.png\n./f0.png\n"),
+    ),
+    Case(
+        "manifest-row-empty-path",
+        lambda t, c: list_images(spec(t)),
+        DatasetError,
+        "line 3 (path ''): the path is empty",
+        setup=lambda t: image_root(t, "path,split\nf0.png,train\n,train\n"),
+    ),
+    Case(
+        "manifest-filter-column-missing",
+        lambda t, c: list_images(spec(t, filters={"light": ["bright"]})),
+        DatasetError,
+        "has no column 'light'",
+        setup=lambda t: image_root(t, "path,lighting\nf0.png,bright\n"),
+    ),
+    Case(
+        "filters-without-manifest",
+        lambda t, c: list_images(spec(t, filters={"lighting": ["bright"]})),
+        DatasetError,
+        "which does not exist",
+        setup=lambda t: image_root(t),
+    ),
+    Case(
+        "images-truncated-jpeg-on-corrupt-fail",
+        lambda t, c: load_images(spec(t, on_corrupt="fail"), (12, 16)),
+        DatasetError,
+        "cut.jpg",
+        setup=lambda t: (image_root(t, count=2), jpeg(t / "imgs" / "cut.jpg", truncated=True)),
+    ),
+    Case(
+        "images-all-truncated",
+        lambda t, c: load_images(spec(t), (12, 16)),
+        DatasetError,
+        "all 2 images are unreadable",
+        setup=lambda t: [jpeg(t / "imgs" / f"cut{i}.jpg", seed=i, truncated=True) for i in range(2)],
+    ),
+    Case("images-missing-folder", lambda t, c: list_images(spec(t)), DatasetError, "imgs does not exist"),
+    Case("folder-spec-bad-split", lambda t, c: FolderSpec(root=str(t), split="test"), DatasetError, "'test'"),
+    Case(
+        "folder-spec-bad-on-corrupt",
+        lambda t, c: FolderSpec(root=str(t), on_corrupt="ignore"),
+        DatasetError,
+        "on_corrupt must be 'skip' or 'fail'",
+    ),
+    # -- harvest: a failed run must not lock its folder (item 7) --
+    Case("harvest-camera-0x0", [*HARVEST, "--camera", "0x0"], 2, "camera_width must be an integer in [8, 1920]"),
+    Case(
+        "harvest-duplicate-maps",
+        [*HARVEST, "--maps", "small_loop,small_loop", "--camera", "32x24"],
+        2,
+        "names small_loop more than once",
+    ),
+    Case(
+        "harvest-out-is-a-file",
+        ["harvest", "--out", "{tmp}/notes.txt", "--quiet"],
+        2,
+        "notes.txt is a file",
+        setup=lambda t: (t / "notes.txt").write_text("mine"),
+    ),
+    Case(
+        "harvest-record-is-not-a-mapping",
+        [*HARVEST, "--camera", "32x24"],
+        2,
+        "harvest.json is not a harvest record",
+        setup=lambda t: harvest_json(t, 3),
+    ),
+    Case(
+        "harvest-different-settings",
+        [*HARVEST, "--camera", "32x24"],
+        2,
+        "different settings",
+        setup=lambda t: harvest_json(t, {"maps": ["loop_empty"]}),
+    ),
+    Case(
+        "harvest-folder-not-a-dataset",
+        [*HARVEST, "--camera", "32x24"],
+        2,
+        "holds no harvest.json",
+        setup=lambda t: (mkdir(t / "h"), (t / "h" / "notes.txt").write_text("mine")),
+    ),
+    Case("harvest-episodes-0", [*HARVEST, "--episodes", "0"], 2, "episodes_per_map must be an integer >= 1"),
+    Case("harvest-noise-out-of-range", [*HARVEST, "--noise", "2"], 2, "noise_std must be in [0, 1]"),
+    Case("harvest-unknown-map", [*HARVEST, "--maps", "small_lop"], 2, "Did you mean 'small_loop'"),
+    Case("harvest-no-maps", [*HARVEST, "--maps", ","], 2, "non-empty list of map names"),
+    Case("harvest-camera-syntax", [*HARVEST, "--camera", "160x"], 2, "camera size must look like 160x120"),
+    # -- atomic writers --
+    Case(
+        "write-image-disk-full",
+        lambda t, c: write_image(t / "x.png", noise()),
+        OSError,
+        "x.png",
+        disk_full=True,
+    ),
+    Case(
+        "write-png-disk-full-keeps-old-file",
+        lambda t, c: write_png(t / "x.png", noise(1)),
+        OSError,
+        "File too large",
+        setup=lambda t: png(t / "x.png"),
+        disk_full=True,
+    ),
+    Case(
+        "write-text-disk-full-keeps-old-file",
+        lambda t, c: write_text_atomic(t / "notes.md", "x" * 10_000),
+        OSError,
+        "notes.md",
+        setup=lambda t: (t / "notes.md").write_text("mine"),
+        disk_full=True,
+    ),
+    Case(
+        "write-mp4-disk-full",
+        lambda t, c: write_video(t / "v.mp4", [noise(i) for i in range(4)], fps=5),
+        OSError,
+        "disk full?",
+        disk_full=True,
+    ),
+    Case(
+        "write-video-no-frames",
+        lambda t, c: write_video(t / "v.mp4", [], fps=5),
+        ValueError,
+        "no frames",
+    ),
+    Case("write-png-wrong-suffix", lambda t, c: write_png(t / "x.jpg", noise()), ValueError, "must end in .png"),
+    Case(
+        "write-image-float",
+        lambda t, c: write_image(t / "x.png", noise().astype(np.float32)),
+        ValueError,
+        "uint8",
+    ),
+    # -- other commands: checked before anything runs or is written --
+    Case(
+        "bench-wrapper-unknown-kind",
+        [
+            "bench-wrapper",
+            "--kinds",
+            "dumy",
+            "--envs",
+            "1",
+            "--cameras",
+            "32x24",
+            "--generators",
+            "cyclegan default",
+            "--steps",
+            "1",
+            "--repeats",
+            "1",
+            "--ppo-steps",
+            "0",
+            "--out",
+            "{tmp}/b",
+        ],
+        2,
+        "kinds must be among ('dummy', 'subproc')",
+    ),
+    Case(
+        "bench-wrapper-zero-envs",
+        ["bench-wrapper", "--envs", "0", "--out", "{tmp}/b"],
+        2,
+        "env counts must be >= 1",
+    ),
+    Case(
+        "bench-generators-zero-repeats",
+        ["bench-generators", "--repeats", "0", "--cases", "cyclegan default", "--out", "{tmp}/b"],
+        2,
+        "repeats, train steps and threads must be >= 1",
+    ),
+    Case(
+        "stylize-zero-steps",
+        ["stylize", "--style", "{tmp}/style.png", "--steps", "0", "--quiet", "{tmp}/in", "{tmp}/out"],
+        2,
+        "steps must be an integer >= 1",
+        setup=lambda t: (frames_folder(t / "in", ("a.png",)), png(t / "style.png")),
+    ),
+    Case(
+        "stylize-name-collision",
+        ["stylize", "--style", "{tmp}/style.png", "--steps", "1", "--quiet", "{tmp}/in", "{tmp}/out"],
+        2,
+        "a.jpg and a.png",
+        setup=lambda t: (frames_folder(t / "in", ("a.jpg", "a.png")), png(t / "style.png")),
+    ),
+    Case(
+        "stylize-missing-style",
+        ["stylize", "--style", "{tmp}/nostyle.png", "--quiet", "{tmp}/in", "{tmp}/out"],
+        2,
+        "nostyle.png is missing or unreadable",
+        setup=lambda t: frames_folder(t / "in", ("a.png",)),
+    ),
+    Case(
+        "stylize-size-0x0",
+        ["stylize", "--style", "{tmp}/style.png", "--size", "0x0", "--quiet", "{tmp}/in", "{tmp}/out"],
+        2,
+        "at least 8x8",
+        setup=lambda t: (frames_folder(t / "in", ("a.png",)), png(t / "style.png")),
+    ),
+    Case("drive-camera-0x0", ["drive", "--out", "{tmp}/d", "--camera", "0x0"], 2, "camera_width must be"),
+    Case("video-wrong-suffix", ["video", "--checkpoint", "{ckpt}", "--out", "{tmp}/v.avi"], 2, "must end in"),
+    Case(
+        "model-card-missing-run",
+        ["model-card", "--checkpoint", "{ckpt}", "--run", "{tmp}/run.json", "--out", "{tmp}/card.md"],
+        2,
+        "run.json does not exist",
+    ),
+    Case(
+        "eval-canonical-no-dataset",
+        ["eval-canonical", "--checkpoint", "pretrained:stn_unet", "--dataset", "{tmp}/ds", "--out", "{tmp}/e"],
+        2,
+        "ds/canonical does not exist",
+    ),
+    Case("evaluate-missing-config", ["evaluate", "--config", "{tmp}/eval.yaml"], 2, "eval.yaml does not exist"),
+    Case(
+        "train-generator-bad-override",
+        ["train-generator", "--config", "configs/generators/cyclegan.yaml", "--sim-dir", "{tmp}/in", "steps=5"],
+        2,
+        "Unknown run config key 'steps'",
+    ),
+]
+
+
+# -- the test ---------------------------------------------------------------------------------
+def snapshot(*roots: Path) -> dict[str, Any]:
+    """Every path under ``roots`` with its kind and content hash (files) or mode (folders)."""
+    found: dict[str, Any] = {}
+    for root in roots:
+        for path in sorted(root.rglob("*")):
+            if path.is_file():
+                found[str(path)] = hashlib.sha256(path.read_bytes()).hexdigest()
+            else:
+                found[str(path)] = ("dir", path.stat().st_mode)
+    return found
+
+
+@contextlib.contextmanager
+def disk_full(limit: int = FILE_LIMIT) -> Iterator[None]:
+    """No file may grow past ``limit`` bytes (``EFBIG``, as on a full disk) inside the block."""
+    previous = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        signal.signal(signal.SIGXFSZ, previous)
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return save_generator(tiny_model(), tmp_path_factory.mktemp("shared") / "checkpoint")
+
+
+def _params() -> list[Any]:
+    params = []
+    for case in CASES:
+        marks = [pytest.mark.skipif(IS_ROOT, reason="root writes anywhere")] if case.skip_as_root else []
+        params.append(pytest.param(case, id=case.id, marks=marks))
+    return params
+
+
+@pytest.mark.parametrize("case", _params())
+def test_bad_input_gives_one_clear_error_and_writes_nothing(
+    case: Case, tmp_path: Path, checkpoint: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    work = tmp_path / "case"
+    work.mkdir()
+    case.setup(work)
+    before = snapshot(work, checkpoint)
+    try:
+        with disk_full() if case.disk_full else contextlib.nullcontext():
+            if callable(case.call):
+                assert isinstance(case.error, type)
+                with pytest.raises(case.error) as caught:
+                    case.call(work, checkpoint)
+                text = str(caught.value)
+            else:
+                argv = [a.format(tmp=work, ckpt=checkpoint) for a in case.call]
+                status: object
+                try:
+                    status = main(argv)
+                except SystemExit as exc:  # argparse refusing an argument
+                    status = exc.code
+                text = capsys.readouterr().err
+                assert status == case.error, text
+                assert "Traceback" not in text
+        after = snapshot(work, checkpoint)
+    finally:
+        for path in work.rglob("*"):  # undo the permission rows, so tmp_path can be removed
+            if path.is_dir():
+                path.chmod(0o755)
+    assert case.message in text
+    assert after == before, "the failed call changed files on disk"
+
+
+def test_table_size() -> None:
+    ids = [c.id for c in CASES]
+    assert len(ids) == len(set(ids)) and len(ids) >= 40
+
+
+# -- leftovers of killed writers (item 7) -----------------------------------------------------
+def _dead_pid() -> int:
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def test_next_write_removes_temporaries_of_dead_writers_only(tmp_path: Path) -> None:
+    host = socket.gethostname()
+    dead = tmp_path / f".ckpt.tmp-{_dead_pid()}@{host}-abc123"
+    alive = tmp_path / f".ckpt.tmp-{os.getpid()}@{host}-def456"
+    other_host = tmp_path / f".ckpt.tmp-{_dead_pid()}@not-{host}-ghi789"
+    old_style = tmp_path / ".ckpt.tmp-k2j4h5g6"  # before owners were recorded: only by age
+    young_old_style = tmp_path / ".ckpt.tmp-p9o8i7u6"
+    other_target = tmp_path / f".ckpt2.tmp-{_dead_pid()}@{host}-jkl012"
+    for folder in (dead, alive, other_host, old_style, young_old_style, other_target):
+        folder.mkdir()
+        (folder / "weights.safetensors").write_bytes(b"half")
+    week_ago = time.time() - 7 * 86400
+    os.utime(old_style, (week_ago, week_ago))
+    with atomic_directory(tmp_path / "ckpt") as tmp:
+        (tmp / "config.json").write_text("{}")
+    left = {p.name for p in tmp_path.iterdir()}
+    assert left == {"ckpt", alive.name, other_host.name, young_old_style.name, other_target.name}
+
+
+def test_kill_9_during_a_checkpoint_write_is_cleaned_up_by_the_next(tmp_path: Path) -> None:
+    script = (
+        "import os, signal, sys\n"
+        "from pathlib import Path\n"
+        "from sim2real_env.provenance import atomic_directory\n"
+        "with atomic_directory(Path(sys.argv[1])) as tmp:\n"
+        "    (tmp / 'weights.safetensors').write_bytes(b'half')\n"
+        "    os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    target = tmp_path / "checkpoint"
+    for _ in range(2):
+        killed = subprocess.run([sys.executable, "-c", script, str(target)], cwd=Path(__file__).parent.parent)
+        assert killed.returncode == -signal.SIGKILL
+    assert len(list(tmp_path.glob(".checkpoint.tmp-*"))) == 1  # the second write removed the first's
+    save_generator(tiny_model(), target)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint"]
+
+
+def test_crash_between_the_renames_is_recovered_by_the_next_read(tmp_path: Path) -> None:
+    path = save_generator(tiny_model(), tmp_path / "checkpoint", step=7)
+    path.rename(tmp_path / ".checkpoint.old")  # what a crash after the first rename leaves
+    assert read_config(path)["step"] == 7  # --resume reads the config first
+    assert load_generator(path).checkpoint_id.startswith("cyclegan-")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint"]
+
+
+def test_crash_between_the_renames_is_recovered_by_the_next_write(tmp_path: Path) -> None:
+    (tmp_path / ".ckpt.old").mkdir()
+    (tmp_path / ".ckpt.old" / "step").write_text("1")
+    with atomic_directory(tmp_path / "ckpt") as tmp:
+        (tmp / "step").write_text("2")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt"]
+    assert (tmp_path / "ckpt" / "step").read_text() == "2"
+
+
+def test_failed_second_rename_puts_the_previous_version_back(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with atomic_directory(tmp_path / "ckpt") as tmp:
+        (tmp / "step").write_text("1")
+    original = Path.rename
+
+    def rename(self: Path, target: Any) -> Any:
+        if self.name.startswith(".ckpt.tmp-"):
+            raise OSError(28, "No space left on device")
+        return original(self, target)
+
+    monkeypatch.setattr(Path, "rename", rename)
+    with pytest.raises(OSError, match="No space left"), atomic_directory(tmp_path / "ckpt") as tmp:
+        (tmp / "step").write_text("2")
+    monkeypatch.undo()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt"]
+    assert (tmp_path / "ckpt" / "step").read_text() == "1"
+
+
+# -- the good paths the fixes must keep -------------------------------------------------------
+def test_truncated_jpeg_is_skipped_and_reported(tmp_path: Path) -> None:
+    image_root(tmp_path, count=3)
+    jpeg(tmp_path / "imgs" / "good.jpg")
+    cut = jpeg(tmp_path / "imgs" / "cut.jpg", truncated=True)
+    images = load_images(spec(tmp_path), (12, 16))
+    assert images.skipped == [str(cut)] and len(images.paths) == 4
+
+
+def test_manifest_rows_select_and_split(tmp_path: Path) -> None:
+    image_root(tmp_path, "path,split,lighting\nf0.png,train,bright\n./f1.png,val,bright\nf2.png,train,dark\n")
+    bright = list_images(FolderSpec(root=str(tmp_path / "imgs"), filters={"lighting": ["bright"]}))
+    assert bright == [tmp_path / "imgs" / "f0.png"]
+    assert len(list_images(spec(tmp_path, filters={"lighting": ["bright"]}))) == 2
+
+
+def test_translate_folder_writes_every_frame_and_no_staging_folder(tmp_path: Path, checkpoint: Path) -> None:
+    frames_folder(tmp_path / "in", ("a.jpg", "b.png", "c.jpeg"))
+    assert main(["translate", "--checkpoint", str(checkpoint), str(tmp_path / "in"), str(tmp_path / "out")]) == 0
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.png", "b.png", "c.png"]
+    written = cv2.imread(str(tmp_path / "out" / "a.png"))
+    assert written is not None and written.shape == (64, 64, 3)
+
+
+def test_translate_gif_keeps_its_frame_rate(tmp_path: Path, checkpoint: Path) -> None:
+    video(tmp_path / "in.gif", count=3)
+    assert main(["translate", "--checkpoint", str(checkpoint), str(tmp_path / "in.gif"), str(tmp_path / "o.mp4")]) == 0
+    import imageio.v2 as imageio
+
+    reader = imageio.get_reader(tmp_path / "o.mp4")
+    assert reader.get_meta_data()["fps"] == pytest.approx(5.0)
+    reader.close()
