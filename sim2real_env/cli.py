@@ -97,6 +97,34 @@ def _cmd_train_generator(args: argparse.Namespace) -> int:
     return _stopped_exit(json.loads((out / "run.json").read_text()).get("stopped_by_signal", False))
 
 
+def _cmd_distill(args: argparse.Namespace) -> int:
+    from generators.training import load_run_config, train
+
+    overrides = [f"losses.teacher={args.teacher}", *args.overrides]
+    if args.sim_dir:
+        overrides.append(f"data.sim.root={args.sim_dir}")
+    if args.real_dir:
+        overrides.append(f"data.real.root={args.real_dir}")
+    run = load_run_config(args.config, overrides)
+    path = train(run, resume=args.resume, progress=not args.quiet, max_steps=args.max_steps)
+    out = Path(run.out)
+    print(f"distill: student {path}; samples (sim | teacher | student) {out / 'samples'}; KID curve {out / 'kid.csv'}")
+    return _stopped_exit(json.loads((out / "run.json").read_text()).get("stopped_by_signal", False))
+
+
+def _cmd_train_segmenter(args: argparse.Namespace) -> int:
+    from generators.segmenter import SegmenterConfig, train_segmenter
+
+    config = SegmenterConfig(
+        width=args.width, steps=args.steps, batch_size=args.batch_size, seed=args.seed, torch_threads=args.threads
+    )
+    summary = train_segmenter(args.harvest, args.out, config, val_harvest=args.val_harvest, progress=not args.quiet)
+    scores = summary.get("val_iou_canonical")
+    tail = f"; val IoU {', '.join(f'{k} {v:.3f}' for k, v in scores.items())}" if scores else ""
+    print(f"train-segmenter: segmenter {args.out} ({summary['frames']} frames, {summary['wall_s']:.0f} s){tail}")
+    return 0
+
+
 def _cmd_translate(args: argparse.Namespace) -> int:
     from generators.translate import translate_path
 
@@ -241,20 +269,41 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _named_checkpoints(items: list[str]) -> dict[str, str]:
+    """``NAME=PATH`` (or a bare path, named by its folder) -> ``{name: path}``; names must be unique."""
+    named: dict[str, str] = {}
+    for item in items:
+        name, sep, path = item.partition("=")
+        if not sep:
+            path = item
+            name = path.removeprefix("pretrained:").rstrip("/").split("/")[-1]
+            if name in ("checkpoint", "best") and "/" in path:
+                name = path.rstrip("/").split("/")[-2]
+        if not name or not path:
+            raise ValueError(f"--checkpoint {item!r} must be PATH or NAME=PATH")
+        if name in named:
+            raise ValueError(f"--checkpoint name {name!r} is given twice; use NAME=PATH to tell them apart")
+        named[name] = path
+    return named
+
+
 def _cmd_image_metrics(args: argparse.Namespace) -> int:
     from generators.image_metrics import image_metrics, render_image_metrics
     from sim2real_env.provenance import provenance, write_json_atomic, write_text_atomic
 
     out = Path(args.out)
     metrics = image_metrics(
-        args.checkpoint,
+        _named_checkpoints(args.checkpoint),
         args.harvest,
         out,
         real_dir=args.real_dir,
+        real_split=args.real_split,
         max_frames=args.max_frames,
         drive_map=args.drive_map,
         drive_steps=args.drive_steps,
         seed=args.seed,
+        segmenter=args.segmenter,
+        baselines=not args.no_baselines,
     )
     metrics["provenance"] = provenance()
     write_json_atomic(out / "image_metrics.json", metrics)
@@ -338,6 +387,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true")
     p.add_argument("overrides", nargs="*", help="key.sub=value overrides, e.g. training.steps=100")
     p.set_defaults(func=_cmd_train_generator)
+
+    p = sub.add_parser("distill", help="train a small real-time student on a teacher generator's translations")
+    p.add_argument("--teacher", required=True, help="the sim->real checkpoint to imitate")
+    p.add_argument("--config", default="configs/generators/student.yaml")
+    p.add_argument("--sim-dir", help="folder of simulator frames (e.g. a harvest's canonical/)")
+    p.add_argument("--real-dir", help="real frames for the KID log (default: $SIM2REAL_REAL_DATA or shared data)")
+    p.add_argument("--resume", action="store_true")
+    p.add_argument("--max-steps", type=int)
+    p.add_argument("--quiet", action="store_true")
+    p.add_argument("overrides", nargs="*", help="key.sub=value overrides, e.g. training.steps=100")
+    p.set_defaults(func=_cmd_distill)
+
+    p = sub.add_parser(
+        "train-segmenter", help="train the lane-marking segmenter (semantic consistency, marking IoU) on a harvest"
+    )
+    p.add_argument(
+        "--harvest", required=True, help="a `sim2real harvest` folder (canonical/, randomized/, segmentation/)"
+    )
+    p.add_argument("--val-harvest", help="another harvest to report per-class IoU on")
+    p.add_argument("--out", required=True, help="checkpoint directory to create")
+    p.add_argument("--width", type=int, default=8, help="U-Net channels at full resolution")
+    p.add_argument("--steps", type=int, default=1200)
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=_cmd_train_segmenter)
 
     p = sub.add_parser("translate", help="translate an image, a folder of images or a video with a checkpoint")
     p.add_argument("--checkpoint", required=True, help="generator checkpoint directory")
@@ -427,11 +503,19 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "image-metrics", help="realism (FID/KID, domain classifier), marking IoU, colour thresholds, temporal change"
     )
-    p.add_argument("--checkpoint", required=True, help="a sim->real generator checkpoint")
+    p.add_argument(
+        "--checkpoint",
+        action="append",
+        required=True,
+        help="a sim->real generator: PATH, pretrained:<name> or NAME=PATH (repeatable; one table row each)",
+    )
     p.add_argument("--harvest", required=True, help="a `sim2real harvest` folder (canonical/ + segmentation/)")
     p.add_argument("--real-dir", help="real frames (default: $SIM2REAL_REAL_DATA or ../shared/data/duckietown_real)")
+    p.add_argument("--real-split", default="val", choices=("val", "train", "all"), help="which real frames (val)")
+    p.add_argument("--segmenter", help="a `sim2real train-segmenter` checkpoint for per-class marking IoU")
+    p.add_argument("--no-baselines", action="store_true", help="leave out the identity and color_transfer rows")
     p.add_argument("--out", required=True)
-    p.add_argument("--max-frames", type=int, default=300)
+    p.add_argument("--max-frames", type=int, default=400)
     p.add_argument("--drive-map", default="small_loop")
     p.add_argument("--drive-steps", type=int, default=150)
     p.add_argument("--seed", type=int, default=0)

@@ -11,6 +11,7 @@ from torch.nn import functional as F
 
 from generators.configs import config_from_dict
 from generators.cyclegan.model import CycleGAN
+from generators.projected import build_discriminator, discriminator_loss, freeze_for_generator_step, generator_loss
 
 
 @dataclass(frozen=True)
@@ -21,8 +22,13 @@ class CycleGANLosses:
     #: Identity loss weight relative to ``lambda_cycle`` (paper: 0.5).
     lambda_identity: float = 0.5
     pool_size: int = 50
+    #: ``patch`` (the paper's 70x70 PatchGAN, LSGAN) or ``projected`` (frozen EfficientNet-Lite0
+    #: features, hinge loss, DiffAugment: Sauer et al. 2021), for both domains.
+    discriminator: str = "patch"
 
     def __post_init__(self) -> None:
+        if self.discriminator not in ("patch", "projected"):
+            raise ValueError(f"losses.discriminator must be 'patch' or 'projected', got {self.discriminator!r}")
         if self.lambda_cycle < 0 or self.lambda_identity < 0:
             raise ValueError(f"CycleGANLosses weights must be >= 0, got {self}")
         if isinstance(self.pool_size, bool) or not isinstance(self.pool_size, int) or self.pool_size < 0:
@@ -84,9 +90,18 @@ class CycleGANTrainer:
         self.model = model
         self.losses = losses
         device = model.device
-        self.disc_sim, self.disc_real = (d.to(device) for d in model.discriminators())
+        self.projected = losses.discriminator == "projected"
+        if self.projected:
+            self.disc_sim, sim_params = build_discriminator("projected", 0, 0, seed)
+            self.disc_real, real_params = build_discriminator("projected", 0, 0, seed + 1)
+            discriminators = sim_params + real_params
+        else:
+            self.disc_sim, self.disc_real = model.discriminators()
+            discriminators = list(self.disc_sim.parameters()) + list(self.disc_real.parameters())
+        self.disc_sim.to(device)
+        self.disc_real.to(device)
+        self.rng = torch.Generator().manual_seed(seed + 3)
         generators = list(model.sim_to_real.parameters()) + list(model.real_to_sim.parameters())
-        discriminators = list(self.disc_sim.parameters()) + list(self.disc_real.parameters())
         self.opt_g = torch.optim.Adam(generators, lr=lr, betas=(beta1, 0.999))
         self.opt_d = torch.optim.Adam(discriminators, lr=lr, betas=(beta1, 0.999))
         self.pool_sim = ImagePool(losses.pool_size, torch.Generator().manual_seed(seed + 1))
@@ -101,12 +116,15 @@ class CycleGANTrainer:
         """One generator update then one discriminator update; returns the losses."""
         m, w = self.model, self.losses
         m.train()
+        rng = self.rng if self.projected else None
         for d in (self.disc_sim, self.disc_real):
-            d.requires_grad_(False)
+            freeze_for_generator_step(d, True)
         fake_real = m.sim_to_real(sim)
         fake_sim = m.real_to_sim(real)
         cycle = F.l1_loss(m.real_to_sim(fake_real), sim) + F.l1_loss(m.sim_to_real(fake_sim), real)
-        adversarial = _lsgan(self.disc_real(fake_real), True) + _lsgan(self.disc_sim(fake_sim), True)
+        adversarial = generator_loss(self.disc_real, fake_real, self.projected, rng) + generator_loss(
+            self.disc_sim, fake_sim, self.projected, rng
+        )
         identity = torch.zeros((), device=sim.device)
         if w.lambda_identity > 0:
             identity = F.l1_loss(m.sim_to_real(real), real) + F.l1_loss(m.real_to_sim(sim), sim)
@@ -116,11 +134,11 @@ class CycleGANTrainer:
         self.opt_g.step()
 
         for d in (self.disc_sim, self.disc_real):
-            d.requires_grad_(True)
+            freeze_for_generator_step(d, False)
         old_real = self.pool_real.query(fake_real)
         old_sim = self.pool_sim.query(fake_sim)
-        loss_d_real = 0.5 * (_lsgan(self.disc_real(real), True) + _lsgan(self.disc_real(old_real.detach()), False))
-        loss_d_sim = 0.5 * (_lsgan(self.disc_sim(sim), True) + _lsgan(self.disc_sim(old_sim.detach()), False))
+        loss_d_real = discriminator_loss(self.disc_real, real, old_real.detach(), self.projected, rng)
+        loss_d_sim = discriminator_loss(self.disc_sim, sim, old_sim.detach(), self.projected, rng)
         self.opt_d.zero_grad(set_to_none=True)
         (loss_d_real + loss_d_sim).backward()
         self.opt_d.step()
@@ -153,6 +171,7 @@ class CycleGANTrainer:
             "opt_d": self.opt_d.state_dict(),
             "pool_sim": self.pool_sim.state_dict(),
             "pool_real": self.pool_real.state_dict(),
+            "rng": self.rng.get_state(),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -164,6 +183,8 @@ class CycleGANTrainer:
         self.opt_d.load_state_dict(state["opt_d"])
         self.pool_sim.load_state_dict(state["pool_sim"], device)
         self.pool_real.load_state_dict(state["pool_real"], device)
+        if "rng" in state:  # checkpoints from before the projected option have none (and need none)
+            self.rng.set_state(state["rng"])
 
 
 def trainable_modules(trainer: CycleGANTrainer) -> list[nn.Module]:

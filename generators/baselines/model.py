@@ -1,0 +1,166 @@
+"""The two trivial generators: ``identity`` (the raw simulator) and ``color_transfer``.
+
+``color_transfer`` is Reinhard et al. (2001): per-channel mean/std matching in CIE Lab, with the
+statistics of the simulator and of the real frames fitted once (``sim2real train-generator
+--config configs/generators/color_transfer.yaml``) and stored as buffers in an ordinary
+checkpoint, so it runs in the wrappers like any learned model. An optional Gaussian blur
+imitates the real camera's softness. A learned translator that cannot beat these two is not done.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch.nn import functional as F
+
+from generators.base import TorchGenerator
+from generators.color import gaussian_kernel, lab_to_rgb, rgb_to_lab
+from generators.configs import check_image_size, config_from_dict
+
+BLUR_KERNELS = (0, 3, 5)
+
+
+@dataclass(frozen=True)
+class IdentityConfig:
+    """Only a size, so that the wrappers resize as for any generator."""
+
+    image_size: tuple[int, int] = (120, 160)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "image_size", check_image_size(self.image_size, "IdentityConfig", 1))
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> IdentityConfig:
+        """From a mapping; unknown keys are an error."""
+        return config_from_dict(cls, values)
+
+
+class Identity(TorchGenerator):
+    """Returns its input: the "no translation" row of every realism table."""
+
+    method = "identity"
+    config_class = IdentityConfig
+    trainer_path = "generators.baselines.train:IdentityTrainer"
+
+    def __init__(self, config: IdentityConfig, direction: str = "sim->real") -> None:
+        super().__init__(config, direction)
+        # A parameterless module has no device; this buffer carries it (and gives ONNX a graph).
+        self.register_buffer("scale", torch.ones(()))
+
+    @property
+    def device(self) -> torch.device:
+        """Device of the (only) buffer."""
+        scale: torch.Tensor = self.scale  # type: ignore[assignment]
+        return scale.device
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``(N, 3, H, W)`` in ``[-1, 1]`` -> the same values."""
+        scale: torch.Tensor = self.scale  # type: ignore[assignment]
+        return x * scale
+
+
+@dataclass(frozen=True)
+class ColorTransferConfig:
+    """``blur``: Gaussian kernel size after the transfer (0 = none); ``blur_sigma`` its width in pixels."""
+
+    image_size: tuple[int, int] = (120, 160)
+    blur: int = 3
+    blur_sigma: float = 0.8
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "image_size", check_image_size(self.image_size, "ColorTransferConfig", 1))
+        if self.blur not in BLUR_KERNELS or isinstance(self.blur, bool):
+            raise ValueError(f"ColorTransferConfig.blur must be one of {BLUR_KERNELS}, got {self.blur!r}")
+        if isinstance(self.blur_sigma, bool) or not isinstance(self.blur_sigma, (int, float)):
+            raise ValueError(f"ColorTransferConfig.blur_sigma must be a number, got {self.blur_sigma!r}")
+        if not 0.1 <= float(self.blur_sigma) <= 5.0:
+            raise ValueError(f"ColorTransferConfig.blur_sigma must be in [0.1, 5], got {self.blur_sigma!r}")
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> ColorTransferConfig:
+        """From a mapping; unknown keys are an error."""
+        return config_from_dict(cls, values)
+
+
+class LabStatistics(torch.nn.Module):
+    """Running per-channel Lab sums of one domain (float64, so long fits do not drift)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_buffer("count", torch.zeros((), dtype=torch.float64))
+        self.register_buffer("total", torch.zeros(3, dtype=torch.float64))
+        self.register_buffer("total_sq", torch.zeros(3, dtype=torch.float64))
+
+    @torch.no_grad()
+    def update(self, frames: torch.Tensor) -> None:
+        """Add a batch ``(N, 3, H, W)`` in ``[-1, 1]``."""
+        lab = rgb_to_lab((frames.float() + 1.0) / 2.0).double()
+        count: torch.Tensor = self.count  # type: ignore[assignment]
+        total: torch.Tensor = self.total  # type: ignore[assignment]
+        total_sq: torch.Tensor = self.total_sq  # type: ignore[assignment]
+        count.add_(lab.shape[0] * lab.shape[2] * lab.shape[3])
+        total.add_(lab.sum(dim=(0, 2, 3)))
+        total_sq.add_((lab**2).sum(dim=(0, 2, 3)))
+
+    def moments(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(mean, std) per Lab channel, float32."""
+        count: torch.Tensor = self.count  # type: ignore[assignment]
+        total: torch.Tensor = self.total  # type: ignore[assignment]
+        total_sq: torch.Tensor = self.total_sq  # type: ignore[assignment]
+        n = count.clamp_min(1.0)
+        mean = total / n
+        std = (total_sq / n - mean**2).clamp_min(1e-6).sqrt()
+        return mean.float(), std.float()
+
+
+class ColorTransfer(TorchGenerator):
+    """Lab mean/std transfer from the simulator's statistics to the real camera's, then a light blur."""
+
+    method = "color_transfer"
+    config_class = ColorTransferConfig
+    trainer_path = "generators.baselines.train:ColorTransferTrainer"
+
+    def __init__(self, config: ColorTransferConfig, direction: str = "sim->real") -> None:
+        super().__init__(config, direction)
+        if direction != "sim->real":
+            raise ValueError(f"ColorTransfer translates sim->real only, got direction {direction!r}")
+        self.sim_stats = LabStatistics()
+        self.real_stats = LabStatistics()
+        # The fitted transfer (float32): lab_out = lab * gain + offset, refreshed by refit().
+        self.register_buffer("gain", torch.ones(1, 3, 1, 1))
+        self.register_buffer("offset", torch.zeros(1, 3, 1, 1))
+        kernel = gaussian_kernel(config.blur, float(config.blur_sigma)) if config.blur else torch.ones(1, 1)
+        self.register_buffer("kernel", kernel.expand(3, 1, *kernel.shape).clone(), persistent=False)
+
+    @property
+    def device(self) -> torch.device:
+        """Device of the buffers (there are no parameters)."""
+        gain: torch.Tensor = self.gain  # type: ignore[assignment]
+        return gain.device
+
+    @torch.no_grad()
+    def refit(self) -> None:
+        """Recompute gain and offset from the accumulated statistics."""
+        sim_mean, sim_std = self.sim_stats.moments()
+        real_mean, real_std = self.real_stats.moments()
+        gain = real_std / sim_std
+        self.gain.copy_(gain.view(1, 3, 1, 1))  # type: ignore[operator]
+        self.offset.copy_((real_mean - sim_mean * gain).view(1, 3, 1, 1))  # type: ignore[operator]
+
+    def transfer(self, x: torch.Tensor) -> torch.Tensor:
+        """``(N, 3, H, W)`` in ``[-1, 1]`` -> colour-transferred (not blurred), same range."""
+        gain: torch.Tensor = self.gain  # type: ignore[assignment]
+        offset: torch.Tensor = self.offset  # type: ignore[assignment]
+        lab = rgb_to_lab((x + 1.0) / 2.0) * gain + offset
+        return lab_to_rgb(lab) * 2.0 - 1.0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``(N, 3, H, W)`` in ``[-1, 1]`` -> translated, same shape."""
+        y = self.transfer(x)
+        if self.config.blur:
+            pad = self.config.blur // 2
+            kernel: torch.Tensor = self.kernel  # type: ignore[assignment]
+            y = F.conv2d(F.pad(y, (pad, pad, pad, pad), mode="replicate"), kernel, groups=3)
+        return y

@@ -1,0 +1,59 @@
+"""Differentiable, ONNX-exportable colour conversions between sRGB and CIE Lab (D65).
+
+Why our own: the colour-transfer baseline and the CUT colour prior run inside the env wrapper
+through ONNX Runtime, so they need plain tensor ops (``pow``, ``where``, matrix products) that
+export everywhere. Shapes: ``(N, 3, H, W)``; RGB in ``[0, 1]``, L in ``[0, 100]``, a/b about
+``[-128, 127]``.
+"""
+
+from __future__ import annotations
+
+import torch
+
+_RGB_TO_XYZ = torch.tensor(
+    [[0.412453, 0.357580, 0.180423], [0.212671, 0.715160, 0.072169], [0.019334, 0.119193, 0.950227]]
+)
+_WHITE = torch.tensor([0.950456, 1.0, 1.088754])
+_EPS = 216.0 / 24389.0
+_KAPPA = 24389.0 / 27.0
+
+
+def _mix(matrix: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """Apply a 3x3 colour matrix to ``(N, 3, H, W)``."""
+    return torch.einsum("ij,njhw->nihw", matrix.to(x), x)
+
+
+def rgb_to_lab(rgb: torch.Tensor) -> torch.Tensor:
+    """SRGB ``[0, 1]`` -> Lab (D65)."""
+    rgb = rgb.clamp(0.0, 1.0)
+    linear = torch.where(rgb > 0.04045, ((rgb + 0.055) / 1.055).clamp_min(1e-8) ** 2.4, rgb / 12.92)
+    xyz = _mix(_RGB_TO_XYZ, linear) / _WHITE.to(rgb).view(1, 3, 1, 1)
+    f = torch.where(xyz > _EPS, xyz.clamp_min(1e-8) ** (1.0 / 3.0), (_KAPPA * xyz + 16.0) / 116.0)
+    fx, fy, fz = f[:, 0:1], f[:, 1:2], f[:, 2:3]
+    return torch.cat([116.0 * fy - 16.0, 500.0 * (fx - fy), 200.0 * (fy - fz)], dim=1)
+
+
+def lab_to_rgb(lab: torch.Tensor) -> torch.Tensor:
+    """Lab (D65) -> sRGB, clamped to ``[0, 1]``."""
+    fy = (lab[:, 0:1] + 16.0) / 116.0
+    fx = fy + lab[:, 1:2] / 500.0
+    fz = fy - lab[:, 2:3] / 200.0
+    f = torch.cat([fx, fy, fz], dim=1)
+    xyz = torch.where(f**3 > _EPS, f**3, (116.0 * f - 16.0) / _KAPPA) * _WHITE.to(lab).view(1, 3, 1, 1)
+    linear = _mix(torch.linalg.inv(_RGB_TO_XYZ).to(lab), xyz).clamp(0.0, 1.0)
+    rgb = torch.where(linear > 0.0031308, 1.055 * linear.clamp_min(1e-8) ** (1.0 / 2.4) - 0.055, 12.92 * linear)
+    return rgb.clamp(0.0, 1.0)
+
+
+def gaussian_kernel(size: int, sigma: float) -> torch.Tensor:
+    """Normalised ``(size, size)`` Gaussian; ``size`` odd."""
+    axis = torch.arange(size, dtype=torch.float32) - (size - 1) / 2
+    one = torch.exp(-(axis**2) / (2 * sigma**2))
+    kernel = one[:, None] * one[None, :]
+    return kernel / kernel.sum()
+
+
+def atanh(y: torch.Tensor) -> torch.Tensor:
+    """``atanh`` of ``y`` clamped to ``(-0.999, 0.999)``, written with ``log`` (ONNX's exporter has no atanh)."""
+    y = y.clamp(-0.999, 0.999)
+    return 0.5 * torch.log((1.0 + y) / (1.0 - y))

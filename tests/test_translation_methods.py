@@ -1,0 +1,278 @@
+"""Baselines (identity, colour transfer), CUT/FastCUT, the projected discriminator, the segmenter, KID logging."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from generators.augment import diff_augment
+from generators.baselines.model import ColorTransfer, ColorTransferConfig, Identity, IdentityConfig
+from generators.checkpoint import load_generator, save_generator
+from generators.color import lab_to_rgb, rgb_to_lab
+from generators.cut.model import CUT, CUTConfig
+from generators.cut.train import CUTLosses, CUTTrainer, patch_nce
+from generators.realism import kernel_distance
+from generators.training import run_config_from_dict, train
+from sim2real_env.segmentation import SegClass
+from tests.test_generators import write_images
+
+
+@pytest.fixture()
+def domains(tmp_path: Path) -> tuple[Path, Path]:
+    write_images(tmp_path / "sim", 40, 1, (60, 60, 60), size=(32, 40))
+    write_images(tmp_path / "real", 40, 2, (30, 90, 140), size=(32, 40))
+    return tmp_path / "sim", tmp_path / "real"
+
+
+def _run(domains: tuple[Path, Path], out: Path, method: str, model: dict, losses: dict | None = None, **training: Any):
+    return run_config_from_dict(
+        {
+            "method": method,
+            "out": str(out),
+            "model": model,
+            "losses": losses or {},
+            "training": {
+                "steps": 6,
+                "batch_size": 2,
+                "decay_start": 3,
+                "sample_every": 3,
+                "checkpoint_every": 2,
+                "sample_count": 2,
+                "log_every": 1,
+                "load_scale": 1.0,
+                **training,
+            },
+            "data": {"sim": {"root": str(domains[0])}, "real": {"root": str(domains[1])}},
+        }
+    )
+
+
+def fitted_color_transfer(domains: tuple[Path, Path], out: Path) -> Path:
+    run = _run(domains, out, "color_transfer", {"image_size": [32, 40], "blur": 0}, steps=20, decay_start=0)
+    return train(run, progress=False)
+
+
+# -- colour -------------------------------------------------------------------------------------------
+
+
+def test_lab_round_trip_and_known_values() -> None:
+    rgb = torch.rand(2, 3, 8, 8)
+    np.testing.assert_allclose(lab_to_rgb(rgb_to_lab(rgb)).numpy(), rgb.numpy(), atol=2e-4)
+    white = rgb_to_lab(torch.ones(1, 3, 1, 1)).flatten()
+    np.testing.assert_allclose(white.numpy(), [100.0, 0.0, 0.0], atol=0.05)
+    # OpenCV's float Lab agrees (sRGB D65).
+    pixel = np.array([[[0.8, 0.3, 0.1]]], np.float32)
+    expected = cv2.cvtColor(pixel, cv2.COLOR_RGB2Lab).flatten()
+    ours = rgb_to_lab(torch.from_numpy(pixel).permute(2, 0, 1)[None]).flatten().numpy()
+    np.testing.assert_allclose(ours, expected, atol=0.3)
+
+
+# -- baselines ----------------------------------------------------------------------------------------
+
+
+def test_identity_returns_its_input_and_round_trips(tmp_path: Path) -> None:
+    model = Identity(IdentityConfig(image_size=(16, 20)))
+    frames = np.random.default_rng(0).integers(0, 256, (2, 16, 20, 3), dtype=np.uint8)
+    np.testing.assert_array_equal(model.translate(frames), frames)
+    loaded = load_generator(save_generator(model, tmp_path / "identity"))
+    np.testing.assert_array_equal(loaded.translate(frames), frames)
+
+
+def test_color_transfer_fit_matches_the_real_statistics(tmp_path: Path, domains: tuple[Path, Path]) -> None:
+    checkpoint = fitted_color_transfer(domains, tmp_path / "ct")
+    model = load_generator(checkpoint, method="color_transfer")
+    sim = np.stack([cv2.cvtColor(cv2.imread(str(p)), cv2.COLOR_BGR2RGB) for p in sorted(domains[0].glob("*.png"))])
+    real = np.stack([cv2.cvtColor(cv2.imread(str(p)), cv2.COLOR_BGR2RGB) for p in sorted(domains[1].glob("*.png"))])
+
+    def lab_moments(frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        lab = rgb_to_lab(torch.from_numpy(frames).permute(0, 3, 1, 2).float() / 255.0)
+        return lab.mean(dim=(0, 2, 3)).numpy(), lab.std(dim=(0, 2, 3)).numpy()
+
+    (sim_mean, _), (real_mean, real_std) = lab_moments(sim), lab_moments(real)
+    out_mean, out_std = lab_moments(model.translate(sim))
+    assert np.abs(sim_mean - real_mean).max() > 10  # the domains differ...
+    np.testing.assert_allclose(out_mean, real_mean, atol=3.5)  # ...and the transfer closes it (up to gamut clipping)
+    np.testing.assert_allclose(out_std, real_std, rtol=0.25, atol=1.0)
+    config = json.loads((checkpoint / "config.json").read_text())
+    assert config["method"] == "color_transfer" and config["step"] == 20
+
+
+def test_color_transfer_runs_in_onnx_runtime_like_torch(tmp_path: Path, domains: tuple[Path, Path]) -> None:
+    from generators.runtime import OnnxRuntimeGenerator
+
+    model = load_generator(fitted_color_transfer(domains, tmp_path / "ct"))
+    frames = np.random.default_rng(0).integers(0, 256, (3, 32, 40, 3), dtype=np.uint8)
+    fast = OnnxRuntimeGenerator(model, threads=1).translate(frames)
+    assert np.abs(fast.astype(int) - model.translate(frames).astype(int)).max() <= 1
+
+
+def test_color_transfer_config_errors() -> None:
+    with pytest.raises(ValueError, match="blur must be one of"):
+        ColorTransferConfig(blur=4)
+    with pytest.raises(ValueError, match="blur_sigma must be in"):
+        ColorTransferConfig(blur_sigma=0.0)
+    with pytest.raises(ValueError, match="sim->real only"):
+        ColorTransfer(ColorTransferConfig(), direction="real->canonical")
+
+
+# -- CUT ----------------------------------------------------------------------------------------------
+
+
+def test_patch_nce_prefers_matching_patches() -> None:
+    torch.manual_seed(0)
+    keys = torch.nn.functional.normalize(torch.randn(2, 64, 32), dim=-1)
+    matched = patch_nce(keys.clone(), keys, 0.07)
+    shuffled = patch_nce(keys[:, torch.randperm(64)], keys, 0.07)
+    assert matched < 0.1 < np.log(64) * 0.5 < shuffled
+
+
+def test_cut_prior_starts_at_the_color_transfer(tmp_path: Path, domains: tuple[Path, Path]) -> None:
+    ct_path = fitted_color_transfer(domains, tmp_path / "ct")
+    ct = load_generator(ct_path)
+    model = CUT(
+        CUTConfig(image_size=(32, 40), width=4, blocks=2, nce_layers=(0, 3, 7, 11, 13), prior_checkpoint=str(ct_path))
+    )
+    CUTTrainer(model, CUTLosses(mode="fastcut", num_patches=16, mlp_width=16, disc_width=8), 2e-4, 0.5, 0)
+    frames = np.random.default_rng(1).integers(0, 256, (2, 32, 40, 3), dtype=np.uint8)
+    # Zero-initialised residual: the untrained CUT is the colour transfer (within a uint8 level).
+    assert np.abs(model.translate(frames).astype(int) - ct.translate(frames).astype(int)).max() <= 1
+    with pytest.raises(ValueError, match="nce_layers must be increasing"):
+        CUTConfig(blocks=1, nce_layers=(0, 3, 7, 11, 13))
+    with pytest.raises(ValueError, match="losses.mode must be one of"):
+        CUTLosses(mode="fast")
+
+
+@pytest.mark.parametrize(("mode", "disc"), [("cut", "patch"), ("fastcut", "projected")])
+def test_cut_modes_train_and_resume_exactly(tmp_path: Path, domains: tuple[Path, Path], mode: str, disc: str) -> None:
+    ct_path = fitted_color_transfer(domains, tmp_path / "ct")
+    model = {"image_size": [32, 40], "width": 4, "blocks": 2, "prior_checkpoint": str(ct_path)}
+    losses = {"mode": mode, "discriminator": disc, "num_patches": 16, "mlp_width": 16, "disc_width": 8}
+    straight = train(_run(domains, tmp_path / "straight", "cut", model, losses), progress=False)
+    run = _run(domains, tmp_path / "resumed", "cut", model, losses)
+    train(run, progress=False, max_steps=3)
+    resumed = train(run, resume=True, progress=False)
+    a, b = load_generator(straight), load_generator(resumed)
+    for (name, x), (_, y) in zip(a.state_dict().items(), b.state_dict().items(), strict=True):
+        assert torch.equal(x, y), name
+    # The residual moved away from zero: training did something.
+    assert float(a.net.net[-2].weight.detach().abs().sum()) > 0
+    expected = CUTLosses(mode=mode)
+    assert (expected.lambda_nce, expected.nce_idt, expected.flip_equivariance) == (
+        (1.0, True, False) if mode == "cut" else (10.0, False, True)
+    )
+
+
+def test_projected_discriminator_is_frozen_except_its_heads() -> None:
+    from generators.projected import ProjectedDiscriminator
+
+    disc = ProjectedDiscriminator()
+    trainable = {id(p) for p in disc.trainable_parameters()}
+    assert all(p.requires_grad == (id(p) in trainable) for p in disc.parameters())
+    x = torch.zeros(2, 3, 64, 80, requires_grad=True)
+    logits = disc(x)
+    assert [tuple(lg.shape[2:]) for lg in logits] == [(8, 10), (4, 5), (2, 2), (2, 3)]
+    sum(lg.sum() for lg in logits).backward()
+    assert x.grad is not None and float(x.grad.abs().sum()) > 0  # gradients reach the generator
+    disc.train()
+    assert not disc.backbone.training  # frozen batch norms stay in eval mode
+
+
+def test_cyclegan_projected_option_trains() -> None:
+    from generators.cyclegan.model import CycleGAN, CycleGANConfig
+    from generators.cyclegan.train import CycleGANLosses, CycleGANTrainer
+
+    torch.manual_seed(0)
+    model = CycleGAN(CycleGANConfig(image_size=(32, 40), width=4, blocks=1))
+    trainer = CycleGANTrainer(model, CycleGANLosses(discriminator="projected"), 2e-4, 0.5, 0)
+    before = [p.detach().clone() for p in trainer.disc_real.heads.parameters()]
+    backbone = [p.detach().clone() for p in trainer.disc_real.backbone.parameters()]
+    sim, real = torch.rand(2, 3, 32, 40) * 2 - 1, torch.rand(2, 3, 32, 40) * 2 - 1
+    losses = trainer.train_step(sim, real)
+    assert np.isfinite(list(losses.values())).all()
+    assert any(not torch.equal(a, b) for a, b in zip(before, trainer.disc_real.heads.parameters(), strict=True))
+    assert all(torch.equal(a, b) for a, b in zip(backbone, trainer.disc_real.backbone.parameters(), strict=True))
+
+
+def test_diff_augment_is_reproducible_and_keeps_shape() -> None:
+    x = torch.rand(3, 3, 24, 32) * 2 - 1
+    a = diff_augment(x, torch.Generator().manual_seed(5))
+    b = diff_augment(x, torch.Generator().manual_seed(5))
+    assert a.shape == x.shape and torch.equal(a, b)
+    assert not torch.equal(a, x)
+
+
+# -- KID and the training-time realism log -----------------------------------------------------------
+
+
+def test_kernel_distance_separates_and_reports_spread() -> None:
+    rng = np.random.default_rng(0)
+    a, b, far = rng.normal(size=(150, 8)), rng.normal(size=(150, 8)), rng.normal(size=(150, 8)) + 2
+    near_mean, near_std = kernel_distance(a, b, subsets=50)
+    far_mean, _ = kernel_distance(a, far, subsets=50)
+    assert abs(near_mean) < 3 * near_std + 0.05 < far_mean
+
+
+def test_kid_log_writes_curve_and_keeps_best(tmp_path: Path, domains: tuple[Path, Path]) -> None:
+    ct_path = fitted_color_transfer(domains, tmp_path / "ct")
+    model = {"image_size": [32, 40], "width": 4, "blocks": 2, "prior_checkpoint": str(ct_path)}
+    losses = {"mode": "fastcut", "num_patches": 16, "mlp_width": 16, "disc_width": 8}
+    run = _run(domains, tmp_path / "cut", "cut", model, losses, kid_every=3, kid_frames=8)
+    train(run, progress=False)
+    rows = (tmp_path / "cut" / "kid.csv").read_text().splitlines()
+    assert rows[0] == "step,wall_s,kid_lite0,kid_lite2" and [r.split(",")[0] for r in rows[1:]] == ["0", "3", "6"]
+    assert (tmp_path / "cut" / "kid_curve.png").stat().st_size > 0
+    best = json.loads((tmp_path / "cut" / "best" / "config.json").read_text())
+    kids = {int(r.split(",")[0]): float(r.split(",")[3]) for r in rows[1:]}
+    assert best["step"] == min(kids, key=lambda s: kids[s])
+
+
+# -- segmenter ----------------------------------------------------------------------------------------
+
+
+def _fake_harvest(root: Path, count: int = 12) -> None:
+    """Frames with a white and a yellow stripe on grey road, their class maps, both views."""
+    rng = np.random.default_rng(0)
+    rows = ["frame"]
+    for view in ("canonical", "randomized", "segmentation"):
+        (root / view).mkdir(parents=True, exist_ok=True)
+    for i in range(count):
+        frame = np.full((32, 40, 3), 70, np.uint8)
+        seg = np.full((32, 40), SegClass.ROAD, np.uint8)
+        x = int(rng.integers(2, 14))
+        frame[:, x : x + 4] = (240, 240, 240)
+        seg[:, x : x + 4] = SegClass.WHITE_LINE
+        frame[:, x + 20 : x + 23] = (230, 200, 30)
+        seg[:, x + 20 : x + 23] = SegClass.YELLOW_LINE
+        name = f"f{i:03d}"
+        rows.append(name)
+        cv2.imwrite(str(root / "canonical" / f"{name}.png"), frame[..., ::-1])
+        cv2.imwrite(str(root / "randomized" / f"{name}.png"), (frame * 0.7).astype(np.uint8)[..., ::-1])
+        cv2.imwrite(str(root / "segmentation" / f"{name}.png"), seg)
+    (root / "manifest.csv").write_text("\n".join(rows) + "\n")
+
+
+def test_segmenter_learns_markings_and_round_trips(tmp_path: Path) -> None:
+    from generators.segmenter import SegmenterConfig, SegmenterError, load_segmenter, read_harvest, train_segmenter
+
+    _fake_harvest(tmp_path / "h")
+    config = SegmenterConfig(image_size=(32, 40), width=8, steps=150, batch_size=8, lr=3e-3, torch_threads=1)
+    summary = train_segmenter(tmp_path / "h", tmp_path / "seg", config, val_harvest=tmp_path / "h", progress=False)
+    assert summary["val_iou_canonical"]["white"] > 0.8 and summary["val_iou_canonical"]["yellow"] > 0.6
+    model = load_segmenter(tmp_path / "seg")
+    frames, classes = read_harvest(tmp_path / "h")
+    assert (model.predict(frames) == classes).mean() > 0.9
+    with pytest.raises(SegmenterError, match="already holds a segmenter"):
+        train_segmenter(tmp_path / "h", tmp_path / "seg", config, progress=False)
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "config.json").write_text('{"kind": "generator"}')
+    (tmp_path / "bad" / "weights.safetensors").write_bytes(b"")
+    with pytest.raises(SegmenterError, match="not a segmenter checkpoint"):
+        load_segmenter(tmp_path / "bad")
+    with pytest.raises(SegmenterError, match="has no manifest.csv"):
+        read_harvest(tmp_path)
