@@ -5,11 +5,22 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
-from collections.abc import Iterable
-from pathlib import Path
 from typing import Any, TypeVar
 
 from sim2real_env.names import unknown_name_message
+
+# The YAML readers live in the bottom layer (sim2real_env's domains and make_env read YAML too);
+# re-exported here, where generators and agents have always imported them from.
+from sim2real_env.yaml_config import apply_overrides, load_yaml_config, read_yaml_mapping
+
+__all__ = [
+    "apply_overrides",
+    "check_image_size",
+    "config_from_dict",
+    "config_to_dict",
+    "load_yaml_config",
+    "read_yaml_mapping",
+]
 
 T = TypeVar("T")
 
@@ -56,47 +67,3 @@ def check_image_size(value: Any, owner: str, multiple: int) -> tuple[int, int]:
     if value[0] % multiple or value[1] % multiple:
         raise ValueError(f"{owner}.image_size must be multiples of {multiple}, got {list(value)}")
     return int(value[0]), int(value[1])
-
-
-def apply_overrides(raw: dict[str, Any], overrides: list[str] | tuple[str, ...]) -> dict[str, Any]:
-    """Apply command-line ``key.sub=value`` overrides (values parsed as YAML) to a config mapping."""
-    import yaml
-
-    for item in overrides:
-        if "=" not in item:
-            raise ValueError(f"override {item!r} must look like key.sub=value")
-        dotted, _, text = item.partition("=")
-        keys = dotted.strip().split(".")
-        node = raw
-        for key in keys[:-1]:
-            node = node.setdefault(key, {})
-            if not isinstance(node, dict):
-                raise ValueError(f"override {dotted!r}: {key!r} is not a section")
-        node[keys[-1]] = yaml.safe_load(text)
-    return raw
-
-
-def read_yaml_mapping(path: str | Path, what: str, overrides: list[str] | tuple[str, ...] = ()) -> dict[str, Any]:
-    """Read a YAML file that must hold a mapping and apply ``key.sub=value`` overrides."""
-    import yaml
-
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{what} {path} does not exist")
-    raw = yaml.safe_load(path.read_text()) or {}
-    if not isinstance(raw, dict):
-        raise ValueError(f"{what} {path} must hold a mapping, got {type(raw).__name__}")
-    return apply_overrides(raw, overrides)
-
-
-def load_yaml_config(
-    path: str | Path, what: str, known: Iterable[str], overrides: list[str] | tuple[str, ...] = ()
-) -> dict[str, Any]:
-    """:func:`read_yaml_mapping`, then reject unknown top-level keys by name (with a did-you-mean)."""
-    path = Path(path)
-    raw = read_yaml_mapping(path, what, overrides)
-    allowed = list(known)
-    for key in raw:
-        if key not in allowed:
-            raise ValueError(unknown_name_message(f"key in {path.name}", str(key), allowed))
-    return raw

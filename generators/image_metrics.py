@@ -26,9 +26,9 @@ import numpy as np
 import torch
 
 from generators.realism import Features, kernel_distance
+from sim2real_env.frames import resize_frames, translate_in_batches
 from sim2real_env.segmentation import SegClass
 from sim2real_env.video import write_png
-from sim2real_env.wrappers import resize_frames, translate_in_batches
 
 #: dt-core ``line_detector_node/config/line_detector_node/default.yaml`` (OpenCV HSV, H in [0, 180]).
 DT_CORE_HSV: dict[str, list[tuple[tuple[int, int, int], tuple[int, int, int]]]] = {

@@ -338,7 +338,7 @@ class _KidLog:
         import csv
 
         from generators.realism import RealismProbe
-        from sim2real_env.wrappers import resize_frames
+        from sim2real_env.frames import resize_frames
 
         self.out, self.model = out, model
         size = model.image_size

@@ -25,8 +25,8 @@ import numpy as np
 
 from generators.checkpoint import load_generator
 from generators.data import IMAGE_SUFFIXES, is_truncated_jpeg
+from sim2real_env.frames import resize_frames
 from sim2real_env.video import IMAGE_WRITE_SUFFIXES, VIDEO_FORMATS, write_image, write_video
-from sim2real_env.wrappers import resize_frames
 
 
 def translate_frames(generator: Any, frames: list[np.ndarray], side_by_side: bool) -> list[np.ndarray]:

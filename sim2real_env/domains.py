@@ -32,10 +32,10 @@ import cv2
 import gymnasium as gym
 import numpy as np
 
-from generators.configs import load_yaml_config
 from sim2real_env.env import EnvConfig
 from sim2real_env.names import unknown_name_message
 from sim2real_env.wrappers import check_image_space
+from sim2real_env.yaml_config import load_yaml_config
 
 DOMAINS_DIR = Path(__file__).resolve().parent.parent / "configs" / "domains"
 

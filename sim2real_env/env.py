@@ -32,7 +32,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from sim2real_env import _compat
+from sim2real_env import _compat, register_envs
 from sim2real_env.maps import DEFAULT_MAP, resolve_map
 from sim2real_env.names import unknown_name_message
 
@@ -487,3 +487,7 @@ class DuckietownEnv(gym.Env[np.ndarray, np.ndarray]):
             "step": self._steps,
             "termination": termination,
         }
+
+
+# This module defines the env, and Gymnasium is loaded: make ``gymnasium.make(ENV_ID)`` work.
+register_envs()

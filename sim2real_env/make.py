@@ -24,12 +24,12 @@ from typing import Any
 
 import gymnasium as gym
 
-from generators.configs import load_yaml_config
 from sim2real_env import ENV_ID
 from sim2real_env.env import EnvConfig
 from sim2real_env.names import unknown_name_message
 from sim2real_env.preprocess import ChannelFrameStack, CropObservation, ResizeObservation
 from sim2real_env.wrappers import CanonicalizeObservation, Sim2RealObservation
+from sim2real_env.yaml_config import load_yaml_config
 
 _GENERATOR_KEYS = ("checkpoint", "device", "backend", "keep_original", "output_size")
 _PREPROCESS_KEYS = ("crop_top", "resize", "frame_stack")

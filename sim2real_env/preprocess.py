@@ -9,7 +9,8 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from sim2real_env.wrappers import check_image_space, resize_frames
+from sim2real_env.frames import resize_frames
+from sim2real_env.wrappers import check_image_space
 
 
 class CropObservation(gym.ObservationWrapper[np.ndarray, Any, np.ndarray], gym.utils.RecordConstructorArgs):
