@@ -31,10 +31,11 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from generators import distributed
 from generators.base import uint8_to_float
 from generators.checkpoint import CheckpointError, load_generator, load_training_state, read_config, save_generator
 from generators.configs import config_from_dict, config_to_dict, read_yaml_mapping
-from generators.data import Augment, FolderSpec, default_real_dir, load_images, sample_batch
+from generators.data import Augment, FolderSpec, ImageSet, default_real_dir, load_images, sample_batch
 from generators.protocol import DIRECTIONS
 from generators.registry import METHODS, method_class, trainer_class
 from sim2real_env.checks import check_ints
@@ -198,12 +199,18 @@ def train(run: RunConfig, resume: bool = False, progress: bool = True, max_steps
     """Train (or resume) the run; returns the final checkpoint directory ``<out>/checkpoint``.
 
     ``max_steps`` stops early after that many steps of *this* call (for tests), checkpointing.
+
+    Under ``torchrun`` (``RANK``/``WORLD_SIZE``/``LOCAL_RANK`` set, or an initialised process
+    group) every rank calls this: ``training.batch_size`` frames per rank, gradients averaged
+    over the ranks, rank 0 alone writing files; see :mod:`generators.distributed`.
     """
     cfg = run.training
     out = Path(run.out)
     checkpoint_dir = out / "checkpoint"
-    torch.set_num_threads(cfg.torch_threads)
-    device = pick_device(cfg.device)
+    ctx = distributed.detect()
+    torch.set_num_threads(distributed.threads_per_rank(ctx, cfg.torch_threads))
+    device = distributed.rank_device(ctx, pick_device(cfg.device))
+    distributed.init_process_group(ctx, device)
     torch.manual_seed(cfg.seed)
     model_class = method_class(run.method)
     model = model_class(model_class.config_class.from_dict(run.model), direction=run.direction).to(device)
@@ -217,6 +224,12 @@ def train(run: RunConfig, resume: bool = False, progress: bool = True, max_steps
             )
         model = load_generator(checkpoint_dir, device=device)
         step = int(saved["step"])
+        saved_world = int(saved.get("training", {}).get("world_size", 1))
+        if saved_world != ctx.world_size and ctx.is_main:
+            print(
+                f"train-generator: resuming a {saved_world}-rank run on {ctx.world_size} rank(s): the global batch "
+                f"is now {ctx.world_size * cfg.batch_size} frames (was {saved_world * cfg.batch_size})"
+            )
     elif (checkpoint_dir / "config.json").exists():
         raise CheckpointError(f"{checkpoint_dir} already exists; pass --resume to continue it or choose another 'out'")
 
@@ -249,40 +262,73 @@ def train(run: RunConfig, resume: bool = False, progress: bool = True, max_steps
     use_amp = cfg.amp and device.type == "cuda" and torch.cuda.is_bf16_supported()
 
     def checkpoint(at: int) -> None:
+        if not ctx.is_main:
+            return
         state = {
             "trainer": trainer.state_dict(),
             "sampler_rng": sampler.get_state(),
             "torch_rng": torch.get_rng_state(),
         }
-        training_meta = {"run": _comparable(run), "device": str(device)}
+        training_meta: dict[str, Any] = {"run": _comparable(run), "device": str(device)}
+        if ctx.enabled:
+            training_meta["world_size"] = ctx.world_size
         save_generator(model, checkpoint_dir, step=at, data=data_summary, training=training_meta, training_state=state)
         save_generator(model, out / "snapshots" / f"step_{at:07d}", step=at, data=data_summary, training=training_meta)
 
     from torch.utils.tensorboard import SummaryWriter
 
-    out.mkdir(parents=True, exist_ok=True)
     run_record = {"config": run.to_dict(), "provenance": provenance(), "device": str(device)}
-    write_json_atomic(out / "run.json", run_record)
-    writer = SummaryWriter(str(out / "tensorboard"))
+    if ctx.enabled:
+        run_record["distributed"] = {"world_size": ctx.world_size, "global_batch_size": ctx.world_size * cfg.batch_size}
+    writer: Any = _NoWriter()
+    if ctx.is_main:
+        out.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(out / "run.json", run_record)
+        writer = SummaryWriter(str(out / "tensorboard"))
     stop_at = cfg.steps if max_steps is None else min(cfg.steps, step + max_steps)
-    bar = tqdm(total=cfg.steps, initial=step, unit="it", disable=not progress, desc=f"train {run.method}")
+    bar = tqdm(
+        total=cfg.steps, initial=step, unit="it", disable=not progress or not ctx.is_main, desc=f"train {run.method}"
+    )
     started, done_here = time.perf_counter(), 0
-    probe = _KidLog(out, model, source_val.images, real.images, cfg, resume) if cfg.kid_every else None
+    probe = None
+    if cfg.kid_every and ctx.is_main:
+        with distributed.forked_rng(ctx, device):  # rank 0's extra draws must not move its shared stream
+            probe = _KidLog(out, model, source_val.images, real.images, cfg, resume)
     if probe is not None and step == 0:
-        probe.log(step, writer)
+        with distributed.forked_rng(ctx, device):
+            probe.log(step, writer)
+    averager = None
+    synced_modules = distributed.trained_modules(trainer)
+    if ctx.enabled:  # every rank starts from rank 0's weights, frame sampler and random stream
+        distributed.broadcast_modules(synced_modules)
+        distributed.broadcast_rng(sampler, device)
+        distributed.broadcast_rng(torch.default_generator, device)
+        averager = distributed.GradientAverager(trainer.optimizers)
     with StopFlag() as stop:
-        while step < stop_at and not stop.requested:
+        while step < stop_at and not distributed.any_rank(stop.requested, ctx, device):
             lr = learning_rate(step, cfg)
             for optimizer in trainer.optimizers:
                 for group in optimizer.param_groups:
                     group["lr"] = lr
-            sim_batch = augment(sample_batch(sim.images, cfg.batch_size, sampler, device))
-            real_batch = augment(sample_batch(real.images, cfg.batch_size, sampler, device))
-            with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=use_amp):
+            if ctx.enabled:
+                # Methods without an optimiser (the baselines) fit on the whole global batch on every rank.
+                whole = not trainer.optimizers
+                sim_batch = _rank_batch(sim, augment, cfg, sampler, device, ctx, whole)
+                real_batch = _rank_batch(real, augment, cfg, sampler, device, ctx, whole)
+            else:
+                sim_batch = augment(sample_batch(sim.images, cfg.batch_size, sampler, device))
+                real_batch = augment(sample_batch(real.images, cfg.batch_size, sampler, device))
+            with (
+                distributed.forked_rng(ctx, device, distributed.step_seed(cfg.seed, step, ctx.rank)),
+                torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=use_amp),
+            ):
                 losses = trainer.train_step(sim_batch, real_batch)
+            if ctx.enabled:
+                distributed.broadcast_modules(synced_modules, buffers_only=True)
             step += 1
             done_here += 1
             if step % cfg.log_every == 0 or step == stop_at:
+                losses = distributed.mean_losses(losses, ctx, device)
                 rate = done_here / (time.perf_counter() - started)
                 for name, value in losses.items():
                     writer.add_scalar(f"loss/{name}", value, step)
@@ -292,36 +338,76 @@ def train(run: RunConfig, resume: bool = False, progress: bool = True, max_steps
                     {k: f"{v:.3f}" for k, v in losses.items() if k in ("g_total", "cycle", "d_real", "recon", "style")}
                 )
             bar.update(1)
-            if step % cfg.sample_every == 0 or step == cfg.steps:
-                grid = save_sample_grid(
-                    out / "samples" / f"step_{step:07d}.png", [fixed, *trainer.sample_columns(fixed)]
-                )
-                writer.add_image("samples", grid, step, dataformats="HWC")
-                if fixed_canonical is not None:  # real->canonical models: distorted | corrected | canonical
-                    columns = trainer.distortion_columns(fixed_canonical)
-                    grid = save_sample_grid(out / "samples" / f"distortion_step_{step:07d}.png", columns)
-                    writer.add_image("distortion_samples", grid, step, dataformats="HWC")
+            if (step % cfg.sample_every == 0 or step == cfg.steps) and ctx.is_main:
+                with distributed.forked_rng(ctx, device):
+                    grid = save_sample_grid(
+                        out / "samples" / f"step_{step:07d}.png", [fixed, *trainer.sample_columns(fixed)]
+                    )
+                    writer.add_image("samples", grid, step, dataformats="HWC")
+                    if fixed_canonical is not None:  # real->canonical models: distorted | corrected | canonical
+                        columns = trainer.distortion_columns(fixed_canonical)
+                        grid = save_sample_grid(out / "samples" / f"distortion_step_{step:07d}.png", columns)
+                        writer.add_image("distortion_samples", grid, step, dataformats="HWC")
             if probe is not None and (step % cfg.kid_every == 0 or step == stop_at):
-                probe.log(step, writer)
+                with distributed.forked_rng(ctx, device):
+                    probe.log(step, writer)
             if step % cfg.checkpoint_every == 0 and step < stop_at:
                 checkpoint(step)
+        stopped = distributed.any_rank(stop.requested, ctx, device)
+    if averager is not None:
+        averager.close()
+    distributed.check_in_sync([model, *synced_modules], ctx, device)
     checkpoint(step)
     wall = time.perf_counter() - started
-    write_json_atomic(
-        out / "run.json",
-        {
-            **run_record,
-            "final_step": step,
-            "steps_this_call": done_here,
-            "wall_s": wall,
-            "stopped_by_signal": stop.requested,
-        },
-    )
+    if ctx.is_main:
+        write_json_atomic(
+            out / "run.json",
+            {
+                **run_record,
+                "final_step": step,
+                "steps_this_call": done_here,
+                "wall_s": wall,
+                "stopped_by_signal": stopped,
+            },
+        )
     bar.close()
     writer.close()
-    if stop.requested:
+    distributed.barrier(ctx)  # the checkpoint and run.json exist before any rank returns
+    if stopped and ctx.is_main:
         print(f"train-generator: stopped by signal at step {step}; resume with --resume")
     return checkpoint_dir
+
+
+def _rank_batch(
+    images: ImageSet,
+    augment: Augment,
+    cfg: TrainConfig,
+    sampler: torch.Generator,
+    device: torch.device,
+    ctx: distributed.DistContext,
+    whole: bool,
+) -> torch.Tensor:
+    """Rows of this rank in the global batch: the ``world_size x batch_size`` frames one process would draw.
+
+    Every rank draws and augments the whole global batch from the same generator states (the
+    augmentation is a crop-and-resize, small beside the networks) and keeps its own rows, so the
+    frames equal a single-process run with ``batch_size = world_size x batch_size``.
+    """
+    batch = augment(sample_batch(images.images, cfg.batch_size * ctx.world_size, sampler, device))
+    return batch if whole else distributed.local_part(batch, ctx)
+
+
+class _NoWriter:
+    """TensorBoard's ``SummaryWriter`` on ranks other than 0, which write nothing."""
+
+    def add_scalar(self, *args: Any, **kwargs: Any) -> None:
+        """Nothing."""
+
+    def add_image(self, *args: Any, **kwargs: Any) -> None:
+        """Nothing."""
+
+    def close(self) -> None:
+        """Nothing."""
 
 
 class _KidLog:

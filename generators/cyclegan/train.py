@@ -11,6 +11,7 @@ from torch.nn import functional as F
 
 from generators.configs import config_from_dict
 from generators.cyclegan.model import CycleGAN
+from generators.distributed import gather_batch, own_rows
 from generators.projected import build_discriminator, discriminator_loss, freeze_for_generator_step, generator_loss
 
 
@@ -135,8 +136,10 @@ class CycleGANTrainer:
 
         for d in (self.disc_sim, self.disc_real):
             freeze_for_generator_step(d, False)
-        old_real = self.pool_real.query(fake_real)
-        old_sim = self.pool_sim.query(fake_sim)
+        # Under torchrun the pools see every rank's fakes (the global batch), so they and their draws
+        # are the same on all ranks and equal one process's with that batch; each rank keeps its rows.
+        old_real = own_rows(self.pool_real.query(gather_batch(fake_real)))
+        old_sim = own_rows(self.pool_sim.query(gather_batch(fake_sim)))
         loss_d_real = discriminator_loss(self.disc_real, real, old_real.detach(), self.projected, rng)
         loss_d_sim = discriminator_loss(self.disc_sim, sim, old_sim.detach(), self.projected, rng)
         self.opt_d.zero_grad(set_to_none=True)

@@ -14,6 +14,7 @@ import cv2
 import torch
 
 from generators.configs import config_from_dict
+from generators.distributed import mean_over_ranks
 from generators.nst.backbones import BACKBONES, gram, load_backbone, style_content_losses
 from generators.nst.model import StyleNet
 
@@ -88,7 +89,10 @@ class StyleNetTrainer:
                 style_target = self.fixed_style
             else:
                 feats = self.extractor.features(real)
-                style_target = {k: gram(feats[k]).mean(0, keepdim=True) for k in self.extractor.style_layers}
+                # Under torchrun: the mean Gram matrix of the global real batch, as one process would use.
+                style_target = {
+                    k: mean_over_ranks(gram(feats[k]).mean(0, keepdim=True)) for k in self.extractor.style_layers
+                }
         out = self.model(sim)
         content, style = style_content_losses(self.extractor, out, content_target, style_target)
         tv = total_variation(out)
