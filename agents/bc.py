@@ -33,6 +33,7 @@ from agents.expert import PurePursuitExpert
 from agents.pipeline import GENERATOR_DIRECTION, Pipeline
 from agents.saved import AgentError, check_observation, save_agent
 from generators.configs import config_from_dict, config_to_dict
+from sim2real_env.errors import ConfigError, InputError
 from sim2real_env.maps import resolve_map
 from sim2real_env.names import resolve_name
 from sim2real_env.provenance import provenance, write_json_atomic
@@ -52,7 +53,7 @@ class BCNetConfig:
         for name in ("width", "hidden"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or not 4 <= value <= 1024:
-                raise ValueError(f"bc.net.{name} must be an integer in [4, 1024], got {value!r}")
+                raise ConfigError(f"bc.net.{name} must be an integer in [4, 1024], got {value!r}")
 
 
 class BCPolicy(nn.Module):
@@ -113,7 +114,7 @@ class BCConfig:
     def __post_init__(self) -> None:
         resolve_name("bc source", self.source, SOURCES)
         if not isinstance(self.maps, tuple):
-            raise ValueError(f"bc.maps must be a list of map names, got {self.maps!r}")
+            raise ConfigError(f"bc.maps must be a list of map names, got {self.maps!r}")
         for m in self.maps:
             resolve_map(m)
         ints = {
@@ -131,13 +132,13 @@ class BCConfig:
         for name, low in ints.items():
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise ValueError(f"bc.{name} must be an integer >= {low}, got {value!r}")
+                raise ConfigError(f"bc.{name} must be an integer >= {low}, got {value!r}")
         for name, lo, hi in (("expert_noise", 0.0, 1.0), ("dagger_beta", 0.0, 1.0), ("lr", 1e-7, 1.0)):
             number = getattr(self, name)
             if isinstance(number, bool) or not isinstance(number, (int, float)) or not lo <= number <= hi:
-                raise ValueError(f"bc.{name} must be a number in [{lo}, {hi}], got {number!r}")
+                raise ConfigError(f"bc.{name} must be a number in [{lo}, {hi}], got {number!r}")
         if self.source == "harvest" and not self.harvest_root:
-            raise ValueError("bc.source 'harvest' needs bc.harvest_root (a `sim2real harvest` folder)")
+            raise ConfigError("bc.source 'harvest' needs bc.harvest_root (a `sim2real harvest` folder)")
         if isinstance(self.net, dict):
             object.__setattr__(self, "net", config_from_dict(BCNetConfig, self.net, "bc.net"))
 
@@ -231,9 +232,9 @@ def _check_harvest_source(pipeline: Pipeline, cfg: BCConfig) -> None:
     if not (root / "manifest.csv").exists():
         raise FileNotFoundError(f"bc.harvest_root {root} has no manifest.csv; is it a `sim2real harvest` folder?")
     if pipeline.preprocess.frame_stack != 1:
-        raise ValueError("bc.source 'harvest' gives single frames; set preprocess.frame_stack: 1 or use 'rollout'")
+        raise ConfigError("bc.source 'harvest' gives single frames; set preprocess.frame_stack: 1 or use 'rollout'")
     if pipeline.env.get("distortion"):
-        raise ValueError("bc.source 'harvest' has no distorted frames; use source 'rollout' with distortion")
+        raise ConfigError("bc.source 'harvest' has no distorted frames; use source 'rollout' with distortion")
 
 
 def _harvest_data(pipeline: Pipeline, cfg: BCConfig) -> tuple[np.ndarray, np.ndarray]:
@@ -251,7 +252,7 @@ def _harvest_data(pipeline: Pipeline, cfg: BCConfig) -> tuple[np.ndarray, np.nda
     with open(manifest, newline="") as handle:
         rows = list(csv.DictReader(handle))
     if not rows:
-        raise ValueError(f"{manifest} lists no frames")
+        raise InputError(f"{manifest} lists no frames")
     images = []
     for row in rows:
         image = cv2.imread(str(root / folder / f"{row['frame']}.png"), cv2.IMREAD_COLOR)

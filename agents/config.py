@@ -22,6 +22,7 @@ from typing import Any
 from agents.pipeline import PIPELINES, Pipeline
 from agents.saved import ALGOS
 from generators.configs import load_yaml_config
+from sim2real_env.errors import ConfigError
 from sim2real_env.names import resolve_name, unknown_name_message
 
 
@@ -42,17 +43,19 @@ class AgentRunConfig:
         resolve_name("agent algorithm", self.algo, ALGOS)
         for name in ("env", "preprocess", "checkpoints"):
             if not isinstance(getattr(self, name), dict):
-                raise ValueError(f"agent config: '{name}' must be a mapping, got {getattr(self, name)!r}")
+                raise ConfigError(f"agent config: '{name}' must be a mapping, got {getattr(self, name)!r}")
         try:
             self.out.format(algo=self.algo, pipeline="raw")
         except (KeyError, IndexError, ValueError) as exc:
-            raise ValueError(f"agent config: out {self.out!r} may use only {{algo}} and {{pipeline}} ({exc})") from None
+            raise ConfigError(
+                f"agent config: out {self.out!r} may use only {{algo}} and {{pipeline}} ({exc})"
+            ) from None
         for key in self.checkpoints:
             if key not in ("sim2real", "canonicalized"):
-                raise ValueError(unknown_name_message("checkpoints key", str(key), ("sim2real", "canonicalized")))
+                raise ConfigError(unknown_name_message("checkpoints key", str(key), ("sim2real", "canonicalized")))
         other = "ppo" if self.algo == "bc" else "bc"
         if getattr(self, other) is not None:
-            raise ValueError(f"agent config with algo {self.algo!r} has a '{other}' section; remove it")
+            raise ConfigError(f"agent config with algo {self.algo!r} has a '{other}' section; remove it")
         self.algo_config()  # validates the algorithm's section now, not after the data is collected
 
     def algo_config(self) -> Any:
@@ -86,7 +89,7 @@ def load_agent_config(path: str | Path, overrides: list[str] | tuple[str, ...] =
     path = Path(path)
     raw = load_yaml_config(path, "agent config", [f.name for f in dataclasses.fields(AgentRunConfig)], overrides)
     if "algo" not in raw:
-        raise ValueError(f"agent config {path} needs 'algo' ({' or '.join(ALGOS)})")
+        raise ConfigError(f"agent config {path} needs 'algo' ({' or '.join(ALGOS)})")
     for key in ("env", "preprocess", "checkpoints"):
         if raw.get(key) is None:
             raw.pop(key, None)

@@ -11,7 +11,8 @@ import numpy as np
 from tqdm import tqdm
 
 from agents.expert import ExpertConfig, PurePursuitExpert
-from sim2real_env import ENV_ID
+from sim2real_env.env import ENV_ID
+from sim2real_env.errors import ConfigError
 from sim2real_env.provenance import provenance, write_json_atomic, write_text_atomic
 from sim2real_env.video import write_video
 
@@ -28,9 +29,9 @@ def drive(
 ) -> dict[str, Any]:
     """Drive the expert for ``steps`` steps (resetting on failure); returns the summary."""
     if steps < 1:
-        raise ValueError(f"drive: steps must be >= 1, got {steps}")
+        raise ConfigError(f"drive: steps must be >= 1, got {steps}")
     if video_format not in ("mp4", "gif"):
-        raise ValueError(f"drive: video format must be 'mp4' or 'gif', got {video_format!r}")
+        raise ConfigError(f"drive: video format must be 'mp4' or 'gif', got {video_format!r}")
     env = gym.make(ENV_ID, map_name=map_name, camera_width=camera[0], camera_height=camera[1], episode_length=steps)
     expert = PurePursuitExpert(ExpertConfig(noise_std=noise_std), seed=seed)
     obs, info = env.reset(seed=seed)

@@ -23,7 +23,7 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from tqdm import tqdm
@@ -33,9 +33,13 @@ from agents.pipeline import OBSERVATION_FIELDS, Pipeline, Preprocess
 from agents.saved import check_pipeline, load_agent
 from generators.configs import config_from_dict, load_yaml_config
 from sim2real_env.domains import Domain, load_domain
+from sim2real_env.errors import ConfigError
 from sim2real_env.maps import resolve_map
 from sim2real_env.names import unknown_name_message
 from sim2real_env.provenance import provenance, write_json_atomic, write_text_atomic
+
+if TYPE_CHECKING:
+    from agents.cluster import RayOptions
 
 #: Measures where larger is better (for the improvement figure's sign).
 HIGHER_IS_BETTER = {"survival_s", "distance_m", "distance_in_lane_m", "return"}
@@ -55,11 +59,11 @@ class AgentVariant:
 
     def __post_init__(self) -> None:
         if self.expert == (self.path is not None):
-            raise ValueError(f"agent {self.name!r}: give exactly one of 'path' (a saved agent) or 'expert: true'")
+            raise ConfigError(f"agent {self.name!r}: give exactly one of 'path' (a saved agent) or 'expert: true'")
         if sum(bool(v) for v in (self.canonicalize, self.translate, self.own_pipeline)) > 1:
-            raise ValueError(f"agent {self.name!r}: choose at most one of canonicalize, translate, own_pipeline")
+            raise ConfigError(f"agent {self.name!r}: choose at most one of canonicalize, translate, own_pipeline")
         if self.expert and (self.canonicalize or self.translate or self.own_pipeline):
-            raise ValueError(f"agent {self.name!r}: the expert reads the simulator state; it takes no wrapper")
+            raise ConfigError(f"agent {self.name!r}: the expert reads the simulator state; it takes no wrapper")
 
 
 @dataclass(frozen=True)
@@ -90,30 +94,30 @@ class EvalConfig:
         if not isinstance(self.agents, (tuple, list)) or not all(
             isinstance(a, (dict, AgentVariant)) for a in self.agents
         ):
-            raise ValueError("eval config: 'agents' must be a list of mappings ({name: ..., path: ...})")
+            raise ConfigError("eval config: 'agents' must be a list of mappings ({name: ..., path: ...})")
         if not isinstance(self.domains, (tuple, list)):
-            raise ValueError(f"eval config: 'domains' must be a list of domain names, got {self.domains!r}")
+            raise ConfigError(f"eval config: 'domains' must be a list of domain names, got {self.domains!r}")
         if (
             not isinstance(self.camera, (tuple, list))
             or len(self.camera) != 2
             or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 8 for v in self.camera)
         ):
-            raise ValueError(f"eval config: camera must be [width, height] (integers >= 8), got {self.camera!r}")
+            raise ConfigError(f"eval config: camera must be [width, height] (integers >= 8), got {self.camera!r}")
         agents = tuple(
             a if isinstance(a, AgentVariant) else config_from_dict(AgentVariant, a, "agent") for a in self.agents
         )
         if not agents:
-            raise ValueError("eval config: 'agents' is empty")
+            raise ConfigError("eval config: 'agents' is empty")
         names = [a.name for a in agents]
         if len(set(names)) != len(names):
-            raise ValueError(f"eval config: agent names must be unique, got {names}")
+            raise ConfigError(f"eval config: agent names must be unique, got {names}")
         object.__setattr__(self, "agents", agents)
         if not self.domains:
-            raise ValueError("eval config: 'domains' is empty")
+            raise ConfigError("eval config: 'domains' is empty")
         for domain in self.domains:
             load_domain(domain)  # unknown domain -> did-you-mean now, not after an hour of episodes
         if self.reference_domain not in self.domains:
-            raise ValueError(
+            raise ConfigError(
                 f"eval config: reference_domain {self.reference_domain!r} is not among domains {list(self.domains)}"
             )
         if self.image_metrics is not None:
@@ -126,11 +130,11 @@ class EvalConfig:
                 if checkpoint:
                     _check_direction(checkpoint, _WRAPPER_DIRECTION[kind], f"agent {variant.name!r} {kind}")
         if self.primary not in MEASURES:
-            raise ValueError(unknown_name_message("primary measure", self.primary, MEASURES))
+            raise ConfigError(unknown_name_message("primary measure", self.primary, MEASURES))
         for name, low in (("episodes", 1), ("episode_steps", 10), ("bootstrap", 100), ("seed", 0)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise ValueError(f"eval config: {name} must be an integer >= {low}, got {value!r}")
+                raise ConfigError(f"eval config: {name} must be an integer >= {low}, got {value!r}")
 
     def out_dir(self) -> Path:
         """``out`` with ``{name}`` filled in."""
@@ -149,7 +153,7 @@ def _check_direction(checkpoint: str, direction: str, where: str) -> None:
 
     found = read_config(checkpoint)["direction"]
     if found != direction:
-        raise ValueError(f"{where}: {checkpoint} translates {found!r}, expected a {direction!r} checkpoint")
+        raise ConfigError(f"{where}: {checkpoint} translates {found!r}, expected a {direction!r} checkpoint")
 
 
 def load_eval_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> EvalConfig:
@@ -158,7 +162,7 @@ def load_eval_config(path: str | Path, overrides: list[str] | tuple[str, ...] = 
     raw = load_yaml_config(path, "eval config", [f.name for f in dataclasses.fields(EvalConfig)], overrides)
     raw.setdefault("name", path.stem)
     if "agents" not in raw:
-        raise ValueError(f"eval config {path} needs 'agents'")
+        raise ConfigError(f"eval config {path} needs 'agents'")
     raw["domains"] = tuple(raw.get("domains", EvalConfig.domains))
     if "camera" in raw:
         raw["camera"] = tuple(raw["camera"])
@@ -212,12 +216,12 @@ def _effective_pipeline(variant: AgentVariant, record: dict[str, Any], domain: D
     return Pipeline(name, env, preprocess, checkpoint, checkpoint_id, source)
 
 
-def _agent_env(config: EvalConfig, variant: AgentVariant, pipeline: Pipeline, domain: Domain) -> Any:
+def _agent_env(config: EvalConfig, variant: AgentVariant, pipeline: Pipeline, domain: Domain, threads: int = 2) -> Any:
     base = {k: v for k, v in pipeline.env.items() if k in OBSERVATION_FIELDS and k not in domain.env}
     frame_skip = int(domain.env.get("frame_skip", base.get("frame_skip", 1)))
     length = max(1, config.episode_steps // frame_skip)
     env = domain.make_env(map_name=config.map_name, episode_length=length, **base)
-    return pipeline.wrap(env)
+    return pipeline.wrap(env, threads=threads)
 
 
 def _expert_env(config: EvalConfig, domain: Domain) -> Any:
@@ -230,8 +234,12 @@ def _expert_env(config: EvalConfig, domain: Domain) -> Any:
 # -- the run ----------------------------------------------------------------------------------
 
 
-def evaluate(config: EvalConfig, *, progress: bool = True) -> dict[str, Any]:
-    """Run the whole matrix and write the report; returns the results mapping."""
+def evaluate(config: EvalConfig, *, progress: bool = True, ray: RayOptions | None = None) -> dict[str, Any]:
+    """Run the whole matrix and write the report; returns the results mapping.
+
+    ``ray``: run the (agent, domain, seed) episodes on Ray workers (:mod:`agents.cluster`), each
+    reusing its simulator across the episodes of a cell; the results are the serial run's.
+    """
     from agents.expert import PurePursuitExpert
 
     out = config.out_dir()
@@ -260,7 +268,11 @@ def evaluate(config: EvalConfig, *, progress: bool = True) -> dict[str, Any]:
     episodes: dict[str, dict[str, list[EpisodeResult]]] = {}
     samples: dict[str, dict[str, np.ndarray]] = {}
     started = time.perf_counter()
-    for variant in config.agents:
+    serial_agents = config.agents
+    if ray is not None and ray.enabled:  # the same episodes on Ray workers; none is left for the loop below
+        episodes, samples = _episodes_on_ray(config, seeds, bar, ray)
+        serial_agents = ()
+    for variant in serial_agents:
         episodes[variant.name] = {}
         samples[variant.name] = {}
         for dname, domain in domains.items():
@@ -311,6 +323,81 @@ def evaluate(config: EvalConfig, *, progress: bool = True) -> dict[str, Any]:
     _plots(config, results, samples, out)
     write_text_atomic(out / "report.md", render_report(config, results))
     return results
+
+
+class _EvalWorker:
+    """A Ray actor: keeps the simulator of the (agent, domain) cell it is on for that cell's next episode."""
+
+    def __init__(self, config: EvalConfig, threads: int) -> None:
+        from agents.cluster import pin_threads
+
+        pin_threads(threads)
+        self.config, self.threads = config, threads
+        self.agents: dict[str, Any] = {}
+        self.cell: tuple[str, str] | None = None
+        self.env: Any = None
+        self.policy: Any = None
+
+    def _enter(self, variant_name: str, domain_name: str) -> None:
+        """Build the cell's env and policy exactly as the serial loop does."""
+        from agents.expert import PurePursuitExpert
+
+        if self.env is not None:
+            self.env.close()
+        variant = next(v for v in self.config.agents if v.name == variant_name)
+        domain = load_domain(domain_name)
+        if variant.expert:
+            env = _expert_env(self.config, domain)
+            expert = PurePursuitExpert()
+
+            def policy(obs: np.ndarray, env: Any = env, expert: Any = expert) -> np.ndarray:
+                return expert.act(env)
+
+            self.env, self.policy = env, policy
+        else:
+            if variant.name not in self.agents:
+                self.agents[variant.name] = load_agent(variant.path)  # type: ignore[arg-type]
+            agent = self.agents[variant.name]
+            pipeline = _effective_pipeline(variant, agent.record["pipeline"], domain)
+            self.env = _agent_env(self.config, variant, pipeline, domain, threads=self.threads)
+            self.policy = agent.act
+        self.cell = (variant_name, domain_name)
+
+    def episode(self, variant_name: str, domain_name: str, index: int) -> tuple[Any, ...]:
+        """Episode ``index`` of the cell: ``(variant, domain, index, result, view or None)``."""
+        if self.cell != (variant_name, domain_name):
+            self._enter(variant_name, domain_name)
+        seeds = self.config.seeds()
+        result = run_episode(self.env, self.policy, seeds[index])
+        view = None
+        if index == 0:  # what the variant sees: the first frame of seed 0, as the serial loop records it
+            obs, _ = self.env.reset(seed=seeds[0])
+            view = obs[..., -3:] if obs.shape[-1] > 3 else obs
+        return variant_name, domain_name, index, result, view
+
+
+def _episodes_on_ray(
+    config: EvalConfig, seeds: list[int], bar: Any, options: RayOptions
+) -> tuple[dict[str, dict[str, list[EpisodeResult]]], dict[str, dict[str, np.ndarray]]]:
+    """Every (agent, domain, seed) episode on Ray workers, handed out cell by cell."""
+    from agents.cluster import RaySession
+
+    work = [(v.name, d, i) for v in config.agents for d in config.domains for i in range(len(seeds))]
+    found: dict[tuple[str, str, int], EpisodeResult] = {}
+    samples: dict[str, dict[str, np.ndarray]] = {v.name: {} for v in config.agents}
+    with RaySession(options) as session:
+        actors = session.actors(_EvalWorker, config)
+        for variant, domain, index, result, view in session.map_unordered(
+            actors, lambda actor, item: actor.episode.remote(*item), work
+        ):
+            found[(variant, domain, index)] = result
+            if view is not None:
+                samples[variant][domain] = view
+            bar.update(1)
+    episodes = {
+        v.name: {d: [found[(v.name, d, i)] for i in range(len(seeds))] for d in config.domains} for v in config.agents
+    }
+    return episodes, samples
 
 
 def rerender(config: EvalConfig) -> dict[str, Any]:

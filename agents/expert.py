@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from sim2real_env.errors import ConfigError
+
 #: Steady-state forward speed (m/s) per unit of mean wheel command (measured: [0.5, 0.5] -> 0.30 m/s).
 SPEED_PER_COMMAND = 0.6
 #: Steady-state yaw rate (rad/s) per unit of ``right - left`` command (measured: 0.2 -> 0.746 rad/s).
@@ -54,7 +56,7 @@ class ExpertConfig:
         }
         for name, ok in checks.items():
             if not ok:
-                raise ValueError(f"ExpertConfig.{name} out of range: {getattr(self, name)!r}")
+                raise ConfigError(f"ExpertConfig.{name} out of range: {getattr(self, name)!r}")
 
 
 class PurePursuitExpert:

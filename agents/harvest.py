@@ -20,9 +20,10 @@ import dataclasses
 import hashlib
 import io
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gymnasium as gym
 import numpy as np
@@ -32,10 +33,14 @@ from agents.expert import ExpertConfig, PurePursuitExpert
 from sim2real_env import ENV_ID
 from sim2real_env.checks import check_ints
 from sim2real_env.env import EnvConfig
+from sim2real_env.errors import ConfigError, Sim2RealError
 from sim2real_env.maps import resolve_map
 from sim2real_env.paired import PairedRenderer
 from sim2real_env.provenance import provenance, write_json_atomic, write_text_atomic
 from sim2real_env.video import write_png
+
+if TYPE_CHECKING:
+    from agents.cluster import RayOptions
 
 MANIFEST_COLUMNS = (
     "frame",
@@ -72,22 +77,22 @@ class HarvestConfig:
 
     def __post_init__(self) -> None:
         if isinstance(self.maps, str) or not self.maps:
-            raise ValueError(f"HarvestConfig.maps must be a non-empty list of map names, got {self.maps!r}")
+            raise ConfigError(f"HarvestConfig.maps must be a non-empty list of map names, got {self.maps!r}")
         object.__setattr__(self, "maps", tuple(resolve_map(m) for m in self.maps))
         repeated = sorted({m for m in self.maps if self.maps.count(m) > 1})
         if repeated:  # each episode would be recorded once but listed in the manifest twice
-            raise ValueError(f"HarvestConfig.maps names {', '.join(repeated)} more than once: {list(self.maps)}")
+            raise ConfigError(f"HarvestConfig.maps names {', '.join(repeated)} more than once: {list(self.maps)}")
         check_ints(
             "HarvestConfig", self, {"episodes_per_map": (1, None), "steps_per_episode": (1, None), "every": (1, None)}
         )
         if isinstance(self.noise_std, bool) or not isinstance(self.noise_std, (int, float)):
-            raise ValueError(f"HarvestConfig.noise_std must be a number in [0, 1], got {self.noise_std!r}")
+            raise ConfigError(f"HarvestConfig.noise_std must be a number in [0, 1], got {self.noise_std!r}")
         if not 0.0 <= self.noise_std <= 1.0:
-            raise ValueError(f"HarvestConfig.noise_std must be in [0, 1], got {self.noise_std!r}")
+            raise ConfigError(f"HarvestConfig.noise_std must be in [0, 1], got {self.noise_std!r}")
         try:  # the env's own checks (camera size limits), before anything is written
             self.env_config(self.maps[0])
         except ValueError as exc:
-            raise ValueError(f"HarvestConfig: {exc}") from exc
+            raise ConfigError(f"HarvestConfig: {exc}") from exc
 
     def env_config(self, map_name: str) -> EnvConfig:
         """The simulator settings of one map's episodes."""
@@ -108,7 +113,7 @@ class HarvestConfig:
         return int.from_bytes(digest[:4], "little") & 0x7FFFFFFF
 
 
-class DatasetMismatchError(ValueError):
+class DatasetMismatchError(Sim2RealError, ValueError):
     """``OUT`` already holds a dataset recorded with a different configuration."""
 
 
@@ -137,11 +142,13 @@ def _check_out(out: Path, config: HarvestConfig) -> bool:
     return False
 
 
-def harvest(out: Path, config: HarvestConfig, progress: bool = True) -> dict[str, Any]:
+def harvest(out: Path, config: HarvestConfig, progress: bool = True, ray: RayOptions | None = None) -> dict[str, Any]:
     """Record the dataset described by ``config`` into ``out`` (resuming if it was started).
 
     Nothing is written until the request is checked and the first simulator is built, so a
     refused or failed start leaves ``out`` as it was and the corrected command can use it.
+    ``ray``: record the episodes on Ray workers (:mod:`agents.cluster`); the dataset is the same,
+    byte for byte.
     """
     out = Path(out)
     claimed = _check_out(out, config)
@@ -155,6 +162,9 @@ def harvest(out: Path, config: HarvestConfig, progress: bool = True) -> dict[str
     ]
     bar = tqdm(total=total, initial=total - frames_per_episode * len(todo), unit="frame", disable=not progress)
     envs: dict[str, tuple[Any, PairedRenderer]] = {}
+    if ray is not None and ray.enabled:  # the same episodes on Ray workers; none is left for the loop below
+        claimed = _harvest_on_ray(out, config, todo, claimed, bar, ray)
+        todo = []
     for map_name, episode in todo:
         if map_name not in envs:
             env = gym.make(ENV_ID, config=config.env_config(map_name))
@@ -166,17 +176,75 @@ def harvest(out: Path, config: HarvestConfig, progress: bool = True) -> dict[str
         seed = config.episode_seed(map_name, episode)
         renderer.rng = np.random.default_rng(seed)
         rows = _record_episode(out, env, renderer, map_name, episode, seed, config, bar)
-        buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=MANIFEST_COLUMNS)
-        writer.writeheader()
-        writer.writerows(rows)
-        write_text_atomic(out / "episodes" / f"{map_name}_{episode:03d}.csv", buffer.getvalue())
+        _finish_episode(out, map_name, episode, rows)
     bar.close()
     for env, _ in envs.values():
         env.close()
     if not claimed:  # nothing to record (cannot happen for a valid config), still a complete dataset
         _claim(out, config)
     return _write_manifest(out, config)
+
+
+def _finish_episode(out: Path, map_name: str, episode: int, rows: list[dict[str, Any]]) -> None:
+    """Write the episode's CSV: the record that all its frames are on disk (written last)."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=MANIFEST_COLUMNS)
+    writer.writeheader()
+    writer.writerows(rows)
+    write_text_atomic(out / "episodes" / f"{map_name}_{episode:03d}.csv", buffer.getvalue())
+
+
+class _HarvestWorker:
+    """A Ray actor: one simulator per map, reused for every episode it records.
+
+    It writes nothing: an episode's frames and rows go back to the driver, which writes them
+    and then the episode's CSV, so workers need no shared disk and a worker lost mid-episode
+    leaves no trace of it.
+    """
+
+    def __init__(self, config: HarvestConfig, threads: int) -> None:
+        from agents.cluster import pin_threads
+
+        pin_threads(threads)
+        self.config = config
+        self.envs: dict[str, tuple[Any, PairedRenderer]] = {}
+
+    def episode(self, map_name: str, episode: int) -> tuple[str, int, list[dict[str, Any]], list[tuple[str, Any]]]:
+        """Record one episode; returns ``(map, episode, rows, [(relative PNG path, image), ...])``."""
+        if map_name not in self.envs:
+            env = gym.make(ENV_ID, config=self.config.env_config(map_name))
+            self.envs[map_name] = (env, PairedRenderer(env, seed=self.config.seed))
+        env, renderer = self.envs[map_name]
+        seed = self.config.episode_seed(map_name, episode)
+        renderer.rng = np.random.default_rng(seed)
+        frames: list[tuple[str, Any]] = []
+
+        def keep(path: Path, image: np.ndarray) -> None:
+            frames.append((path.as_posix(), np.array(image)))
+
+        rows = _record_episode(Path(), env, renderer, map_name, episode, seed, self.config, tqdm(disable=True), keep)
+        return map_name, episode, rows, frames
+
+
+def _harvest_on_ray(
+    out: Path, config: HarvestConfig, todo: list[tuple[str, int]], claimed: bool, bar: Any, options: RayOptions
+) -> bool:
+    """Record ``todo`` on Ray workers; the driver writes each episode once all of it has arrived."""
+    from agents.cluster import RaySession
+
+    with RaySession(options) as session:
+        actors = session.actors(_HarvestWorker, config)
+        for map_name, episode, rows, frames in session.map_unordered(
+            actors, lambda actor, item: actor.episode.remote(*item), todo
+        ):
+            if not claimed:  # the first simulator was built: now the folder is ours
+                _claim(out, config)
+                claimed = True
+            for relative, image in frames:
+                write_png(out / relative, image)
+            _finish_episode(out, map_name, episode, rows)
+            bar.update(len(rows))
+    return claimed
 
 
 def _claim(out: Path, config: HarvestConfig) -> None:
@@ -194,6 +262,7 @@ def _record_episode(
     seed: int,
     config: HarvestConfig,
     bar: Any,
+    write: Callable[[Path, np.ndarray], None] = write_png,
 ) -> list[dict[str, Any]]:
     clean_expert = PurePursuitExpert(ExpertConfig())
     noise = np.random.default_rng(seed)
@@ -204,9 +273,9 @@ def _record_episode(
         applied = np.clip(expert_action + noise.normal(0.0, config.noise_std, size=2), -1, 1).astype(np.float32)
         if step % config.every == 0:
             frame = f"{map_name}_{episode:03d}_{step:05d}"
-            write_png(out / "canonical" / f"{frame}.png", obs)
-            write_png(out / "randomized" / f"{frame}.png", renderer.randomized())
-            write_png(out / "segmentation" / f"{frame}.png", renderer.segmentation())
+            write(out / "canonical" / f"{frame}.png", obs)
+            write(out / "randomized" / f"{frame}.png", renderer.randomized())
+            write(out / "segmentation" / f"{frame}.png", renderer.segmentation())
             sim = env.unwrapped.sim
             rows.append(
                 {

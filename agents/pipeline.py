@@ -29,6 +29,7 @@ import gymnasium as gym
 
 from generators.configs import config_from_dict, config_to_dict
 from sim2real_env.env import EnvConfig
+from sim2real_env.errors import ConfigError, InputError, Sim2RealError
 from sim2real_env.names import resolve_name
 
 PIPELINES: tuple[str, ...] = ("raw", "randomized", "sim2real", "canonicalized")
@@ -67,16 +68,16 @@ class Preprocess:
 
     def __post_init__(self) -> None:
         if isinstance(self.crop_top, bool) or not isinstance(self.crop_top, int) or self.crop_top < 0:
-            raise ValueError(f"preprocess.crop_top must be an integer >= 0, got {self.crop_top!r}")
+            raise ConfigError(f"preprocess.crop_top must be an integer >= 0, got {self.crop_top!r}")
         if (
             not isinstance(self.resize, tuple)
             or len(self.resize) != 2
             or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 8 for v in self.resize)
         ):
-            raise ValueError(f"preprocess.resize must be [height, width], integers >= 8, got {self.resize!r}")
+            raise ConfigError(f"preprocess.resize must be [height, width], integers >= 8, got {self.resize!r}")
         stack = self.frame_stack
         if isinstance(stack, bool) or not isinstance(stack, int) or not 1 <= stack <= 8:
-            raise ValueError(f"preprocess.frame_stack must be an integer in [1, 8], got {self.frame_stack!r}")
+            raise ConfigError(f"preprocess.frame_stack must be an integer in [1, 8], got {self.frame_stack!r}")
 
     @classmethod
     def from_dict(cls, values: dict[str, Any] | None) -> Preprocess:
@@ -84,7 +85,7 @@ class Preprocess:
         return config_from_dict(cls, values or {}, "preprocess")
 
 
-class PipelineMismatchError(ValueError):
+class PipelineMismatchError(Sim2RealError, ValueError):
     """An agent is asked to run under a pipeline other than the one it was trained on."""
 
 
@@ -122,7 +123,7 @@ class Pipeline:
             wanted = {"domain_rand": canonicalize_from == "randomized", "distortion": canonicalize_from == "distorted"}
         for key, value in wanted.items():
             if key in env and env[key] != value:
-                raise ValueError(
+                raise ConfigError(
                     f"pipeline {name!r} sets env.{key}={value}; the config asks for {env[key]!r}. "
                     "Remove the key, or pick the pipeline that matches it."
                 )
@@ -134,7 +135,7 @@ class Pipeline:
         checkpoint_id = None
         if name in GENERATOR_DIRECTION:
             if checkpoint is None:
-                raise ValueError(
+                raise ConfigError(
                     f"pipeline {name!r} needs a {GENERATOR_DIRECTION[name]} generator checkpoint "
                     f"(--checkpoint or checkpoints.{name} in the agent config)"
                 )
@@ -143,13 +144,13 @@ class Pipeline:
 
             direction = read_config(checkpoint)["direction"]
             if direction != GENERATOR_DIRECTION[name]:
-                raise ValueError(
+                raise ConfigError(
                     f"pipeline {name!r} needs a {GENERATOR_DIRECTION[name]!r} checkpoint; {checkpoint} is {direction!r}"
                 )
             checkpoint_id = id_of(checkpoint)
             checkpoint = str(checkpoint)
         elif checkpoint is not None:
-            raise ValueError(f"pipeline {name!r} uses no generator, but a checkpoint was given: {checkpoint}")
+            raise ConfigError(f"pipeline {name!r} uses no generator, but a checkpoint was given: {checkpoint}")
         return cls(name, env, preprocess, checkpoint, checkpoint_id, canonicalize_from)
 
     # -- what it is ---------------------------------------------------------------------------
@@ -163,7 +164,7 @@ class Pipeline:
         base = EnvConfig.from_dict(self.env)
         clash = [k for k in overrides if k in OBSERVATION_FIELDS and overrides[k] != getattr(base, k)]
         if clash:
-            raise ValueError(f"pipeline {self.name!r} fixes {clash}; build another pipeline to change them")
+            raise ConfigError(f"pipeline {self.name!r} fixes {clash}; build another pipeline to change them")
         return EnvConfig.from_dict({**self.env, **overrides})
 
     def record(self) -> dict[str, Any]:
@@ -191,7 +192,7 @@ class Pipeline:
                 canonicalize_from=record.get("canonicalize_from") or "randomized",
             )
         except KeyError as exc:
-            raise ValueError(f"pipeline record lacks key {exc}") from exc
+            raise InputError(f"pipeline record lacks key {exc}") from exc
         if record.get("checkpoint_id") and pipeline.checkpoint_id != record["checkpoint_id"]:
             raise PipelineMismatchError(
                 f"the generator checkpoint {pipeline.checkpoint} is {pipeline.checkpoint_id}, "
@@ -254,7 +255,7 @@ class Pipeline:
         """Same pipeline, other non-observation env fields (e.g. the map)."""
         for key in env:
             if key in OBSERVATION_FIELDS:
-                raise ValueError(f"Pipeline.with_env: {key!r} defines the observation; build a new pipeline instead")
+                raise ConfigError(f"Pipeline.with_env: {key!r} defines the observation; build a new pipeline instead")
         return dataclasses.replace(self, env={**self.env, **env})
 
 

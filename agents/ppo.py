@@ -41,6 +41,7 @@ from agents.episodes import episode_seeds, run_episode, summarize
 from agents.pipeline import Pipeline, make_pipeline_env
 from agents.saved import AgentError, check_observation, save_agent
 from generators.configs import config_from_dict, config_to_dict
+from sim2real_env.errors import ConfigError
 from sim2real_env.names import resolve_name
 from sim2real_env.provenance import provenance, write_json_atomic
 from sim2real_env.signals import StopFlag
@@ -104,7 +105,7 @@ class PPOConfig:
         for name, low in ints.items():
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise ValueError(f"ppo.{name} must be an integer >= {low}, got {value!r}")
+                raise ConfigError(f"ppo.{name} must be an integer >= {low}, got {value!r}")
         floats = {
             "learning_rate": (1e-8, 1.0),
             "gamma": (0.0, 1.0),
@@ -120,9 +121,9 @@ class PPOConfig:
         for name, (lo, hi) in floats.items():
             number = getattr(self, name)
             if isinstance(number, bool) or not isinstance(number, (int, float)) or not lo <= number <= hi:
-                raise ValueError(f"ppo.{name} must be a number in [{lo}, {hi}], got {number!r}")
+                raise ConfigError(f"ppo.{name} must be a number in [{lo}, {hi}], got {number!r}")
         if (self.n_steps * self.n_envs) % self.batch_size:
-            raise ValueError(
+            raise ConfigError(
                 f"ppo.batch_size ({self.batch_size}) must divide n_steps x n_envs ({self.n_steps * self.n_envs})"
             )
 
@@ -160,10 +161,10 @@ def policy_record(policy: Any) -> dict[str, Any]:
     from stable_baselines3.common.torch_layers import NatureCNN
 
     if policy.features_extractor_class is not NatureCNN or policy.use_sde:
-        raise ValueError("ppo: only the CnnPolicy with NatureCNN features and no gSDE is saved as an agent")
+        raise ConfigError("ppo: only the CnnPolicy with NatureCNN features and no gSDE is saved as an agent")
     activation = policy.activation_fn.__name__
     if activation not in ACTIVATIONS:
-        raise ValueError(f"ppo: activation {activation!r} is not one of {sorted(ACTIVATIONS)}")
+        raise ConfigError(f"ppo: activation {activation!r} is not one of {sorted(ACTIVATIONS)}")
     return {
         "policy": "CnnPolicy",
         "weights": WEIGHTS_FILE,
@@ -291,7 +292,7 @@ def save_ppo_agent(
     """Save an SB3 policy as an agent directory: ``agent.json`` + ``policy.safetensors``."""
     shape = pipeline_observation_shape(pipeline)
     if policy.observation_space != policy_spaces(shape)[0]:
-        raise ValueError(f"ppo: the policy sees {policy.observation_space}, the pipeline gives {shape} frames")
+        raise ConfigError(f"ppo: the policy sees {policy.observation_space}, the pipeline gives {shape} frames")
     return save_agent(
         folder,
         algo="ppo",
@@ -352,7 +353,7 @@ def train_ppo(
         state = json.loads(progress_file.read_text())
         diffs = pipeline.differences(state.get("pipeline", {}))
         if diffs:
-            raise ValueError(f"--resume: {out} was trained on another pipeline ({'; '.join(diffs)}); use a new out")
+            raise ConfigError(f"--resume: {out} was trained on another pipeline ({'; '.join(diffs)}); use a new out")
         # best_agent is written when it improves, progress.json at checkpoints: after a hard crash
         # the folder may hold a better policy than the checkpoint's state knows of.
         best_record = out / "best_agent" / "agent.json"
@@ -365,14 +366,14 @@ def train_ppo(
         saved = {**config_to_dict(PPOConfig()), **state.get("config", {})}
         changed = [k for k, v in config_to_dict(cfg).items() if k not in RESUMABLE_CHANGES and saved[k] != v]
         if changed:
-            raise ValueError(
+            raise ConfigError(
                 f"--resume: {changed} differ from the run in {out}; only {list(RESUMABLE_CHANGES)} may change"
             )
     elif checkpoint.exists():
         raise FileExistsError(f"{out} already holds a PPO run; pass --resume to continue it or pick another out")
     height, width = pipeline.preprocess.resize
     if min(height, width) < 36:
-        raise ValueError(
+        raise ConfigError(
             f"ppo: SB3's CnnPolicy (NatureCNN) needs frames of at least 36x36; preprocess.resize is {[height, width]}"
         )
     state["pipeline"] = pipeline.record()

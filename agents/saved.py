@@ -24,6 +24,7 @@ import numpy as np
 
 from agents.pipeline import Pipeline, PipelineMismatchError
 from sim2real_env import __version__ as package_version
+from sim2real_env.errors import ConfigError, Sim2RealError
 from sim2real_env.names import unknown_name_message
 from sim2real_env.provenance import atomic_directory, git_sha, versions
 
@@ -32,7 +33,7 @@ FORMAT_VERSION = 1
 ALGOS: tuple[str, ...] = ("ppo", "bc")
 
 
-class AgentError(ValueError):
+class AgentError(Sim2RealError, ValueError):
     """A saved agent is missing, corrupt or of an unknown kind."""
 
 
@@ -65,7 +66,7 @@ def save_agent(
     ``source_git_sha``: the commit the training started from (the tree may have moved on since).
     """
     if algo not in ALGOS:
-        raise ValueError(unknown_name_message("agent algorithm", algo, ALGOS))
+        raise ConfigError(unknown_name_message("agent algorithm", algo, ALGOS))
     meta = {
         "kind": "agent",
         "format_version": FORMAT_VERSION,

@@ -12,7 +12,8 @@ from tqdm import tqdm
 
 from agents.expert import PurePursuitExpert
 from generators.checkpoint import load_generator
-from sim2real_env import ENV_ID
+from sim2real_env.env import ENV_ID
+from sim2real_env.errors import ConfigError
 from sim2real_env.provenance import provenance, write_json_atomic
 from sim2real_env.video import VIDEO_FORMATS, labelled_grid, write_png, write_video
 from sim2real_env.wrappers import Sim2RealObservation
@@ -36,14 +37,14 @@ def side_by_side_video(
     labelled rows (the picture for a README or a paper).
     """
     if Path(out).suffix not in VIDEO_FORMATS:  # before driving, not after
-        raise ValueError(f"video: the output must end in one of {VIDEO_FORMATS}, got {Path(out).name!r}")
+        raise ConfigError(f"video: the output must end in one of {VIDEO_FORMATS}, got {Path(out).name!r}")
     if steps < 1:
-        raise ValueError(f"video: steps must be >= 1, got {steps}")
+        raise ConfigError(f"video: steps must be >= 1, got {steps}")
     if stills < 0 or stills > steps + 1:
-        raise ValueError(f"video: stills must be between 0 and steps + 1 = {steps + 1}, got {stills}")
+        raise ConfigError(f"video: stills must be between 0 and steps + 1 = {steps + 1}, got {stills}")
     checkpoints = [Path(checkpoint)] if isinstance(checkpoint, (str, Path)) else [Path(c) for c in checkpoint]
     if not checkpoints:
-        raise ValueError("video: give at least one checkpoint")
+        raise ConfigError("video: give at least one checkpoint")
     generators = [load_generator(c, direction="sim->real") for c in checkpoints]
     base = gym.make(
         ENV_ID, map_name=map_name, camera_width=camera[0], camera_height=camera[1], episode_length=steps + 1

@@ -17,8 +17,9 @@ import gymnasium as gym
 import psutil
 
 from agents.expert import PurePursuitExpert
-from sim2real_env import ENV_ID
 from sim2real_env._compat import load_simulator
+from sim2real_env.env import ENV_ID
+from sim2real_env.errors import ConfigError
 from sim2real_env.maps import resolve_map
 from sim2real_env.provenance import provenance, write_json_atomic, write_text_atomic
 
@@ -48,7 +49,7 @@ def run(
 ) -> list[Path]:
     """Measure every cell and write ``<stem>.json`` and ``<stem>.md`` into ``out_dir``."""
     if steps < 1 or repeats < 1:
-        raise ValueError(f"bench-env: steps and repeats must be >= 1, got {steps} and {repeats}")
+        raise ConfigError(f"bench-env: steps and repeats must be >= 1, got {steps} and {repeats}")
     for name in maps:
         resolve_map(name)
     process = psutil.Process()

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from generators.registry import method_class, trainer_class
+from sim2real_env.errors import ConfigError
 from sim2real_env.provenance import provenance, write_json_atomic, write_text_atomic
 
 _FAST = {"width": 8, "blocks": 3, "outer_kernel": 3}
@@ -32,6 +33,14 @@ CASES: list[tuple[str, str, dict[str, Any], dict[str, Any]]] = [
     ("cyclegan reference", "cyclegan", {"image_size": [60, 80], "width": 64, "blocks": 9, "upsample": "transpose"}, {}),
     ("unit default", "unit", {"image_size": [60, 80]}, {}),
     ("nst default", "nst", {"image_size": [60, 80]}, {}),
+    ("color_transfer", "color_transfer", {}, {}),
+    ("student default", "student", {}, {"teacher": "pretrained:color_transfer"}),
+    (
+        "fastcut projected",
+        "cut",
+        {"prior_checkpoint": "pretrained:color_transfer"},
+        {"mode": "fastcut", "discriminator": "projected"},
+    ),
 ]
 
 
@@ -52,7 +61,7 @@ def run(
 ) -> list[Path]:
     """Measure every case on every available device; write ``generators.{json,md}``."""
     if repeats < 1 or train_steps < 1 or threads < 1:
-        raise ValueError(
+        raise ConfigError(
             f"bench-generators: repeats, train steps and threads must be >= 1, got {repeats}, {train_steps}, {threads}"
         )
     torch.set_num_threads(threads)
@@ -60,7 +69,7 @@ def run(
     selected = [c for c in CASES if cases is None or c[0] in cases]
     if cases and len(selected) != len(cases):
         known = ", ".join(c[0] for c in CASES)
-        raise ValueError(f"bench-generators: unknown case in {cases}; known: {known}")
+        raise ConfigError(f"bench-generators: unknown case in {cases}; known: {known}")
     rows = []
     for device_name in devices:
         device = torch.device(device_name)

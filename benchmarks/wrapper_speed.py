@@ -24,8 +24,8 @@ from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv
 
 from benchmarks.generator_speed import CASES
 from generators.registry import method_class
-from sim2real_env import ENV_ID
-from sim2real_env.env import EnvConfig
+from sim2real_env.env import ENV_ID, EnvConfig
+from sim2real_env.errors import ConfigError
 from sim2real_env.maps import resolve_map
 from sim2real_env.provenance import provenance, write_json_atomic, write_text_atomic
 from sim2real_env.vector import Sim2RealVecEnv
@@ -56,7 +56,7 @@ def _generator(case: str) -> Any:
             cls = method_class(method)
             torch.manual_seed(0)
             return cls(cls.config_class.from_dict(model_cfg)).eval()
-    raise ValueError(f"bench-wrapper: unknown generator case {case!r}; known: {', '.join(c[0] for c in CASES)}")
+    raise ConfigError(f"bench-wrapper: unknown generator case {case!r}; known: {', '.join(c[0] for c in CASES)}")
 
 
 def run(
@@ -76,14 +76,14 @@ def run(
     costs the simulator more but the generator only two ``INTER_AREA`` resizes more.
     """
     if not cameras:
-        raise ValueError("bench-wrapper: give at least one camera size")
+        raise ConfigError("bench-wrapper: give at least one camera size")
     unknown = [k for k in kinds if k not in VEC_KINDS]
     if unknown or not kinds:  # anything but "dummy" used to be measured as subproc
-        raise ValueError(f"bench-wrapper: kinds must be among {VEC_KINDS}, got {list(kinds)}")
+        raise ConfigError(f"bench-wrapper: kinds must be among {VEC_KINDS}, got {list(kinds)}")
     if not env_counts or any(n < 1 for n in env_counts):
-        raise ValueError(f"bench-wrapper: env counts must be >= 1, got {list(env_counts)}")
+        raise ConfigError(f"bench-wrapper: env counts must be >= 1, got {list(env_counts)}")
     if steps < 1 or repeats < 1 or ppo_steps < 0:
-        raise ValueError(
+        raise ConfigError(
             f"bench-wrapper: steps and repeats must be >= 1 and PPO steps >= 0, got {steps}, {repeats}, {ppo_steps}"
         )
     resolve_map(map_name)

@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from generators.protocol import DIRECTIONS, NORMALIZATION, Frames
+from sim2real_env.errors import ConfigError
 
 
 def uint8_to_float(frames: torch.Tensor) -> torch.Tensor:
@@ -86,7 +87,7 @@ class TorchGenerator(nn.Module):
     def __init__(self, config: Any, direction: str) -> None:
         super().__init__()
         if direction not in DIRECTIONS:
-            raise ValueError(f"{type(self).__name__}: direction must be one of {DIRECTIONS}, got {direction!r}")
+            raise ConfigError(f"{type(self).__name__}: direction must be one of {DIRECTIONS}, got {direction!r}")
         self.config = config
         self.direction = direction
         self.checkpoint_id = "unsaved"

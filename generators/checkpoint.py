@@ -23,6 +23,7 @@ from safetensors.torch import load_file, save_file
 from generators.configs import config_to_dict
 from generators.registry import METHODS, method_class
 from sim2real_env import __version__ as package_version
+from sim2real_env.errors import Sim2RealError
 from sim2real_env.names import unknown_name_message
 from sim2real_env.provenance import atomic_directory, git_sha, recover_directory
 
@@ -33,7 +34,7 @@ STATE_TENSORS_FILE = "training_state.safetensors"
 STATE_META_FILE = "training_state.json"
 
 
-class CheckpointError(ValueError):
+class CheckpointError(Sim2RealError, ValueError):
     """A checkpoint is missing, corrupt, or not what the caller asked for."""
 
 

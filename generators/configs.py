@@ -7,6 +7,7 @@ import types
 import typing
 from typing import Any, TypeVar
 
+from sim2real_env.errors import ConfigError, Sim2RealError
 from sim2real_env.names import unknown_name_message
 
 # The YAML readers live in the bottom layer (sim2real_env's domains and make_env read YAML too);
@@ -26,18 +27,21 @@ T = TypeVar("T")
 
 
 def config_from_dict(cls: type[T], values: dict[str, Any], what: str | None = None) -> T:
-    """Build dataclass ``cls`` from ``values``; unknown keys raise ``ValueError`` naming the key.
+    """Build dataclass ``cls`` from ``values``; unknown keys raise :class:`ConfigError` naming the key.
 
     Lists become tuples where the field is a tuple, so YAML/JSON round-trips to equal configs.
+    ``values`` are user input (a YAML section, ``key=value`` overrides), so a ``ValueError`` or
+    ``TypeError`` from the config's own checks (``__post_init__``) is re-raised as a
+    :class:`ConfigError`, with the same message, for the CLI to print as one line.
     """
     if not isinstance(values, dict):
-        raise ValueError(f"{what or cls.__name__} must be a mapping, got {type(values).__name__}")
+        raise ConfigError(f"{what or cls.__name__} must be a mapping, got {type(values).__name__}")
     fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     hints = typing.get_type_hints(cls)
     kwargs: dict[str, Any] = {}
     for key, value in values.items():
         if key not in fields:
-            raise ValueError(unknown_name_message(f"{what or cls.__name__} key", str(key), fields))
+            raise ConfigError(unknown_name_message(f"{what or cls.__name__} key", str(key), fields))
         hint = hints.get(key)
         origin = typing.get_origin(hint)
         if (isinstance(value, list) and (origin is tuple or hint is tuple)) or (
@@ -47,7 +51,24 @@ def config_from_dict(cls: type[T], values: dict[str, Any], what: str | None = No
         ):
             value = tuple(value)
         kwargs[key] = value
-    return cls(**kwargs)
+    required = [
+        name
+        for name, f in fields.items()
+        if f.init
+        and name not in kwargs
+        and f.default is dataclasses.MISSING
+        and f.default_factory is dataclasses.MISSING
+    ]
+    if required:
+        raise ConfigError(f"{what or cls.__name__} needs {', '.join(repr(name) for name in required)}")
+    try:
+        return cls(**kwargs)
+    except Sim2RealError:
+        raise
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
+    except TypeError as exc:  # e.g. a check comparing a number with the string a user wrote
+        raise ConfigError(f"{what or cls.__name__}: a value has the wrong type ({exc})") from exc
 
 
 def config_to_dict(config: Any) -> dict[str, Any]:
@@ -63,7 +84,7 @@ def check_image_size(value: Any, owner: str, multiple: int) -> tuple[int, int]:
         or len(value) != 2
         or not all(isinstance(v, int) and not isinstance(v, bool) and v >= multiple for v in value)
     ):
-        raise ValueError(f"{owner}.image_size must be [height, width] (positive integers), got {value!r}")
+        raise ConfigError(f"{owner}.image_size must be [height, width] (positive integers), got {value!r}")
     if value[0] % multiple or value[1] % multiple:
-        raise ValueError(f"{owner}.image_size must be multiples of {multiple}, got {list(value)}")
+        raise ConfigError(f"{owner}.image_size must be multiples of {multiple}, got {list(value)}")
     return int(value[0]), int(value[1])

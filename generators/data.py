@@ -20,6 +20,7 @@ import kornia.augmentation as K
 import numpy as np
 import torch
 
+from sim2real_env.errors import Sim2RealError
 from sim2real_env.provenance import REPO_ROOT
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
@@ -27,7 +28,7 @@ REAL_DATA_ENV = "SIM2REAL_REAL_DATA"
 DEFAULT_REAL_DIR = REPO_ROOT.parent / "shared" / "data" / "duckietown_real"
 
 
-class DatasetError(ValueError):
+class DatasetError(Sim2RealError, ValueError):
     """An image folder is missing, empty, filtered to nothing, or holds unreadable images."""
 
 

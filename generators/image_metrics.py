@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from generators.realism import Features, kernel_distance
+from sim2real_env.errors import ConfigError, InputError
 from sim2real_env.frames import resize_frames, translate_in_batches
 from sim2real_env.segmentation import SegClass
 from sim2real_env.video import write_png
@@ -130,7 +131,7 @@ def domain_classifier_accuracy(real: np.ndarray, other: np.ndarray, seed: int = 
     rng = np.random.default_rng(seed)
     n = min(len(real), len(other))
     if n < 10:
-        raise ValueError(f"domain classifier needs at least 10 frames per side, got {len(real)} and {len(other)}")
+        raise InputError(f"domain classifier needs at least 10 frames per side, got {len(real)} and {len(other)}")
     x = np.concatenate([real[rng.choice(len(real), n, replace=False)], other[rng.choice(len(other), n, replace=False)]])
     y = np.concatenate([np.ones(n), np.zeros(n)])
     order = rng.permutation(2 * n)
@@ -190,7 +191,7 @@ def _harvest_frames(root: Path, limit: int, seed: int) -> tuple[np.ndarray, np.n
     with open(manifest, newline="") as handle:
         names = [row["frame"] for row in csv.DictReader(handle)]
     if not names:
-        raise ValueError(f"image metrics: {manifest} lists no frames")
+        raise InputError(f"image metrics: {manifest} lists no frames")
     rng = np.random.default_rng(seed)
     chosen = sorted(rng.choice(len(names), min(limit, len(names)), replace=False))
     frames, classes = [], []
@@ -336,7 +337,7 @@ def check_image_metrics_section(section: Any) -> None:
     from sim2real_env.names import unknown_name_message
 
     if not isinstance(section, dict):
-        raise ValueError(f"image_metrics must be a mapping, got {section!r}")
+        raise ConfigError(f"image_metrics must be a mapping, got {section!r}")
     allowed = (
         "checkpoint",
         "harvest",
@@ -351,13 +352,13 @@ def check_image_metrics_section(section: Any) -> None:
     )
     for key in section:
         if key not in allowed:
-            raise ValueError(unknown_name_message("image_metrics key", str(key), allowed))
+            raise ConfigError(unknown_name_message("image_metrics key", str(key), allowed))
     for key in ("checkpoint", "harvest"):
         if key not in section:
-            raise ValueError(f"image_metrics needs '{key}'")
+            raise ConfigError(f"image_metrics needs '{key}'")
     direction = read_config(section["checkpoint"])["direction"]
     if direction != "sim->real":
-        raise ValueError(
+        raise ConfigError(
             f"image_metrics.checkpoint must be a sim->real generator, {section['checkpoint']} is {direction!r}"
         )
     if not (Path(section["harvest"]) / "manifest.csv").exists():

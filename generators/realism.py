@@ -19,6 +19,8 @@ import cv2
 import numpy as np
 import torch
 
+from sim2real_env.errors import ConfigError
+
 FEATURE_SPACES = ("lite0", "lite2")
 FEATURE_SIZE = (120, 160)
 
@@ -39,7 +41,7 @@ class Features:
         if space not in FEATURE_SPACES:
             from sim2real_env.names import unknown_name_message
 
-            raise ValueError(unknown_name_message("feature space", space, FEATURE_SPACES))
+            raise ConfigError(unknown_name_message("feature space", space, FEATURE_SPACES))
         cls = EfficientNetLite0 if space == "lite0" else EfficientNetLite2
         self.space = space
         self.model = cls.pretrained()
@@ -54,7 +56,7 @@ class Features:
     def __call__(self, frames: np.ndarray, batch: int = 64, region: str = "full") -> np.ndarray:
         """``(N, H, W, 3)`` uint8 -> ``(N, D)`` float64; ``region="road"``: features of the bottom half only."""
         if region not in ("full", "road"):
-            raise ValueError(f"region must be 'full' or 'road', got {region!r}")
+            raise ConfigError(f"region must be 'full' or 'road', got {region!r}")
         out = []
         for start in range(0, len(frames), batch):
             chunk = _resize(frames[start : start + batch], FEATURE_SIZE)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from sim2real_env.errors import ConfigError
 from sim2real_env.names import unknown_name_message
 
 #: Each class has ``config_class`` (a frozen dataclass) and ``from_config(config, direction)``.
@@ -23,7 +24,7 @@ METHODS: dict[str, str] = {
 def method_class(name: str) -> Any:
     """The generator class registered as ``name`` (``ValueError`` with suggestions otherwise)."""
     if name not in METHODS:
-        raise ValueError(unknown_name_message("generator method", name, METHODS))
+        raise ConfigError(unknown_name_message("generator method", name, METHODS))
     module_name, _, attribute = METHODS[name].partition(":")
     return getattr(importlib.import_module(module_name), attribute)
 

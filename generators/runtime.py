@@ -23,6 +23,7 @@ import torch
 
 from generators.base import check_frames
 from generators.protocol import Frames
+from sim2real_env.errors import ConfigError, InputError
 
 BACKENDS = ("torch", "onnxruntime")
 
@@ -34,7 +35,7 @@ class OnnxRuntimeGenerator:
         try:
             import onnxruntime as ort
         except ImportError as exc:
-            raise ValueError("backend 'onnxruntime' needs the onnxruntime package (see pyproject.toml)") from exc
+            raise ConfigError("backend 'onnxruntime' needs the onnxruntime package (see pyproject.toml)") from exc
         if not isinstance(generator, torch.nn.Module):
             raise TypeError(f"OnnxRuntimeGenerator needs a torch generator, got {type(generator).__name__}")
         source: Any = generator
@@ -54,7 +55,7 @@ class OnnxRuntimeGenerator:
         try:
             model_bytes = self._export(module, example, axes)
         except Exception as exc:
-            raise ValueError(
+            raise InputError(
                 f"could not export the {self.method} generator to ONNX ({type(exc).__name__}: {exc}); "
                 "use backend='torch'"
             ) from exc
@@ -115,4 +116,4 @@ def with_backend(generator: Any, backend: str, threads: int = 2) -> Any:
         return generator if isinstance(generator, OnnxRuntimeGenerator) else OnnxRuntimeGenerator(generator, threads)
     from sim2real_env.names import unknown_name_message
 
-    raise ValueError(unknown_name_message("generator backend", backend, BACKENDS))
+    raise ConfigError(unknown_name_message("generator backend", backend, BACKENDS))

@@ -32,6 +32,7 @@ from tqdm import tqdm
 
 from generators.configs import check_image_size, config_from_dict, config_to_dict
 from sim2real_env.checks import check_ints
+from sim2real_env.errors import ConfigError, Sim2RealError
 from sim2real_env.provenance import atomic_directory, git_sha, provenance, write_json_atomic
 from sim2real_env.segmentation import SegClass
 
@@ -41,7 +42,7 @@ MARKINGS = {"white": SegClass.WHITE_LINE, "yellow": SegClass.YELLOW_LINE, "red":
 FORMAT_VERSION = 1
 
 
-class SegmenterError(ValueError):
+class SegmenterError(Sim2RealError, ValueError):
     """A segmenter checkpoint or its training data is missing, corrupt or of the wrong kind."""
 
 
@@ -72,7 +73,7 @@ class SegmenterConfig:
         for name, lo, hi in (("lr", 1e-7, 1.0), ("marking_weight", 0.0, 100.0), ("red_weight", 0.0, 1000.0)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not lo <= value <= hi:
-                raise ValueError(f"SegmenterConfig.{name} must be a number in [{lo}, {hi}], got {value!r}")
+                raise ConfigError(f"SegmenterConfig.{name} must be a number in [{lo}, {hi}], got {value!r}")
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> SegmenterConfig:

@@ -39,6 +39,7 @@ from generators.data import Augment, FolderSpec, ImageSet, default_real_dir, loa
 from generators.protocol import DIRECTIONS
 from generators.registry import METHODS, method_class, trainer_class
 from sim2real_env.checks import check_ints
+from sim2real_env.errors import ConfigError
 from sim2real_env.names import unknown_name_message
 from sim2real_env.provenance import provenance, write_json_atomic
 from sim2real_env.signals import StopFlag
@@ -86,13 +87,13 @@ class TrainConfig:
         check_ints("training", self, dict.fromkeys(names, (1, None)))
         check_ints("training", self, {"kid_every": (0, None), "kid_frames": (4, 4096)})
         if not 0 <= self.decay_start <= self.steps:
-            raise ValueError(f"training.decay_start must be in [0, steps={self.steps}], got {self.decay_start}")
+            raise ConfigError(f"training.decay_start must be in [0, steps={self.steps}], got {self.decay_start}")
         if not (isinstance(self.lr, (int, float)) and 0 < self.lr < 1):
-            raise ValueError(f"training.lr must be in (0, 1), got {self.lr!r}")
+            raise ConfigError(f"training.lr must be in (0, 1), got {self.lr!r}")
         if self.device not in ("auto", "cpu", "cuda") and not str(self.device).startswith("cuda:"):
-            raise ValueError(f"training.device must be 'auto', 'cpu' or 'cuda[:N]', got {self.device!r}")
+            raise ConfigError(f"training.device must be 'auto', 'cpu' or 'cuda[:N]', got {self.device!r}")
         if not 1.0 <= self.load_scale <= 4.0 or not 0.1 <= self.crop_scale_min <= 1.0:
-            raise ValueError("training.load_scale must be in [1, 4] and crop_scale_min in [0.1, 1]")
+            raise ConfigError("training.load_scale must be in [1, 4] and crop_scale_min in [0.1, 1]")
 
 
 @dataclass(frozen=True)
@@ -107,7 +108,9 @@ class DataConfig:
         values = dict(getattr(self, domain))
         if values.get("root") is None:
             if domain != "real":
-                raise ValueError("data.sim.root must be set (a folder of simulator frames, e.g. from sim2real harvest)")
+                raise ConfigError(
+                    "data.sim.root must be set (a folder of simulator frames, e.g. from sim2real harvest)"
+                )
             values["root"] = str(default_real_dir())
         values["split"] = split
         return config_from_dict(FolderSpec, values, f"data.{domain}")
@@ -127,9 +130,9 @@ class RunConfig:
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
-            raise ValueError(unknown_name_message("generator method", self.method, METHODS))
+            raise ConfigError(unknown_name_message("generator method", self.method, METHODS))
         if self.direction not in DIRECTIONS:
-            raise ValueError(f"direction must be one of {DIRECTIONS}, got {self.direction!r}")
+            raise ConfigError(f"direction must be one of {DIRECTIONS}, got {self.direction!r}")
         cls = method_class(self.method)
         cls.config_class.from_dict(self.model)  # validate now, not after data loading
         trainer_class(cls).losses_class.from_dict(self.losses)
@@ -158,9 +161,9 @@ def run_config_from_dict(raw: dict[str, Any]) -> RunConfig:
     known = {f.name for f in dataclasses.fields(RunConfig)}
     for key in raw:
         if key not in known:
-            raise ValueError(unknown_name_message("run config key", str(key), known))
+            raise ConfigError(unknown_name_message("run config key", str(key), known))
     if "method" not in raw:
-        raise ValueError(f"run config needs 'method' (one of {', '.join(METHODS)})")
+        raise ConfigError(f"run config needs 'method' (one of {', '.join(METHODS)})")
     raw["training"] = config_from_dict(TrainConfig, raw.get("training") or {}, "training")
     raw["data"] = config_from_dict(DataConfig, raw.get("data") or {}, "data")
     for key in ("model", "losses"):
@@ -173,7 +176,7 @@ def pick_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"training.device is {name!r} but CUDA is not available here; use 'auto' or 'cpu'")
+        raise ConfigError(f"training.device is {name!r} but CUDA is not available here; use 'auto' or 'cpu'")
     return torch.device(name)
 
 

@@ -5,7 +5,7 @@ an output that would overwrite the input) is checked before the checkpoint is lo
 nothing is written until every frame has been read and translated: a folder's outputs go to a
 hidden temporary folder inside the output folder and are moved into place at the end, a single
 image or video is written under a temporary name and renamed. A failure (an unreadable frame,
-a full disk) raises ``ValueError`` naming the file and leaves the output as it was.
+a full disk) raises ``InputError`` (a ``ValueError``) naming the file and leaves the output as it was.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ import numpy as np
 
 from generators.checkpoint import load_generator
 from generators.data import IMAGE_SUFFIXES, is_truncated_jpeg
+from sim2real_env.errors import ConfigError, InputError
 from sim2real_env.frames import resize_frames
 from sim2real_env.video import IMAGE_WRITE_SUFFIXES, VIDEO_FORMATS, write_image, write_video
 
@@ -43,9 +44,9 @@ def translate_frames(generator: Any, frames: list[np.ndarray], side_by_side: boo
 def _read_rgb(path: Path) -> np.ndarray:
     bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if bgr is None or bgr.size == 0:
-        raise ValueError(f"translate: cannot read image {path} (missing, corrupt or not an image)")
+        raise InputError(f"translate: cannot read image {path} (missing, corrupt or not an image)")
     if is_truncated_jpeg(path):
-        raise ValueError(f"translate: image {path} is a truncated JPEG (no end-of-image marker)")
+        raise InputError(f"translate: image {path} is a truncated JPEG (no end-of-image marker)")
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
@@ -60,18 +61,18 @@ def _read_video(path: Path) -> tuple[list[np.ndarray], float]:
             reader.close()
     except Exception as exc:  # ffmpeg / pillow raise many types; all mean "this file does not decode"
         reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise ValueError(f"translate: cannot read video {path} ({reason})") from exc
+        raise InputError(f"translate: cannot read video {path} ({reason})") from exc
     if not frames:
-        raise ValueError(f"translate: video {path} has no frames")
+        raise InputError(f"translate: video {path} has no frames")
     frames = [np.repeat(f[..., None], 3, axis=2) if f.ndim == 2 else f[..., :3] for f in frames]
     if any(f.dtype != np.uint8 or f.ndim != 3 or f.shape[2] != 3 for f in frames):
-        raise ValueError(f"translate: video {path} does not decode to 8-bit RGB frames")
+        raise InputError(f"translate: video {path} does not decode to 8-bit RGB frames")
     fps = meta.get("fps")
     if fps is None and meta.get("duration"):  # GIFs store milliseconds per frame
         fps = 1000.0 / float(meta["duration"])
     fps = float(fps) if fps is not None else 30.0
     if not math.isfinite(fps) or fps <= 0:
-        raise ValueError(f"translate: video {path} reports {fps} frames per second")
+        raise InputError(f"translate: video {path} reports {fps} frames per second")
     return frames, fps
 
 
@@ -84,13 +85,13 @@ def folder_images(source: Path, owner: str = "translate") -> list[Path]:
     """The folder's images, sorted; two that would be written as one ``<stem>.png`` are an error."""
     files = sorted(p for p in source.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
     if not files:
-        raise ValueError(f"{owner}: folder {source} holds no images ({', '.join(IMAGE_SUFFIXES)})")
+        raise InputError(f"{owner}: folder {source} holds no images ({', '.join(IMAGE_SUFFIXES)})")
     # Case-folded: on a case-insensitive file system a.PNG and A.jpg land on one file too.
     claimed: dict[str, Path] = {}
     for path in files:
         key = f"{path.stem}.png".casefold()
         if key in claimed:
-            raise ValueError(
+            raise InputError(
                 f"{owner}: {claimed[key].name} and {path.name} in {source} would both be written as "
                 f"{path.stem}.png; rename one of them"
             )
@@ -109,7 +110,7 @@ def _output_folder(folder: Path) -> Iterator[None]:
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise ValueError(f"translate: cannot create the output folder {folder}: {exc.strerror or exc}") from exc
+        raise InputError(f"translate: cannot create the output folder {folder}: {exc.strerror or exc}") from exc
     try:
         yield
     except BaseException:
@@ -119,8 +120,8 @@ def _output_folder(folder: Path) -> Iterator[None]:
         raise
 
 
-def _cannot_write(target: Path, exc: OSError) -> ValueError:
-    return ValueError(f"translate: cannot write {target}: {exc.strerror if exc.errno else exc}")
+def _cannot_write(target: Path, exc: OSError) -> InputError:
+    return InputError(f"translate: cannot write {target}: {exc.strerror if exc.errno else exc}")
 
 
 def translate_path(
@@ -133,23 +134,23 @@ def translate_path(
         translate_path(Path("pretrained:cyclegan"), Path("runs/harvest/canonical"), Path("runs/fake_real"))
     """
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"translate: batch size must be an integer >= 1, got {batch_size!r}")
+        raise ConfigError(f"translate: batch size must be an integer >= 1, got {batch_size!r}")
     if not source.exists():
         raise FileNotFoundError(f"translate: input {source} does not exist")
     if source.resolve() == target.resolve():
-        raise ValueError(f"translate: the output {target} is the input; choose another output")
+        raise InputError(f"translate: the output {target} is the input; choose another output")
     if source.is_dir():
         if target.suffix:
-            raise ValueError(f"translate: input is a folder, so the output must be a folder, got {target}")
+            raise ConfigError(f"translate: input is a folder, so the output must be a folder, got {target}")
         if target.exists() and not target.is_dir():
-            raise ValueError(f"translate: input is a folder, but the output {target} is a file")
+            raise InputError(f"translate: input is a folder, but the output {target} is a file")
         files = folder_images(source)
         generator = load_generator(checkpoint)
         return _translate_folder(generator, files, target, side_by_side, batch_size)
     suffix = source.suffix.lower()
     if suffix in VIDEO_FORMATS:
         if target.suffix.lower() not in VIDEO_FORMATS:
-            raise ValueError(f"translate: input is a video, so the output must end in {VIDEO_FORMATS}, got {target}")
+            raise ConfigError(f"translate: input is a video, so the output must end in {VIDEO_FORMATS}, got {target}")
         frames, fps = _read_video(source)
         generator = load_generator(checkpoint)
         out: list[np.ndarray] = []
@@ -162,11 +163,11 @@ def translate_path(
                 raise _cannot_write(target, exc) from exc
     if suffix in IMAGE_SUFFIXES:
         if target.suffix.lower() not in IMAGE_WRITE_SUFFIXES:
-            raise ValueError(
+            raise ConfigError(
                 f"translate: input is an image, so the output must end in {IMAGE_WRITE_SUFFIXES}, got {target}"
             )
         if target.is_dir():
-            raise ValueError(f"translate: input is an image, but the output {target} is a folder")
+            raise InputError(f"translate: input is an image, but the output {target} is a folder")
         frame = _read_rgb(source)
         generator = load_generator(checkpoint)
         (translated,) = translate_frames(generator, [frame], side_by_side)
@@ -176,7 +177,7 @@ def translate_path(
             except OSError as exc:
                 raise _cannot_write(target, exc) from exc
         return 1
-    raise ValueError(
+    raise InputError(
         f"translate: input {source} is not a folder, an image ({IMAGE_SUFFIXES}) or a video ({VIDEO_FORMATS})"
     )
 

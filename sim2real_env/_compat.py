@@ -38,6 +38,7 @@ from typing import Any
 
 import numpy as np
 
+from sim2real_env.errors import Sim2RealError
 from sim2real_env.segmentation import BACKGROUND_RGB, DUCKIE_MESHES, DUCKIE_RGB, OTHER_OBJECT_RGB
 
 #: Shared libraries the headless renderer needs, with the Debian package that provides each.
@@ -51,8 +52,12 @@ REQUIRED_LIBRARIES: dict[str, str] = {
 }
 
 
-class MissingSystemLibraryError(RuntimeError):
-    """Raised when the OpenGL/EGL libraries the headless simulator needs are not installed."""
+class MissingSystemLibraryError(Sim2RealError, RuntimeError):
+    """Raised when the OpenGL/EGL libraries the headless simulator needs are not installed.
+
+    A :class:`~sim2real_env.errors.Sim2RealError`, so the CLI prints it as one line (which packages
+    to install) instead of a traceback.
+    """
 
 
 def check_system_libraries() -> None:

@@ -11,6 +11,8 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from sim2real_env.errors import ConfigError, Sim2RealError
+
 
 def _camera(text: str) -> tuple[int, int]:
     try:
@@ -219,13 +221,13 @@ def _cmd_train_agent(args: argparse.Namespace) -> int:
 
     config = load_agent_config(args.config, args.overrides)
     if config.algo != args.algo:
-        raise ValueError(f"--algo {args.algo} but {args.config} is a {config.algo!r} config")
+        raise ConfigError(f"--algo {args.algo} but {args.config} is a {config.algo!r} config")
     pipeline = config.pipeline(args.pipeline, checkpoint=args.checkpoint)
     out = Path(args.out) if args.out else config.out_dir(args.pipeline)
     algo_config = config.algo_config()
     if config.algo == "bc":
         if args.resume:
-            raise ValueError("--resume is for PPO; a BC run is short and starts afresh")
+            raise ConfigError("--resume is for PPO; a BC run is short and starts afresh")
         from agents.bc import train_bc
 
         summary = train_bc(pipeline, algo_config, out, progress=not args.quiet)
@@ -280,9 +282,9 @@ def _named_checkpoints(items: list[str]) -> dict[str, str]:
             if name in ("checkpoint", "best") and "/" in path:
                 name = path.rstrip("/").split("/")[-2]
         if not name or not path:
-            raise ValueError(f"--checkpoint {item!r} must be PATH or NAME=PATH")
+            raise ConfigError(f"--checkpoint {item!r} must be PATH or NAME=PATH")
         if name in named:
-            raise ValueError(f"--checkpoint name {name!r} is given twice; use NAME=PATH to tell them apart")
+            raise ConfigError(f"--checkpoint name {name!r} is given twice; use NAME=PATH to tell them apart")
         named[name] = path
     return named
 
@@ -540,8 +542,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     func: Callable[[argparse.Namespace], int] = args.func
     try:
         return func(args)
-    except (ValueError, TypeError, FileNotFoundError, FileExistsError, yaml.YAMLError) as exc:
-        # User errors: one clear line, no traceback. Bugs (other exceptions) keep theirs.
+    except (Sim2RealError, OSError, yaml.YAMLError) as exc:
+        # What the user can fix (a bad value or file, a missing library; OSError: a missing file, a
+        # full disk, a permission, which names its path): one line, no traceback. Anything else,
+        # a plain ValueError or TypeError included, is a bug and keeps its traceback.
         print(f"sim2real {args.command}: error: {exc}", file=sys.stderr)
         return 2
 

@@ -33,6 +33,7 @@ import gymnasium as gym
 import numpy as np
 
 from sim2real_env.env import EnvConfig
+from sim2real_env.errors import ConfigError
 from sim2real_env.names import unknown_name_message
 from sim2real_env.wrappers import check_image_space
 from sim2real_env.yaml_config import load_yaml_config
@@ -126,22 +127,22 @@ IMAGE_OPS: dict[str, tuple[Callable[..., np.ndarray], dict[str, tuple[float, flo
 def check_image_op(spec: Any, where: str) -> dict[str, Any]:
     """Validate one ``{op: name, param: value}`` mapping."""
     if not isinstance(spec, dict) or "op" not in spec:
-        raise ValueError(f"{where}: each image step must be a mapping with 'op', got {spec!r}")
+        raise ConfigError(f"{where}: each image step must be a mapping with 'op', got {spec!r}")
     name = str(spec["op"])
     if name not in IMAGE_OPS:
-        raise ValueError(f"{where}: " + unknown_name_message("image op", name, IMAGE_OPS))
+        raise ConfigError(f"{where}: " + unknown_name_message("image op", name, IMAGE_OPS))
     _, params = IMAGE_OPS[name]
     for key, value in spec.items():
         if key == "op":
             continue
         if key not in params:
-            raise ValueError(f"{where}: " + unknown_name_message(f"parameter of {name}", str(key), params))
+            raise ConfigError(f"{where}: " + unknown_name_message(f"parameter of {name}", str(key), params))
         low, high = params[key]
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
-            raise ValueError(f"{where}: {name}.{key} must be a number in [{low}, {high}], got {value!r}")
+            raise ConfigError(f"{where}: {name}.{key} must be a number in [{low}, {high}], got {value!r}")
     missing = [p for p in params if p not in spec]
     if missing:
-        raise ValueError(f"{where}: {name} needs {missing}")
+        raise ConfigError(f"{where}: {name} needs {missing}")
     return dict(spec)
 
 
@@ -188,12 +189,12 @@ class Domain:
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
-            raise ValueError("domain: 'name' must be a non-empty string")
+            raise ConfigError("domain: 'name' must be a non-empty string")
         if not isinstance(self.env, dict):
-            raise ValueError(f"domain {self.name}: 'env' must be a mapping")
+            raise ConfigError(f"domain {self.name}: 'env' must be a mapping")
         EnvConfig.from_dict(self.env)
         if not isinstance(self.image, (tuple, list)):
-            raise ValueError(f"domain {self.name}: 'image' must be a list of {{op: ...}} steps")
+            raise ConfigError(f"domain {self.name}: 'image' must be a list of {{op: ...}} steps")
         object.__setattr__(self, "image", tuple(check_image_op(op, f"domain {self.name}") for op in self.image))
 
     @classmethod
@@ -234,5 +235,5 @@ def load_domain(name_or_path: str | Path) -> Domain:
         return Domain.from_yaml(path)
     candidate = DOMAINS_DIR / f"{name_or_path}.yaml"
     if not candidate.exists():
-        raise ValueError(unknown_name_message("domain", str(name_or_path), available_domains()))
+        raise ConfigError(unknown_name_message("domain", str(name_or_path), available_domains()))
     return Domain.from_yaml(candidate)

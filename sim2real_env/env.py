@@ -32,7 +32,9 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from sim2real_env import ENV_ID as ENV_ID  # re-exported: importing it from here registers it
 from sim2real_env import _compat, register_envs
+from sim2real_env.errors import ConfigError
 from sim2real_env.maps import DEFAULT_MAP, resolve_map
 from sim2real_env.names import unknown_name_message
 
@@ -69,9 +71,9 @@ class RewardConfig:
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
             if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-                raise ValueError(f"RewardConfig.{f.name} must be a finite number >= 0, got {value!r}")
+                raise ConfigError(f"RewardConfig.{f.name} must be a finite number >= 0, got {value!r}")
         if self.lane_half_width_m <= 0:
-            raise ValueError(f"RewardConfig.lane_half_width_m must be > 0, got {self.lane_half_width_m!r}")
+            raise ConfigError(f"RewardConfig.lane_half_width_m must be > 0, got {self.lane_half_width_m!r}")
 
 
 @dataclass(frozen=True)
@@ -116,36 +118,36 @@ class EnvConfig:
         for name, lo, hi in (("camera_width", 8, 1920), ("camera_height", 6, 1440)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not lo <= value <= hi:
-                raise ValueError(f"EnvConfig.{name} must be an integer in [{lo}, {hi}], got {value!r}")
+                raise ConfigError(f"EnvConfig.{name} must be an integer in [{lo}, {hi}], got {value!r}")
         for name in ("frame_skip", "episode_length"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-                raise ValueError(f"EnvConfig.{name} must be an integer >= 1, got {value!r}")
+                raise ConfigError(f"EnvConfig.{name} must be an integer >= 1, got {value!r}")
         for name in ("domain_rand", "distortion"):
             if not isinstance(getattr(self, name), bool):
-                raise ValueError(f"EnvConfig.{name} must be true or false, got {getattr(self, name)!r}")
+                raise ConfigError(f"EnvConfig.{name} must be true or false, got {getattr(self, name)!r}")
         if self.action_space not in ACTION_SPACES:
-            raise ValueError(unknown_name_message("action space", str(self.action_space), ACTION_SPACES))
+            raise ConfigError(unknown_name_message("action space", str(self.action_space), ACTION_SPACES))
         if (
             isinstance(self.steer_scale, bool)
             or not isinstance(self.steer_scale, (int, float))
             or not (0.05 <= self.steer_scale <= 1.0)
         ):
-            raise ValueError(f"EnvConfig.steer_scale must be a number in [0.05, 1], got {self.steer_scale!r}")
+            raise ConfigError(f"EnvConfig.steer_scale must be a number in [0.05, 1], got {self.steer_scale!r}")
         if self.spawn not in SPAWNS:
-            raise ValueError(unknown_name_message("spawn", str(self.spawn), SPAWNS))
+            raise ConfigError(unknown_name_message("spawn", str(self.spawn), SPAWNS))
         if not (isinstance(self.spawn_lateral_m, (int, float)) and 0 <= self.spawn_lateral_m <= 0.2):
-            raise ValueError(f"EnvConfig.spawn_lateral_m must be in [0, 0.2] m, got {self.spawn_lateral_m!r}")
+            raise ConfigError(f"EnvConfig.spawn_lateral_m must be in [0, 0.2] m, got {self.spawn_lateral_m!r}")
         if not (isinstance(self.spawn_heading_rad, (int, float)) and 0 <= self.spawn_heading_rad <= 1.0):
-            raise ValueError(f"EnvConfig.spawn_heading_rad must be in [0, 1] rad, got {self.spawn_heading_rad!r}")
+            raise ConfigError(f"EnvConfig.spawn_heading_rad must be in [0, 1] rad, got {self.spawn_heading_rad!r}")
         if self.reward not in REWARDS:
-            raise ValueError(unknown_name_message("reward", str(self.reward), REWARDS))
+            raise ConfigError(unknown_name_message("reward", str(self.reward), REWARDS))
         if isinstance(self.reward_weights, dict):
             object.__setattr__(self, "reward_weights", RewardConfig(**self.reward_weights))
         if not isinstance(self.reward_weights, RewardConfig):
-            raise ValueError(f"EnvConfig.reward_weights must be a RewardConfig, got {self.reward_weights!r}")
+            raise ConfigError(f"EnvConfig.reward_weights must be a RewardConfig, got {self.reward_weights!r}")
         if not (isinstance(self.frame_rate, (int, float)) and 1 <= self.frame_rate <= 1000):
-            raise ValueError(f"EnvConfig.frame_rate must be a number in [1, 1000] Hz, got {self.frame_rate!r}")
+            raise ConfigError(f"EnvConfig.frame_rate must be a number in [1, 1000] Hz, got {self.frame_rate!r}")
         camera_ranges: tuple[tuple[str, float, float], ...] = (
             ("camera_height_m", 0.02, 0.5),
             ("camera_tilt_deg", -10.0, 60.0),
@@ -156,9 +158,9 @@ class EnvConfig:
             if camera is not None and (
                 isinstance(camera, bool) or not isinstance(camera, (int, float)) or not c_lo <= camera <= c_hi
             ):
-                raise ValueError(f"EnvConfig.{name} must be null or a number in [{c_lo}, {c_hi}], got {camera!r}")
+                raise ConfigError(f"EnvConfig.{name} must be null or a number in [{c_lo}, {c_hi}], got {camera!r}")
         if not (isinstance(self.accept_start_angle_deg, (int, float)) and 0 < self.accept_start_angle_deg <= 180):
-            raise ValueError(
+            raise ConfigError(
                 f"EnvConfig.accept_start_angle_deg must be in (0, 180], got {self.accept_start_angle_deg!r}"
             )
 
@@ -168,7 +170,7 @@ class EnvConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         for key in values:
             if key not in known:
-                raise ValueError(unknown_name_message("EnvConfig key", str(key), known))
+                raise ConfigError(unknown_name_message("EnvConfig key", str(key), known))
         return cls(**values)
 
 

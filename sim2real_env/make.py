@@ -24,8 +24,8 @@ from typing import Any
 
 import gymnasium as gym
 
-from sim2real_env import ENV_ID
-from sim2real_env.env import EnvConfig
+from sim2real_env.env import ENV_ID, EnvConfig
+from sim2real_env.errors import ConfigError
 from sim2real_env.names import unknown_name_message
 from sim2real_env.preprocess import ChannelFrameStack, CropObservation, ResizeObservation
 from sim2real_env.wrappers import CanonicalizeObservation, Sim2RealObservation
@@ -39,10 +39,10 @@ def _check_keys(section: str, values: dict[str, Any] | None, allowed: tuple[str,
     if values is None:
         return {}
     if not isinstance(values, dict):
-        raise ValueError(f"make_env: '{section}' must be a mapping, got {type(values).__name__}")
+        raise ConfigError(f"make_env: '{section}' must be a mapping, got {type(values).__name__}")
     for key in values:
         if key not in allowed:
-            raise ValueError(unknown_name_message(f"make_env '{section}' key", str(key), allowed))
+            raise ConfigError(unknown_name_message(f"make_env '{section}' key", str(key), allowed))
     return dict(values)
 
 
@@ -60,7 +60,7 @@ class EnvBuild:
         for name in ("translate", "canonicalize"):
             section = _check_keys(name, getattr(self, name), _GENERATOR_KEYS)
             if getattr(self, name) is not None and "checkpoint" not in section:
-                raise ValueError(f"make_env: '{name}' needs 'checkpoint' (a generator checkpoint directory)")
+                raise ConfigError(f"make_env: '{name}' needs 'checkpoint' (a generator checkpoint directory)")
         _check_keys("preprocess", self.preprocess, _PREPROCESS_KEYS)
 
     @classmethod

@@ -5,6 +5,8 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 
+from sim2real_env.errors import ConfigError
+
 
 def unknown_name_message(kind: str, name: str, choices: Iterable[str]) -> str:
     """Message for an unknown ``name`` of ``kind``: the nearest choices first, then all of them."""
@@ -15,8 +17,8 @@ def unknown_name_message(kind: str, name: str, choices: Iterable[str]) -> str:
 
 
 def resolve_name(kind: str, name: str, choices: Iterable[str]) -> str:
-    """Return ``name`` if it is one of ``choices``, else raise ``ValueError`` with suggestions."""
+    """Return ``name`` if it is one of ``choices``, else raise ``ConfigError`` (a ``ValueError``) with suggestions."""
     options = list(choices)
     if name not in options:
-        raise ValueError(unknown_name_message(kind, name, options))
+        raise ConfigError(unknown_name_message(kind, name, options))
     return name

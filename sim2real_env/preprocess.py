@@ -9,6 +9,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from sim2real_env.errors import ConfigError
 from sim2real_env.frames import resize_frames
 from sim2real_env.wrappers import check_image_space
 
@@ -19,7 +20,7 @@ class CropObservation(gym.ObservationWrapper[np.ndarray, Any, np.ndarray], gym.u
     def __init__(self, env: gym.Env[np.ndarray, Any], top: int) -> None:
         height, width = check_image_space(env.observation_space, "CropObservation")
         if not isinstance(top, int) or not 0 <= top < height:
-            raise ValueError(f"CropObservation: top must be an integer in [0, {height}), got {top!r}")
+            raise ConfigError(f"CropObservation: top must be an integer in [0, {height}), got {top!r}")
         gym.utils.RecordConstructorArgs.__init__(self, top=top)
         gym.ObservationWrapper.__init__(self, env)
         self.top = top
@@ -36,7 +37,7 @@ class ResizeObservation(gym.ObservationWrapper[np.ndarray, Any, np.ndarray], gym
     def __init__(self, env: gym.Env[np.ndarray, Any], size: tuple[int, int]) -> None:
         check_image_space(env.observation_space, "ResizeObservation")
         if len(size) != 2 or not all(isinstance(v, int) and v > 0 for v in size):
-            raise ValueError(f"ResizeObservation: size must be (height, width) positive ints, got {size!r}")
+            raise ConfigError(f"ResizeObservation: size must be (height, width) positive ints, got {size!r}")
         gym.utils.RecordConstructorArgs.__init__(self, size=tuple(size))
         gym.ObservationWrapper.__init__(self, env)
         self.size = (int(size[0]), int(size[1]))
@@ -57,7 +58,7 @@ class ChannelFrameStack(gym.Wrapper[np.ndarray, Any, np.ndarray, Any], gym.utils
     def __init__(self, env: gym.Env[np.ndarray, Any], k: int) -> None:
         height, width = check_image_space(env.observation_space, "ChannelFrameStack")
         if not isinstance(k, int) or k < 1:
-            raise ValueError(f"ChannelFrameStack: k must be an integer >= 1, got {k!r}")
+            raise ConfigError(f"ChannelFrameStack: k must be an integer >= 1, got {k!r}")
         gym.utils.RecordConstructorArgs.__init__(self, k=k)
         gym.Wrapper.__init__(self, env)
         self.k = k

@@ -12,6 +12,7 @@ import imageio.v2 as imageio
 import imageio_ffmpeg
 import numpy as np
 
+from sim2real_env.errors import ConfigError, InputError
 from sim2real_env.provenance import write_bytes_atomic
 
 VIDEO_FORMATS = (".mp4", ".gif")
@@ -27,9 +28,9 @@ def write_video(path: Path, frames: Iterable[np.ndarray], fps: float, scale: int
     ``OSError``.
     """
     if path.suffix not in VIDEO_FORMATS:
-        raise ValueError(f"video path must end in one of {VIDEO_FORMATS}, got {path.name!r}")
+        raise ConfigError(f"video path must end in one of {VIDEO_FORMATS}, got {path.name!r}")
     if isinstance(fps, bool) or not isinstance(fps, (int, float)) or not 0 < fps < float("inf"):
-        raise ValueError(f"{path.name}: frames per second must be a positive number, got {fps!r}")
+        raise ConfigError(f"{path.name}: frames per second must be a positive number, got {fps!r}")
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.stem}.partial{path.suffix}")
     gif = io.BytesIO()
@@ -49,7 +50,7 @@ def write_video(path: Path, frames: Iterable[np.ndarray], fps: float, scale: int
                 writer.append_data(frame)
                 count += 1
         if count == 0:
-            raise ValueError(f"{path.name}: no frames to write")
+            raise InputError(f"{path.name}: no frames to write")
         if path.suffix == ".mp4":
             _check_mp4(tmp, count, path)
             tmp.replace(path)
@@ -106,17 +107,17 @@ def write_image(path: Path, image: np.ndarray) -> None:
     """
     suffix = path.suffix.lower()
     if suffix not in IMAGE_WRITE_SUFFIXES:
-        raise ValueError(f"image path must end in one of {IMAGE_WRITE_SUFFIXES}, got {path.name!r}")
+        raise ConfigError(f"image path must end in one of {IMAGE_WRITE_SUFFIXES}, got {path.name!r}")
     if image.dtype != np.uint8 or not (image.ndim == 2 or (image.ndim == 3 and image.shape[2] == 3)):
         raise ValueError(f"{path.name}: images must be (H, W, 3) or (H, W) uint8, got {image.shape} {image.dtype}")
     ok, encoded = cv2.imencode(suffix, image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
     if not ok:
-        raise ValueError(f"could not encode {path} as {suffix}")
+        raise InputError(f"could not encode {path} as {suffix}")
     write_bytes_atomic(path, encoded.tobytes())
 
 
 def write_png(path: Path, image: np.ndarray) -> None:
     """Write an RGB uint8 image as PNG, atomically (see :func:`write_image`)."""
     if path.suffix != ".png":
-        raise ValueError(f"image path must end in .png, got {path.name!r}")
+        raise ConfigError(f"image path must end in .png, got {path.name!r}")
     write_image(path, image)

@@ -25,6 +25,7 @@ import numpy as np
 from gymnasium import spaces
 
 from sim2real_env import register_envs
+from sim2real_env.errors import ConfigError
 from sim2real_env.frames import resize_frames as resize_frames  # re-exported: its home before frames.py
 from sim2real_env.frames import translate_batch
 from sim2real_env.frames import translate_in_batches as translate_in_batches  # re-exported, as above
@@ -64,15 +65,15 @@ def prepare_generator(
     check_generator(generator, owner, direction, device)
     backend = backend or default_backend(device)
     if backend not in BACKENDS:
-        raise ValueError(f"{owner}: backend must be one of {BACKENDS}, got {backend!r}")
+        raise ConfigError(f"{owner}: backend must be one of {BACKENDS}, got {backend!r}")
     if backend == "onnxruntime" and device != "cpu":
-        raise ValueError(f"{owner}: backend 'onnxruntime' runs on the CPU; use backend='torch' with device={device!r}")
+        raise ConfigError(f"{owner}: backend 'onnxruntime' runs on the CPU; use backend='torch' with device={device!r}")
     if hasattr(generator, "to"):
         generator.to(device)
     if hasattr(generator, "eval"):
         generator.eval()
     if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
-        raise ValueError(f"{owner}: threads must be an integer >= 1, got {threads!r}")
+        raise ConfigError(f"{owner}: threads must be an integer >= 1, got {threads!r}")
     return with_backend(generator, backend, threads), backend
 
 
@@ -86,14 +87,14 @@ def check_generator(generator: Any, owner: str, direction: str, device: str) -> 
             f"checkpoint_id), got {type(generator).__name__}"
         )
     if generator.direction != direction:
-        raise ValueError(f"{owner} needs a {direction!r} generator, got a {generator.direction!r} {generator.method}")
+        raise ConfigError(f"{owner} needs a {direction!r} generator, got a {generator.direction!r} {generator.method}")
     if device != "cpu" and not device.startswith("cuda"):
-        raise ValueError(f"{owner}: device must be 'cpu' or 'cuda[:N]', got {device!r}")
+        raise ConfigError(f"{owner}: device must be 'cpu' or 'cuda[:N]', got {device!r}")
     if device.startswith("cuda"):
         import torch
 
         if not torch.cuda.is_available():
-            raise ValueError(f"{owner}: device {device!r} requested but CUDA is not available; use device='cpu'")
+            raise ConfigError(f"{owner}: device {device!r} requested but CUDA is not available; use device='cpu'")
 
 
 class _GeneratorObservation(gym.ObservationWrapper[np.ndarray, Any, np.ndarray], gym.utils.RecordConstructorArgs):

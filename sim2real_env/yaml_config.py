@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from sim2real_env.errors import ConfigError
 from sim2real_env.names import unknown_name_message
 
 
@@ -19,14 +20,14 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str] | tuple[str, ...])
 
     for item in overrides:
         if "=" not in item:
-            raise ValueError(f"override {item!r} must look like key.sub=value")
+            raise ConfigError(f"override {item!r} must look like key.sub=value")
         dotted, _, text = item.partition("=")
         keys = dotted.strip().split(".")
         node = raw
         for key in keys[:-1]:
             node = node.setdefault(key, {})
             if not isinstance(node, dict):
-                raise ValueError(f"override {dotted!r}: {key!r} is not a section")
+                raise ConfigError(f"override {dotted!r}: {key!r} is not a section")
         node[keys[-1]] = yaml.safe_load(text)
     return raw
 
@@ -40,7 +41,7 @@ def read_yaml_mapping(path: str | Path, what: str, overrides: list[str] | tuple[
         raise FileNotFoundError(f"{what} {path} does not exist")
     raw = yaml.safe_load(path.read_text()) or {}
     if not isinstance(raw, dict):
-        raise ValueError(f"{what} {path} must hold a mapping, got {type(raw).__name__}")
+        raise ConfigError(f"{what} {path} must hold a mapping, got {type(raw).__name__}")
     return apply_overrides(raw, overrides)
 
 
@@ -53,5 +54,5 @@ def load_yaml_config(
     allowed = list(known)
     for key in raw:
         if key not in allowed:
-            raise ValueError(unknown_name_message(f"key in {path.name}", str(key), allowed))
+            raise ConfigError(unknown_name_message(f"key in {path.name}", str(key), allowed))
     return raw

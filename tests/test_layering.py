@@ -285,6 +285,18 @@ def test_every_gymnasium_module_of_sim2real_env_registers_the_env() -> None:
     assert not bad, f"these import Gymnasium but leave sim2real/Duckietown-v0 unregistered: {bad}"
 
 
+def test_every_user_of_the_env_id_registers_it() -> None:
+    """``gym.make(ENV_ID)`` anywhere needs a registering module loaded: ``from sim2real_env.env import ENV_ID``."""
+    bad = [
+        module.name
+        for module in modules().values()
+        if module.name not in ("sim2real_env", CLI, *REGISTERING)
+        and "ENV_ID" in module.path.read_text()
+        and not REGISTERING & loaded_by(module.name)
+    ]
+    assert not bad, f"these use ENV_ID without loading a module that registers it: {bad}"
+
+
 # -- no cycles -------------------------------------------------------------------------------
 def test_no_cycle_between_packages_at_module_level() -> None:
     graph: dict[str, set[str]] = {}

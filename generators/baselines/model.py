@@ -18,6 +18,7 @@ from torch.nn import functional as F
 from generators.base import TorchGenerator
 from generators.color import gaussian_kernel, lab_to_rgb, rgb_to_lab
 from generators.configs import check_image_size, config_from_dict
+from sim2real_env.errors import ConfigError
 
 BLUR_KERNELS = (0, 3, 5)
 
@@ -72,11 +73,11 @@ class ColorTransferConfig:
     def __post_init__(self) -> None:
         object.__setattr__(self, "image_size", check_image_size(self.image_size, "ColorTransferConfig", 1))
         if self.blur not in BLUR_KERNELS or isinstance(self.blur, bool):
-            raise ValueError(f"ColorTransferConfig.blur must be one of {BLUR_KERNELS}, got {self.blur!r}")
+            raise ConfigError(f"ColorTransferConfig.blur must be one of {BLUR_KERNELS}, got {self.blur!r}")
         if isinstance(self.blur_sigma, bool) or not isinstance(self.blur_sigma, (int, float)):
-            raise ValueError(f"ColorTransferConfig.blur_sigma must be a number, got {self.blur_sigma!r}")
+            raise ConfigError(f"ColorTransferConfig.blur_sigma must be a number, got {self.blur_sigma!r}")
         if not 0.1 <= float(self.blur_sigma) <= 5.0:
-            raise ValueError(f"ColorTransferConfig.blur_sigma must be in [0.1, 5], got {self.blur_sigma!r}")
+            raise ConfigError(f"ColorTransferConfig.blur_sigma must be in [0.1, 5], got {self.blur_sigma!r}")
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> ColorTransferConfig:
@@ -125,7 +126,7 @@ class ColorTransfer(TorchGenerator):
     def __init__(self, config: ColorTransferConfig, direction: str = "sim->real") -> None:
         super().__init__(config, direction)
         if direction != "sim->real":
-            raise ValueError(f"ColorTransfer translates sim->real only, got direction {direction!r}")
+            raise ConfigError(f"ColorTransfer translates sim->real only, got direction {direction!r}")
         self.sim_stats = LabStatistics()
         self.real_stats = LabStatistics()
         # The fitted transfer (float32): lab_out = lab * gain + offset, refreshed by refit().

@@ -24,6 +24,7 @@ from generators.configs import check_image_size, config_from_dict
 from generators.cyclegan.model import UPSAMPLING
 from generators.layers import ResnetGenerator
 from sim2real_env.checks import check_ints
+from sim2real_env.errors import ConfigError
 
 PRIORS = ("none", "color_transfer")
 #: Index of the first residual block in ``ResnetGenerator.net`` (3 conv blocks of 4 modules).
@@ -53,11 +54,11 @@ class CUTConfig:
         object.__setattr__(self, "image_size", check_image_size(self.image_size, "CUTConfig", 4))
         check_ints("CUTConfig", self, {"width": (4, 256), "blocks": (1, 32)})
         if self.outer_kernel not in (3, 5, 7) or isinstance(self.outer_kernel, bool):
-            raise ValueError(f"CUTConfig.outer_kernel must be 3, 5 or 7, got {self.outer_kernel!r}")
+            raise ConfigError(f"CUTConfig.outer_kernel must be 3, 5 or 7, got {self.outer_kernel!r}")
         if self.upsample not in UPSAMPLING:
-            raise ValueError(f"CUTConfig.upsample must be one of {UPSAMPLING}, got {self.upsample!r}")
+            raise ConfigError(f"CUTConfig.upsample must be one of {UPSAMPLING}, got {self.upsample!r}")
         if self.prior not in PRIORS:
-            raise ValueError(f"CUTConfig.prior must be one of {PRIORS}, got {self.prior!r}")
+            raise ConfigError(f"CUTConfig.prior must be one of {PRIORS}, got {self.prior!r}")
         layers = tuple(self.nce_layers)
         top = FIRST_BLOCK + self.blocks - 1
         if (
@@ -65,7 +66,7 @@ class CUTConfig:
             or any(isinstance(i, bool) or not isinstance(i, int) or not 0 <= i <= top for i in layers)
             or list(layers) != sorted(set(layers))
         ):
-            raise ValueError(
+            raise ConfigError(
                 f"CUTConfig.nce_layers must be increasing distinct integers in [0, {top}] "
                 f"(12 + blocks - 1), got {self.nce_layers!r}"
             )

@@ -20,6 +20,7 @@ from generators.configs import config_from_dict
 from generators.cut.model import CUT
 from generators.projected import build_discriminator, discriminator_loss, freeze_for_generator_step, generator_loss
 from sim2real_env.checks import check_ints
+from sim2real_env.errors import ConfigError
 
 MODES = ("cut", "fastcut")
 DISCRIMINATORS = ("patch", "projected")
@@ -52,9 +53,9 @@ class CUTLosses:
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
-            raise ValueError(f"losses.mode must be one of {MODES}, got {self.mode!r}")
+            raise ConfigError(f"losses.mode must be one of {MODES}, got {self.mode!r}")
         if self.discriminator not in DISCRIMINATORS:
-            raise ValueError(f"losses.discriminator must be one of {DISCRIMINATORS}, got {self.discriminator!r}")
+            raise ConfigError(f"losses.discriminator must be one of {DISCRIMINATORS}, got {self.discriminator!r}")
         fast = self.mode == "fastcut"
         defaults = {"lambda_nce": 10.0 if fast else 1.0, "nce_idt": not fast, "flip_equivariance": fast}
         for name, value in defaults.items():
@@ -62,13 +63,13 @@ class CUTLosses:
                 object.__setattr__(self, name, value)
         for name in ("nce_idt", "flip_equivariance", "diff_augment"):
             if not isinstance(getattr(self, name), bool):
-                raise ValueError(f"losses.{name} must be true or false, got {getattr(self, name)!r}")
+                raise ConfigError(f"losses.{name} must be true or false, got {getattr(self, name)!r}")
         for name in ("lambda_gan", "lambda_nce", "lambda_semantic", "nce_temperature"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1000:
-                raise ValueError(f"losses.{name} must be a number in [0, 1000], got {value!r}")
+                raise ConfigError(f"losses.{name} must be a number in [0, 1000], got {value!r}")
         if not self.nce_temperature > 0:
-            raise ValueError(f"losses.nce_temperature must be > 0, got {self.nce_temperature!r}")
+            raise ConfigError(f"losses.nce_temperature must be > 0, got {self.nce_temperature!r}")
         check_ints(
             "losses",
             self,

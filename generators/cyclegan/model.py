@@ -16,6 +16,7 @@ from generators.base import TorchGenerator
 from generators.configs import check_image_size, config_from_dict
 from generators.layers import PatchDiscriminator, ResnetGenerator
 from sim2real_env.checks import check_ints
+from sim2real_env.errors import ConfigError
 
 UPSAMPLING = ("resize", "transpose")
 
@@ -52,11 +53,11 @@ class CycleGANConfig:
             {"width": (4, 256), "blocks": (0, 32), "disc_width": (4, 512), "disc_layers": (1, 6)},
         )
         if self.outer_kernel not in (3, 5, 7):
-            raise ValueError(f"CycleGANConfig.outer_kernel must be 3, 5 or 7, got {self.outer_kernel!r}")
+            raise ConfigError(f"CycleGANConfig.outer_kernel must be 3, 5 or 7, got {self.outer_kernel!r}")
         if not isinstance(self.depthwise, bool):
-            raise ValueError(f"CycleGANConfig.depthwise must be true or false, got {self.depthwise!r}")
+            raise ConfigError(f"CycleGANConfig.depthwise must be true or false, got {self.depthwise!r}")
         if self.upsample not in UPSAMPLING:
-            raise ValueError(f"CycleGANConfig.upsample must be one of {UPSAMPLING}, got {self.upsample!r}")
+            raise ConfigError(f"CycleGANConfig.upsample must be one of {UPSAMPLING}, got {self.upsample!r}")
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> CycleGANConfig:

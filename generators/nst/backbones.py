@@ -16,10 +16,12 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from sim2real_env.errors import Sim2RealError
+
 BACKBONES = ("efficientnet_lite0", "vgg19")
 
 
-class BackboneError(ValueError):
+class BackboneError(Sim2RealError, ValueError):
     """A backbone's weights are missing, unreadable or do not fit the architecture."""
 
 

@@ -16,6 +16,7 @@ from generators.base import TorchGenerator
 from generators.configs import check_image_size, config_from_dict
 from generators.layers import ResnetGenerator
 from sim2real_env.checks import check_ints
+from sim2real_env.errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,7 @@ class StyleNet(TorchGenerator):
 
     def __init__(self, config: StyleNetConfig, direction: str = "sim->real") -> None:
         if direction != "sim->real":
-            raise ValueError(f"StyleNet only translates 'sim->real' (the real camera is the style), got {direction!r}")
+            raise ConfigError(f"StyleNet only translates 'sim->real' (the real camera is the style), got {direction!r}")
         super().__init__(config, direction)
         self.net = ResnetGenerator(config.width, config.blocks, "resize")
 

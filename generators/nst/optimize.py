@@ -17,6 +17,7 @@ from generators.data import IMAGE_SUFFIXES
 from generators.nst.backbones import FeatureExtractor, gram, load_backbone, style_content_losses
 from generators.nst.train import read_style_image, total_variation
 from generators.translate import folder_images
+from sim2real_env.errors import ConfigError, InputError
 from sim2real_env.video import write_image
 
 
@@ -69,13 +70,13 @@ def stylize_folder(
     is done (a frame takes seconds, so an interrupted run keeps the finished ones).
     """
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"stylize: steps must be an integer >= 1, got {steps!r}")
+        raise ConfigError(f"stylize: steps must be an integer >= 1, got {steps!r}")
     if len(size) != 2 or min(size) < 8:
-        raise ValueError(f"stylize: the output size must be at least 8x8 pixels, got {size[1]}x{size[0]}")
+        raise ConfigError(f"stylize: the output size must be at least 8x8 pixels, got {size[1]}x{size[0]}")
     if not source.is_dir():
-        raise ValueError(f"stylize: {source} is not a folder with images ({', '.join(IMAGE_SUFFIXES)})")
+        raise InputError(f"stylize: {source} is not a folder with images ({', '.join(IMAGE_SUFFIXES)})")
     if source.resolve() == target.resolve():
-        raise ValueError(f"stylize: the output folder {target} is the input folder; choose another")
+        raise InputError(f"stylize: the output folder {target} is the input folder; choose another")
     files = folder_images(source, owner="stylize")
     style = read_style_image(str(style_path), size)
     extractor = load_backbone(backbone, vgg19_path)
@@ -86,5 +87,5 @@ def stylize_folder(
         try:
             write_image(target / f"{path.stem}.png", np.ascontiguousarray(rgb))
         except OSError as exc:
-            raise ValueError(f"stylize: {exc}") from exc
+            raise ConfigError(f"stylize: {exc}") from exc
     return len(files)

@@ -17,6 +17,7 @@ from generators.configs import config_from_dict
 from generators.distributed import mean_over_ranks
 from generators.nst.backbones import BACKBONES, gram, load_backbone, style_content_losses
 from generators.nst.model import StyleNet
+from sim2real_env.errors import InputError
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,7 @@ def read_style_image(path: str, size: tuple[int, int]) -> torch.Tensor:
     """``(1, 3, H, W)`` in ``[-1, 1]`` from an image file, resized to ``size``."""
     bgr = cv2.imread(path, cv2.IMREAD_COLOR)
     if bgr is None:
-        raise ValueError(f"style image {path} is missing or unreadable")
+        raise InputError(f"style image {path} is missing or unreadable")
     rgb = cv2.cvtColor(cv2.resize(bgr, (size[1], size[0]), interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2RGB)
     return torch.from_numpy(rgb).permute(2, 0, 1).unsqueeze(0).float().div(127.5).sub(1.0)
 

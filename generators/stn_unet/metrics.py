@@ -19,6 +19,7 @@ from generators.base import uint8_to_float
 from generators.checkpoint import load_generator
 from generators.data import FolderSpec, load_images
 from generators.stn_unet.train import Distortion, centre_crop
+from sim2real_env.errors import ConfigError, InputError
 from sim2real_env.provenance import provenance, write_json_atomic, write_text_atomic
 
 
@@ -52,7 +53,7 @@ def evaluate(
     (paired training reads every frame of its own harvest, so its ``val`` split is not held out).
     """
     if split not in ("val", "all"):
-        raise ValueError(f"eval-canonical: split must be 'val' or 'all', got {split!r}")
+        raise ConfigError(f"eval-canonical: split must be 'val' or 'all', got {split!r}")
     generator = load_generator(checkpoint, direction="real->canonical")
     size = generator.image_size
 
@@ -67,7 +68,7 @@ def evaluate(
     if randomized_dir.is_dir():
         randomized = to_float(load_images(FolderSpec(root=str(randomized_dir), split=split), size).images)
         if randomized.shape != canonical.shape:
-            raise ValueError(f"{dataset}: randomized/ and canonical/ {split} splits differ in size")
+            raise InputError(f"{dataset}: randomized/ and canonical/ {split} splits differ in size")
         results["randomized"] = _scores(randomized, generator.translate(randomized), canonical, crop)
     report = {
         "checkpoint": str(checkpoint),

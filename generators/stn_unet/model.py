@@ -18,6 +18,7 @@ from torch.nn import functional as F
 from generators.base import TorchGenerator
 from generators.configs import check_image_size, config_from_dict
 from sim2real_env.checks import check_ints
+from sim2real_env.errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -125,7 +126,7 @@ class STNUNet(TorchGenerator):
 
     def __init__(self, config: STNUNetConfig, direction: str = "real->canonical") -> None:
         if direction != "real->canonical":
-            raise ValueError(f"STNUNet only translates 'real->canonical', got {direction!r}")
+            raise ConfigError(f"STNUNet only translates 'real->canonical', got {direction!r}")
         super().__init__(config, direction)
         self.size_multiple = 2**config.depth
         self.stn = SpatialTransformer(config.loc_width)

@@ -27,6 +27,7 @@ from generators.base import uint8_to_float
 from generators.configs import config_from_dict
 from generators.data import FolderSpec, load_images
 from generators.stn_unet.model import Discriminator, STNUNet
+from sim2real_env.errors import ConfigError, InputError
 from sim2real_env.names import unknown_name_message
 
 #: Multiplier of the [-1, 1] MSE for each ``mse_units``.
@@ -53,15 +54,15 @@ class STNLosses:
 
     def __post_init__(self) -> None:
         if self.mse_units not in MSE_SCALE:
-            raise ValueError(unknown_name_message("STNLosses.mse_units", str(self.mse_units), MSE_SCALE))
+            raise ConfigError(unknown_name_message("STNLosses.mse_units", str(self.mse_units), MSE_SCALE))
         if self.adversarial < 0:
-            raise ValueError(f"STNLosses.adversarial must be >= 0, got {self.adversarial!r}")
+            raise ConfigError(f"STNLosses.adversarial must be >= 0, got {self.adversarial!r}")
         if not 0.5 <= self.crop_fraction <= 1.0:
-            raise ValueError(f"STNLosses.crop_fraction must be in [0.5, 1], got {self.crop_fraction!r}")
+            raise ConfigError(f"STNLosses.crop_fraction must be in [0.5, 1], got {self.crop_fraction!r}")
         if not 0.0 <= self.paired_fraction <= 1.0:
-            raise ValueError(f"STNLosses.paired_fraction must be in [0, 1], got {self.paired_fraction!r}")
+            raise ConfigError(f"STNLosses.paired_fraction must be in [0, 1], got {self.paired_fraction!r}")
         if not self.distortion and not self.paired_root:
-            raise ValueError("STNLosses: enable distortion or set paired_root; there is no training input otherwise")
+            raise ConfigError("STNLosses: enable distortion or set paired_root; there is no training input otherwise")
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> STNLosses:
@@ -117,7 +118,7 @@ class STNUNetTrainer:
             inputs = load_images(FolderSpec(root=str(root / "randomized"), split="all"), size)
             targets = load_images(FolderSpec(root=str(root / "canonical"), split="all"), size)
             if [Path(p).name for p in inputs.paths] != [Path(p).name for p in targets.paths]:
-                raise ValueError(f"paired_root {root}: randomized/ and canonical/ must hold the same file names")
+                raise InputError(f"paired_root {root}: randomized/ and canonical/ must hold the same file names")
             self.pairs = (inputs.images, targets.images)
 
     @property

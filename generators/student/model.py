@@ -28,6 +28,7 @@ from torch.nn import functional as F
 from generators.base import TorchGenerator
 from generators.configs import check_image_size, config_from_dict
 from sim2real_env.checks import check_ints
+from sim2real_env.errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -72,7 +73,7 @@ class Student(TorchGenerator):
     def __init__(self, config: StudentConfig, direction: str = "sim->real") -> None:
         super().__init__(config, direction)
         if direction != "sim->real":
-            raise ValueError(f"Student translates sim->real only, got direction {direction!r}")
+            raise ConfigError(f"Student translates sim->real only, got direction {direction!r}")
         self.size_multiple = config.factor
         w = config.context_width
         layers: list[nn.Module] = [nn.Conv2d(3, w, 3, padding=1, padding_mode="replicate"), nn.ReLU(inplace=True)]

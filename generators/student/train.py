@@ -16,6 +16,7 @@ from torch.nn import functional as F
 
 from generators.configs import config_from_dict
 from generators.student.model import Student
+from sim2real_env.errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -28,11 +29,11 @@ class DistillLosses:
 
     def __post_init__(self) -> None:
         if not self.teacher:
-            raise ValueError("losses.teacher must name the teacher checkpoint (sim2real distill --teacher CKPT)")
+            raise ConfigError("losses.teacher must name the teacher checkpoint (sim2real distill --teacher CKPT)")
         for name in ("lambda_l1", "lambda_feature"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1000:
-                raise ValueError(f"losses.{name} must be a number in [0, 1000], got {value!r}")
+                raise ConfigError(f"losses.{name} must be a number in [0, 1000], got {value!r}")
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> DistillLosses:

@@ -19,6 +19,7 @@ from generators.base import TorchGenerator
 from generators.configs import check_image_size, config_from_dict
 from generators.layers import ResidualBlock, conv_block
 from sim2real_env.checks import check_ints
+from sim2real_env.errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,7 @@ class UNITConfig:
             },
         )
         if not isinstance(self.shared_blocks, int) or not 1 <= self.shared_blocks <= self.blocks:
-            raise ValueError(
+            raise ConfigError(
                 f"UNITConfig.shared_blocks must be in [1, blocks={self.blocks}], got {self.shared_blocks!r}"
             )
 

@@ -16,6 +16,7 @@ from torch.nn import functional as F
 
 from generators.configs import config_from_dict
 from generators.unit.model import UNIT
+from sim2real_env.errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -31,7 +32,7 @@ class UNITLosses:
     def __post_init__(self) -> None:
         for name, value in vars(self).items():
             if not isinstance(value, (int, float)) or value < 0:
-                raise ValueError(f"UNITLosses.{name} must be a number >= 0, got {value!r}")
+                raise ConfigError(f"UNITLosses.{name} must be a number >= 0, got {value!r}")
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> UNITLosses:
