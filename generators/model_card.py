@@ -30,6 +30,7 @@ def model_card(
     run: dict[str, Any] | None = None,
     metrics: dict[str, Any] | None = None,
     limitations: list[str] | None = None,
+    tables: list[str] | None = None,
 ) -> str:
     """The Markdown text of a model card for ``checkpoint``."""
     path = resolve_checkpoint(checkpoint)
@@ -50,6 +51,8 @@ def model_card(
         if "wall_s" in run:
             cores = run.get("cpu_count", "?")
             lines.append(f"- wall time: {run['wall_s'] / 60:.1f} min on a machine with {cores} CPU cores")
+    for table in tables or []:  # Markdown results (e.g. image-metrics' table), included verbatim
+        lines += ["", table.strip()]
     if metrics:
         lines += ["", "## Metrics", "", "```json", json.dumps(metrics, indent=2, default=str), "```"]
     if limitations:

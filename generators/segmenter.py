@@ -60,6 +60,11 @@ class SegmenterConfig:
     #: stop lines (~0.1% of the pixels; with the white/yellow weight alone the segmenter never predicts red).
     marking_weight: float = 4.0
     red_weight: float = 20.0
+    #: Photometric augmentation (:func:`photometric_augment`).
+    augment: str = "luminance"
+    #: A ``color_transfer`` checkpoint applied to half of the training frames (before augmentation), so
+    #: the segmenter knows the colour-transfer look the translators start from; ``None``: never.
+    color_transfer: str | None = "pretrained:color_transfer"
     torch_threads: int = 2
 
     def __post_init__(self) -> None:
@@ -70,6 +75,8 @@ class SegmenterConfig:
             {"width": (4, 128), "steps": (1, 10_000_000), "batch_size": (1, 1024), "seed": (0, 2**31 - 1)},
         )
         check_ints("SegmenterConfig", self, {"torch_threads": (1, 256)})
+        if self.augment not in AUGMENTATIONS:
+            raise ValueError(f"SegmenterConfig.augment must be one of {AUGMENTATIONS}, got {self.augment!r}")
         for name, lo, hi in (("lr", 1e-7, 1.0), ("marking_weight", 0.0, 100.0), ("red_weight", 0.0, 1000.0)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not lo <= value <= hi:
@@ -157,11 +164,17 @@ def read_harvest(root: str | Path, views: tuple[str, ...] = ("canonical",)) -> t
     return np.stack(frames), np.stack(classes)
 
 
-def photometric_augment(x: torch.Tensor, rng: torch.Generator) -> torch.Tensor:
-    """Random per-image colour gain/offset per channel, gamma, contrast, blur and noise (``[-1, 1]`` in/out).
+AUGMENTATIONS = ("luminance", "color")
 
-    Wide enough to cover the real camera's looks (dark rooms, coloured lights, soft focus), so a
-    translation is judged on where the markings are, not on the simulator's palette.
+
+def photometric_augment(x: torch.Tensor, rng: torch.Generator, mode: str = "luminance") -> torch.Tensor:
+    """Random exposure, gamma, contrast, blur and noise per image (``[-1, 1]`` in/out).
+
+    ``luminance`` keeps hues (gains differ by at most 10% between channels), so the segmenter
+    still tells a white line from a red one by colour: a translation that paints the white line
+    pink or red then changes the segmenter's answer, which is what semantic consistency must
+    catch. ``color`` draws independent per-channel gains and offsets (coloured lights): a
+    segmenter that judges only where markings are, whatever their colour.
     """
     n = x.shape[0]
 
@@ -169,7 +182,11 @@ def photometric_augment(x: torch.Tensor, rng: torch.Generator) -> torch.Tensor:
         return torch.rand(*shape, generator=rng).to(x)
 
     rgb = (x + 1) / 2
-    rgb = rgb * (0.4 + 1.2 * u(n, 3, 1, 1)) + (u(n, 3, 1, 1) - 0.5) * 0.3
+    if mode == "color":
+        rgb = rgb * (0.4 + 1.2 * u(n, 3, 1, 1)) + (u(n, 3, 1, 1) - 0.5) * 0.3
+    else:
+        gain = (0.35 + 1.15 * u(n, 1, 1, 1)) * (0.95 + 0.1 * u(n, 3, 1, 1))
+        rgb = rgb * gain + (u(n, 1, 1, 1) - 0.5) * 0.2
     rgb = rgb.clamp(0, 1) ** (0.5 + 1.5 * u(n, 1, 1, 1))
     mean = rgb.mean(dim=(1, 2, 3), keepdim=True)
     rgb = (rgb - mean) * (0.5 + u(n, 1, 1, 1)) + mean
@@ -275,12 +292,22 @@ def train_segmenter(
     for cls in MARKINGS.values():
         weight[cls] = config.red_weight if cls == SegClass.RED_LINE else config.marking_weight
     rng = torch.Generator().manual_seed(config.seed)
+    transfer = None
+    if config.color_transfer:
+        from generators.checkpoint import load_generator
+
+        transfer = load_generator(config.color_transfer, method="color_transfer")
     started = time.perf_counter()
     bar = tqdm(range(config.steps), desc="train segmenter", disable=not progress)
     loss = torch.zeros(())
     for _ in bar:
         index = torch.randint(0, len(x_all), (config.batch_size,), generator=rng)
-        x = photometric_augment(x_all[index].float() / 127.5 - 1.0, rng)
+        x = x_all[index].float() / 127.5 - 1.0
+        if transfer is not None:
+            with torch.no_grad():
+                pick = (torch.rand(config.batch_size, generator=rng) < 0.5).view(-1, 1, 1, 1)
+                x = torch.where(pick, transfer(x), x)
+        x = photometric_augment(x, rng, config.augment)
         y = y_all[index]
         if bool(torch.rand((), generator=rng) < 0.5):  # mirror both: class geometry, not handedness
             x, y = torch.flip(x, dims=[3]), torch.flip(y, dims=[2])

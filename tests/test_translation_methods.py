@@ -276,3 +276,36 @@ def test_segmenter_learns_markings_and_round_trips(tmp_path: Path) -> None:
         load_segmenter(tmp_path / "bad")
     with pytest.raises(SegmenterError, match="has no manifest.csv"):
         read_harvest(tmp_path)
+
+
+# -- distillation -------------------------------------------------------------------------------------
+
+
+def test_distill_student_imitates_its_teacher(tmp_path: Path, domains: tuple[Path, Path]) -> None:
+    from generators.runtime import OnnxRuntimeGenerator
+    from sim2real_env.cli import main
+
+    teacher = fitted_color_transfer(domains, tmp_path / "ct")
+    config = tmp_path / "student.yaml"
+    config.write_text(
+        "method: student\n"
+        f"out: {tmp_path / 'student'}\n"
+        "model: {image_size: [32, 40], factor: 4, context_width: 8, context_layers: 2, detail_width: 4,\n"
+        "  color_width: 8}\n"
+        "losses: {lambda_feature: 0.1}\n"
+        "training: {steps: 120, batch_size: 8, lr: 0.01, beta1: 0.9, decay_start: 60, sample_every: 120,\n"
+        "  checkpoint_every: 120, load_scale: 1.0, crop_scale_min: 1.0, torch_threads: 1}\n"
+        f"data: {{sim: {{root: {domains[0]}}}, real: {{root: {domains[1]}}}}}\n"
+    )
+    argv = ["distill", "--teacher", str(teacher), "--config", str(config), "--quiet"]
+    assert main(argv) == 0
+    student = load_generator(tmp_path / "student" / "checkpoint", method="student")
+    frames = np.stack([cv2.cvtColor(cv2.imread(str(p)), cv2.COLOR_BGR2RGB) for p in sorted(domains[0].glob("*.png"))])
+    target = load_generator(teacher).translate(frames).astype(float)
+    untrained_error = np.abs(frames.astype(float) - target).mean()
+    error = np.abs(student.translate(frames).astype(float) - target).mean()
+    assert error < 0.35 * untrained_error  # far closer to the teacher than the input it started from
+    fast = OnnxRuntimeGenerator(student, threads=1).translate(frames[:4])
+    assert np.abs(fast.astype(int) - student.translate(frames[:4]).astype(int)).max() <= 1
+    with pytest.raises(ValueError, match="losses.teacher must name"):
+        run_config_from_dict({"method": "student", "losses": {}})

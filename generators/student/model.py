@@ -10,8 +10,8 @@ tanh:
   teacher's colour map (the colour-transfer prior included);
 * *context*: a few 3x3 convolutions on a 1/``factor`` average-pooled copy (30x40 for factor 4),
   upsampled bilinearly: the smooth, spatially varying part;
-* *detail*: one 3x3 convolution at full resolution to ``detail_width`` channels and a 1x1 back to
-  RGB: blur, grain, edge softness.
+* *detail*: a depthwise 3x3 convolution at full resolution, then 1x1 convolutions through
+  ``detail_width`` channels back to RGB: blur, sharpening, edge softness.
 
 Shapes: ``(N, 3, H, W)`` in ``[-1, 1]``; H, W multiples of ``factor``.
 """
@@ -38,8 +38,8 @@ class StudentConfig:
     image_size: tuple[int, int] = (120, 160)
     #: Downsampling of the context branch.
     factor: int = 4
-    context_width: int = 24
-    context_layers: int = 4
+    context_width: int = 16
+    context_layers: int = 3
     detail_width: int = 8
     color_width: int = 16
 
@@ -81,8 +81,9 @@ class Student(TorchGenerator):
             layers += [nn.Conv2d(w, w, 3, padding=1, padding_mode="replicate"), nn.ReLU(inplace=True)]
         layers.append(nn.Conv2d(w, 3, 3, padding=1, padding_mode="replicate"))
         self.context = nn.Sequential(*layers)
-        self.detail = nn.Sequential(
-            nn.Conv2d(3, config.detail_width, 3, padding=1, padding_mode="replicate"),
+        self.detail = nn.Sequential(  # depthwise 3x3 then pointwise: a dense 3x3 on RGB is slow in ORT
+            nn.Conv2d(3, 3, 3, padding=1, padding_mode="replicate", groups=3),
+            nn.Conv2d(3, config.detail_width, 1),
             nn.ReLU(inplace=True),
             nn.Conv2d(config.detail_width, 3, 1),
         )
