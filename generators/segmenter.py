@@ -76,7 +76,7 @@ class SegmenterConfig:
         )
         check_ints("SegmenterConfig", self, {"torch_threads": (1, 256)})
         if self.augment not in AUGMENTATIONS:
-            raise ValueError(f"SegmenterConfig.augment must be one of {AUGMENTATIONS}, got {self.augment!r}")
+            raise ConfigError(f"SegmenterConfig.augment must be one of {AUGMENTATIONS}, got {self.augment!r}")
         for name, lo, hi in (("lr", 1e-7, 1.0), ("marking_weight", 0.0, 100.0), ("red_weight", 0.0, 1000.0)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not lo <= value <= hi:

@@ -36,9 +36,9 @@ from sim2real_env.env import EnvConfig
 from sim2real_env.errors import ConfigError
 from sim2real_env.names import unknown_name_message
 from sim2real_env.wrappers import check_image_space
-from sim2real_env.yaml_config import load_yaml_config
+from sim2real_env.yaml_config import load_yaml_config, shipped_configs
 
-DOMAINS_DIR = Path(__file__).resolve().parent.parent / "configs" / "domains"
+DOMAINS_DIR = shipped_configs() / "domains"
 
 
 def _kelvin_rgb(kelvin: float) -> np.ndarray:

@@ -2,6 +2,11 @@
 
 Gym-free and torch-free (the bottom layer): a file must hold a mapping, ``key.sub=value``
 overrides from the command line are applied, and unknown top-level keys are refused by name.
+
+The configs shipped with the project (``configs/`` in the repository) are package data too
+(``sim2real_env/configs``, a link to ``../configs`` in a checkout, real files in an installed
+wheel), so an installed package finds them from any working directory: a relative path
+``configs/<kind>/<name>.yaml`` is read as typed when it exists, else from the shipped copy.
 """
 
 from __future__ import annotations
@@ -12,6 +17,25 @@ from typing import Any
 
 from sim2real_env.errors import ConfigError
 from sim2real_env.names import unknown_name_message
+
+
+def shipped_configs() -> Path:
+    """The ``configs/`` folder shipped with the package (the repository's when the package data is absent)."""
+    packaged = Path(__file__).resolve().parent / "configs"
+    return packaged if packaged.is_dir() else Path(__file__).resolve().parent.parent / "configs"
+
+
+def find_config(path: str | Path) -> Path:
+    """``path`` as typed (relative to the working directory) if it exists, else the shipped ``configs/...`` copy.
+
+    So ``--config configs/generators/cyclegan.yaml`` works in the repository (the user's edits
+    win) and anywhere else once the package is installed.
+    """
+    path = Path(path)
+    if path.exists() or path.is_absolute() or len(path.parts) < 2 or path.parts[0] != "configs":
+        return path
+    shipped = shipped_configs().joinpath(*path.parts[1:])
+    return shipped if shipped.is_file() else path
 
 
 def apply_overrides(raw: dict[str, Any], overrides: list[str] | tuple[str, ...]) -> dict[str, Any]:
@@ -36,7 +60,7 @@ def read_yaml_mapping(path: str | Path, what: str, overrides: list[str] | tuple[
     """Read a YAML file that must hold a mapping and apply ``key.sub=value`` overrides."""
     import yaml
 
-    path = Path(path)
+    path = find_config(path)
     if not path.is_file():
         raise FileNotFoundError(f"{what} {path} does not exist")
     raw = yaml.safe_load(path.read_text()) or {}
