@@ -26,6 +26,23 @@ def _cameras(text: str) -> tuple[tuple[int, int], ...]:
     return tuple(_camera(c.strip()) for c in text.split(","))
 
 
+def _workers(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"--workers must be an integer >= 1, got {text!r}")
+    return value
+
+
+def _add_ray_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--workers", type=_workers, default=1, help="episodes at once on Ray workers (1: serial, no Ray)")
+    p.add_argument(
+        "--ray-address", help="join a Ray cluster: 'auto' or HOST:PORT (default: $RAY_ADDRESS, else a local Ray)"
+    )
+
+
 def _stopped_exit(stopped: bool) -> int:
     """Exit status of a training command: 130 when a signal stopped it (saved, resumable), else 0."""
     from sim2real_env.signals import EXIT_SIGNALLED
@@ -34,6 +51,7 @@ def _stopped_exit(stopped: bool) -> int:
 
 
 def _cmd_harvest(args: argparse.Namespace) -> int:
+    from agents.cluster import RayOptions
     from agents.harvest import HarvestConfig, harvest
 
     config = HarvestConfig(
@@ -46,7 +64,7 @@ def _cmd_harvest(args: argparse.Namespace) -> int:
         noise_std=args.noise,
         seed=args.seed,
     )
-    summary = harvest(Path(args.out), config, progress=not args.quiet)
+    summary = harvest(Path(args.out), config, progress=not args.quiet, ray=RayOptions(args.workers, args.ray_address))
     print(f"harvest: {summary['frames']} frames in {args.out} (manifest.csv)")
     return 0
 
@@ -254,6 +272,7 @@ def _cmd_train_agent(args: argparse.Namespace) -> int:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from agents.cluster import RayOptions
     from agents.evaluate import evaluate, load_eval_config
 
     config = load_eval_config(args.config, args.overrides)
@@ -262,7 +281,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
         results = rerender(config)
     else:
-        results = evaluate(config, progress=not args.quiet)
+        results = evaluate(config, progress=not args.quiet, ray=RayOptions(args.workers, args.ray_address))
     out = config.out_dir()
     for agent, by_domain in results["summary"].items():
         cells = ", ".join(f"{d} {v[config.primary][0]:.2f}" for d, v in by_domain.items())
@@ -356,6 +375,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--noise", type=float, default=0.1, help="std of the expert's wheel-command noise")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_ray_arguments(p)
     p.set_defaults(func=_cmd_harvest)
 
     p = sub.add_parser("drive", help="run the expert, write a video and a summary")
@@ -500,6 +520,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rerender", action="store_true", help="re-aggregate the stored episodes, rewrite the report")
     p.add_argument("--quiet", action="store_true")
     p.add_argument("overrides", nargs="*", help="key=value overrides, e.g. episodes=3")
+    _add_ray_arguments(p)
     p.set_defaults(func=_cmd_evaluate)
 
     p = sub.add_parser(
