@@ -232,6 +232,9 @@ def _harvest_on_ray(
     """Record ``todo`` on Ray workers; the driver writes each episode once all of it has arrived."""
     from agents.cluster import RaySession
 
+    if not todo:  # a finished dataset: no need to start Ray
+        return claimed
+
     with RaySession(options) as session:
         actors = session.actors(_HarvestWorker, config)
         for map_name, episode, rows, frames in session.map_unordered(

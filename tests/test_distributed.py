@@ -93,7 +93,7 @@ def test_two_ranks_match_one_process_with_the_global_batch_and_resume_exactly(
     Resuming a 2-rank run is exact (bit for bit), as it is for one process.
     """
     single = train(run_config_from_dict(_run(domains, tmp_path / "single", batch_size=4)), progress=False)
-    jobs = [
+    jobs: list[dict[str, Any]] = [
         {"run": _run(domains, tmp_path / "ddp", batch_size=2), "calls": [(False, None)]},
         {"run": _run(domains, tmp_path / "resumed", batch_size=2), "calls": [(False, 3), (True, None)]},
     ]
@@ -252,3 +252,31 @@ def test_torchrun_cli_then_resume_on_one_process(tmp_path: Path, domains: tuple[
     config = json.loads((checkpoint / "config.json").read_text())
     assert config["step"] == 4 and "world_size" not in config["training"]
     assert "distributed" not in json.loads((tmp_path / "out" / "run.json").read_text())
+
+
+def test_ranks_come_from_torchrun_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    from generators.distributed import DistContext, detect, local_part, step_seed, threads_per_rank
+
+    for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE"):
+        monkeypatch.delenv(name, raising=False)
+    assert detect() == DistContext()  # a plain run
+    monkeypatch.setenv("WORLD_SIZE", "1")
+    assert not detect().enabled  # torchrun --nproc_per_node 1 is the single-process run
+    monkeypatch.setenv("WORLD_SIZE", "4")
+    with pytest.raises(ValueError, match="RANK is not set"):
+        detect()
+    monkeypatch.setenv("RANK", "5")
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    with pytest.raises(ValueError, match="inconsistent RANK=5, WORLD_SIZE=4"):
+        detect()
+    monkeypatch.setenv("RANK", "3")
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "2")
+    context = detect()
+    assert (context.rank, context.world_size, context.local_rank, context.is_main) == (3, 4, 1, False)
+    batch = torch.arange(8)
+    assert local_part(batch, context).tolist() == [6, 7]
+    with pytest.raises(ValueError, match="does not split over 4 ranks"):
+        local_part(torch.arange(6), context)
+    assert step_seed(0, 5, 0) != step_seed(0, 5, 1) != step_seed(0, 6, 1)
+    assert 1 <= threads_per_rank(context, 8) <= max(1, (os.cpu_count() or 1) // 2)
+    assert threads_per_rank(DistContext(), 8) == 8
