@@ -390,6 +390,9 @@ def train_bc(pipeline: Pipeline, cfg: BCConfig, out: Path, *, progress: bool = T
         "val_samples": len(val_frames),
         "final_train_mse": history[-1]["train_mse"],
         "final_val_action_mae": history[-1]["val_action_mae"],
+        # The same error of the best constant action for these held-out states (their own
+        # per-dimension median): no policy that ignores the frame does better.
+        "val_constant_action_mae": float(np.abs(val_labels - np.median(val_labels, axis=0)).mean()),
         "closed_loop": history[-1].get("closed_loop", {}),
         "wall_s": wall,
         "history": history,

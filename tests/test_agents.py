@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from agents.bc import BCConfig, train_bc
+from agents.bc import BCConfig, BCPolicy, _fit, action_error, train_bc
 from agents.config import load_agent_config
 from agents.episodes import OUT_OF_LANE_M, EpisodeTracker
 from agents.pipeline import Pipeline, PipelineMismatchError, Preprocess
@@ -300,6 +300,36 @@ def test_loading_a_ppo_agent_never_unpickles_its_sb3_zip(tmp_path: Path, capsys:
     assert marker.exists()
 
 
+def test_bc_policy_learns_a_frame_dependent_action() -> None:
+    """The BC model and its training epoch, on frames whose steer label is where a bar is drawn.
+
+    The baseline is the best constant action for the held-out frames (their median): a policy that
+    ignores the frame, or a pipeline that scrambles frames and labels, cannot beat it.
+    """
+    rng = np.random.default_rng(0)
+
+    def frames_and_labels(n: int) -> tuple[np.ndarray, np.ndarray]:
+        columns = rng.integers(0, 36, n)
+        frames = rng.integers(0, 60, (n, 20, 40, 6), dtype=np.uint8)
+        for i, column in enumerate(columns):
+            frames[i, :, column : column + 4] = 230
+        labels = np.stack([np.full(n, 0.4), (columns - 17.5) / 35.0], axis=1).astype(np.float32)
+        return frames, labels
+
+    train_frames, train_labels = frames_and_labels(256)
+    val_frames, val_labels = frames_and_labels(64)
+    constant = float(np.abs(val_labels - np.median(val_labels, axis=0)).mean())
+    config = BCConfig.from_dict({"batch_size": 32, "net": {"width": 8, "hidden": 16}})
+    torch.manual_seed(0)
+    policy = BCPolicy((20, 40, 6), config.net)
+    optimiser = torch.optim.Adam(policy.parameters(), lr=config.lr)
+    before = action_error(policy, val_frames, val_labels)
+    for _ in range(15):
+        _fit(policy, optimiser, train_frames, train_labels, config, rng)
+    after = action_error(policy, val_frames, val_labels)
+    assert after < 0.25 * constant < before  # seen: 0.010 vs a constant's 0.130, from 0.37 untrained
+
+
 # -- real simulator -----------------------------------------------------------------------------
 
 
@@ -309,7 +339,11 @@ def test_bc_learns_saves_and_refuses_another_pipeline(tmp_path: Path, sim2real_c
     summary = train_bc(pipeline, BCConfig.from_dict(TINY_BC), tmp_path, progress=False)
     history = json.loads((tmp_path / "bc_history.json").read_text())["history"]
     assert history[-1]["samples"] > history[0]["samples"]  # the DAgger round added data
-    assert summary["final_val_action_mae"] < 1.0 and (tmp_path / "bc_curve.png").stat().st_size > 0
+    # Two epochs on 30 frames are too few to beat the best constant action (learning itself is
+    # test_bc_policy_learns_a_frame_dependent_action), but labels in the wrong units or a policy
+    # stuck at zero land far above it (seen: 0.079 against the constant's 0.074).
+    assert summary["final_val_action_mae"] < 1.5 * summary["val_constant_action_mae"]
+    assert (tmp_path / "bc_curve.png").stat().st_size > 0
     agent = load_agent(tmp_path / "agent", pipeline=pipeline)
     env = pipeline.make_env()
     obs, _ = env.reset(seed=1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -130,9 +131,24 @@ def test_eval_canonical_command(tmp_path: Path) -> None:
         == 0
     )
     report = json.loads((out / "canonical_metrics.json").read_text())
+    # The baseline in the same test: an identity "correction" changes nothing, so it scores exactly
+    # the input and removes none of the error, on the same frames as the model.
+    from generators.baselines.model import Identity, IdentityConfig
+
+    identity = save_generator(Identity(IdentityConfig(image_size=(16, 24)), "real->canonical"), tmp_path / "id")
+    dataset = ["--dataset", str(tmp_path / "ds")]
+    assert main(["eval-canonical", "--checkpoint", str(identity), *dataset, "--out", str(out / "id")]) == 0
+    baseline = json.loads((out / "id" / "canonical_metrics.json").read_text())["results"]
     for name in ("distorted", "randomized"):
-        result = report["results"][name]
-        assert result["frames"] > 0 and 0 < result["psnr_input"] < 100 and -1 <= result["ssim_corrected"] <= 1
+        result, same = report["results"][name], baseline[name]
+        assert result["frames"] == same["frames"] > 0
+        assert result["psnr_input"] == same["psnr_input"] and result["ssim_input"] == same["ssim_input"]
+        assert same["psnr_corrected"] == same["psnr_input"] and same["ssim_corrected"] == same["ssim_input"]
+        assert same["error_removed_fraction"] == 0.0
+    # Randomized and canonical frames differ only by their tint, (30, -10, -10) off the stripe (the
+    # same noise and stripe, a sixth of the columns): MSE = 5/6 * (30^2 + 10^2 + 10^2) / 3 / 255^2.
+    expected_db = 10 * math.log10(255**2 / (5 / 6 * (30**2 + 10**2 + 10**2) / 3))  # 23.28 dB
+    assert report["results"]["randomized"]["psnr_input"] == pytest.approx(expected_db, abs=0.3)
     assert "| randomized |" in (out / "canonical_metrics.md").read_text()
     cyclegan = tmp_path / "cg"
     from generators.cyclegan.model import CycleGAN, CycleGANConfig

@@ -190,8 +190,17 @@ def test_subproc_batched_equals_single_and_ppo_trains(checkpoint: Path) -> None:
     first, _ = single.reset(seed=3)
     np.testing.assert_array_equal(batch[0], first)
     model = PPO("CnnPolicy", venv, n_steps=64, batch_size=32, n_epochs=1, seed=0, device="cpu", verbose=0)
+    before = {k: v.clone() for k, v in model.policy.state_dict().items()}
     model.learn(total_timesteps=256)
     assert model.num_timesteps >= 256
+    # It trained on the translated frames: every update changed the CNN and both heads, and the
+    # losses it logged are finite.
+    after = model.policy.state_dict()
+    for prefix in ("features_extractor.", "action_net.", "value_net."):
+        changed = [k for k in before if k.startswith(prefix) and not torch.equal(before[k], after[k])]
+        assert changed, f"PPO updates left {prefix}* unchanged"
+    logged = model.logger.name_to_value
+    assert all(np.isfinite(logged[k]) for k in ("train/value_loss", "train/policy_gradient_loss"))
     venv.close()
 
 
