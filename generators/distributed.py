@@ -25,6 +25,8 @@ group the caller already made); one rank is the single-process run, unchanged. T
 * Randomness *inside* a training step (UNIT's latent noise, STN-U-Net's distortion draws) comes
   from a per-(seed, step, rank) stream (:func:`step_seed`), so ranks never draw the same noise
   for different frames, and resuming on any number of ranks stays deterministic.
+* Per-row draws that a trainer makes from its own generator (DiffAugment's shifts and cut-outs)
+  are drawn for the global batch and sliced (:func:`global_rows`), so they too are one process's.
 * Floating-point buffers (batch-norm running statistics) are broadcast from rank 0 after each
   step, as ``DistributedDataParallel`` does with ``broadcast_buffers=True``.
 * Rank 0 alone writes logs, samples, the KID log and checkpoints.
@@ -175,6 +177,19 @@ def local_part(batch: torch.Tensor, context: DistContext) -> torch.Tensor:
         raise ValueError(f"a global batch of {batch.shape[0]} rows does not split over {context.world_size} ranks")
     size = batch.shape[0] // context.world_size
     return batch[context.rank * size : (context.rank + 1) * size]
+
+
+def global_rows(rows: int) -> tuple[int, slice]:
+    """For a local batch of ``rows``: the global batch's row count and this rank's slice of it.
+
+    Per-row random draws made for the global batch and sliced (``torch.rand(total)[mine]``) are
+    the draws one process with that batch makes, and every rank's generator moves on alike; not
+    distributed, this is ``(rows, slice(0, rows))``, the plain draws.
+    """
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return rows, slice(0, rows)
+    rank = dist.get_rank()
+    return rows * dist.get_world_size(), slice(rank * rows, (rank + 1) * rows)
 
 
 def gather_batch(batch: torch.Tensor) -> torch.Tensor:

@@ -204,13 +204,18 @@ def test_every_method_trains_on_two_ranks_in_step(tmp_path: Path) -> None:
         assert torch.equal(value, two[key]), key
 
 
-def _diverge_worker(rank: int, init_file: str, out: str) -> None:
+def _collectives_worker(rank: int, init_file: str, out: str) -> None:
     import torch.distributed as dist
 
-    from generators.distributed import DistContext, check_in_sync
+    from generators.augment import diff_augment
+    from generators.distributed import DistContext, check_in_sync, gather_batch
 
     dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=WORLD)
     try:
+        frames = torch.linspace(-1, 1, 8 * 3 * 8 * 12).view(8, 3, 8, 12)
+        mine = frames[rank * 4 : (rank + 1) * 4]
+        augmented = gather_batch(diff_augment(mine, torch.Generator().manual_seed(0)))
+        torch.save(augmented, Path(out, f"augmented{rank}.pt"))
         torch.manual_seed(0)
         layer = torch.nn.Linear(3, 2)
         check_in_sync([layer], DistContext(rank, WORLD), torch.device("cpu"))  # equal: passes
@@ -225,9 +230,15 @@ def _diverge_worker(rank: int, init_file: str, out: str) -> None:
         dist.destroy_process_group()
 
 
-def test_ranks_that_drift_apart_are_an_error(tmp_path: Path) -> None:
-    torch.multiprocessing.spawn(_diverge_worker, args=(str(tmp_path / "rendezvous"), str(tmp_path)), nprocs=WORLD)
+def test_diff_augment_draws_for_the_global_batch_and_drifting_ranks_are_an_error(tmp_path: Path) -> None:
+    """Each rank's DiffAugment of its 4 rows, gathered, is one process's augmentation of all 8 rows."""
+    from generators.augment import diff_augment
+
+    torch.multiprocessing.spawn(_collectives_worker, args=(str(tmp_path / "rendezvous"), str(tmp_path)), nprocs=WORLD)
+    frames = torch.linspace(-1, 1, 8 * 3 * 8 * 12).view(8, 3, 8, 12)
+    expected = diff_augment(frames, torch.Generator().manual_seed(0))
     for rank in range(WORLD):
+        assert torch.equal(torch.load(tmp_path / f"augmented{rank}.pt"), expected)
         assert "weights differ (1 of 2 tensors)" in (tmp_path / f"rank{rank}.txt").read_text()
 
 
