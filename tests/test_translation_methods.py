@@ -309,3 +309,43 @@ def test_distill_student_imitates_its_teacher(tmp_path: Path, domains: tuple[Pat
     assert np.abs(fast.astype(int) - student.translate(frames[:4]).astype(int)).max() <= 1
     with pytest.raises(ValueError, match="losses.teacher must name"):
         run_config_from_dict({"method": "student", "losses": {}})
+
+
+# -- marking colours --------------------------------------------------------------------------------
+
+
+def test_hsv_matches_opencv() -> None:
+    from generators.markings import hsv
+
+    x = np.random.default_rng(0).random((1, 16, 16, 3)).astype(np.float32)
+    hue, sat, val = hsv(torch.from_numpy(x).permute(0, 3, 1, 2))
+    ref = cv2.cvtColor(x[0], cv2.COLOR_RGB2HSV)
+    np.testing.assert_allclose(hue[0].numpy(), ref[..., 0], atol=0.2)  # degrees; eps in the division
+    np.testing.assert_allclose(sat[0].numpy(), ref[..., 1], atol=1e-3)
+    np.testing.assert_allclose(val[0].numpy(), ref[..., 2], atol=1e-6)
+
+
+def test_marking_loss_is_zero_inside_the_robot_thresholds_and_flags_dark_lines_and_red() -> None:
+    from generators.image_metrics import color_threshold_scores
+    from generators.markings import marking_color_loss
+
+    frame = np.full((120, 160, 3), 50, np.uint8)
+    labels = np.full((120, 160), SegClass.ROAD, np.uint8)
+    frame[60:, 10:20], labels[60:, 10:20] = (240, 240, 235), SegClass.WHITE_LINE
+    frame[60:, 70:80], labels[60:, 70:80] = (230, 190, 30), SegClass.YELLOW_LINE
+    frame[100:, 120:], labels[100:, 120:] = (220, 25, 30), SegClass.RED_LINE
+
+    def loss(image: np.ndarray) -> float:
+        rgb = torch.from_numpy(image).permute(2, 0, 1)[None].float() / 255.0
+        return float(marking_color_loss(rgb, torch.from_numpy(labels).long()[None]))
+
+    # The robot's own thresholds find every marking of this frame, and the loss is zero on it.
+    scores = color_threshold_scores(frame[None], labels[None])
+    assert min(scores[c]["iou"] for c in ("white", "yellow", "red")) > 0.95
+    assert loss(frame) == pytest.approx(0.0, abs=1e-6)
+    dark = frame.copy()
+    dark[60:, 10:20] = (120, 115, 110)  # a white line the detector misses (V < 150)
+    glow = frame.copy()
+    glow[20:40, 40:60] = (230, 40, 40)  # red where there is no red line
+    assert loss(dark) > 0.05 and loss(glow) > 0.02  # the glow covers 2% of the frame
+    assert color_threshold_scores(dark[None], labels[None])["white"]["iou"] < 0.05

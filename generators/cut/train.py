@@ -18,6 +18,7 @@ from torch.nn import functional as F
 
 from generators.configs import config_from_dict
 from generators.cut.model import CUT
+from generators.markings import marking_color_loss
 from generators.projected import build_discriminator, discriminator_loss, freeze_for_generator_step, generator_loss
 from sim2real_env.checks import check_ints
 from sim2real_env.errors import ConfigError
@@ -50,6 +51,8 @@ class CUTLosses:
     #: A ``sim2real train-segmenter`` checkpoint: CyCADA semantic consistency when set.
     segmenter: str | None = None
     lambda_semantic: float = 1.0
+    #: The robot's calibrated marking colours as a loss (:mod:`generators.markings`); needs ``segmenter``.
+    lambda_marking: float = 0.0
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -64,7 +67,9 @@ class CUTLosses:
         for name in ("nce_idt", "flip_equivariance", "diff_augment"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"losses.{name} must be true or false, got {getattr(self, name)!r}")
-        for name in ("lambda_gan", "lambda_nce", "lambda_semantic", "nce_temperature"):
+        if self.lambda_marking and not self.segmenter:
+            raise ValueError("losses.lambda_marking needs losses.segmenter (the marking labels come from it)")
+        for name in ("lambda_gan", "lambda_nce", "lambda_semantic", "lambda_marking", "nce_temperature"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1000:
                 raise ConfigError(f"losses.{name} must be a number in [0, 1000], got {value!r}")
@@ -190,12 +195,20 @@ class CUTTrainer:
             real_base = m.prior(real)
             nce_idt = self._nce(real_base, m.decode(real_base))
         semantic = torch.zeros((), device=sim.device)
+        marking = torch.zeros((), device=sim.device)
         if self.segmenter is not None:
             with torch.no_grad():
                 labels = self.segmenter(sim).argmax(1)
             semantic = F.cross_entropy(self.segmenter(fake), labels)
+            if w.lambda_marking:
+                marking = marking_color_loss((fake + 1.0) / 2.0, labels)
         nce_total = (nce + nce_idt) * 0.5 if w.nce_idt else nce
-        loss_g = w.lambda_gan * adversarial + float(w.lambda_nce or 0) * nce_total + w.lambda_semantic * semantic
+        loss_g = (
+            w.lambda_gan * adversarial
+            + float(w.lambda_nce or 0) * nce_total
+            + w.lambda_semantic * semantic
+            + w.lambda_marking * marking
+        )
         self.opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         self.opt_g.step()
@@ -205,6 +218,7 @@ class CUTTrainer:
             "nce": float(nce.detach()),
             "nce_idt": float(nce_idt.detach()),
             "semantic": float(semantic.detach()),
+            "marking": float(marking.detach()),
             "d_real": float(loss_d.detach()),
         }
 

@@ -1,0 +1,63 @@
+"""A differentiable version of the real robot's colour check on lane markings.
+
+Why: the Duckiebot's line detector (dt-core ``line_detector_node``) finds markings with HSV
+thresholds calibrated on the real camera: white tape has V >= 150 and S <= 100 (OpenCV 0-255
+units), yellow H in [15, 45] (of 180) with S >= 80 and V >= 50, red H <= 15 or >= 165 with
+S >= 140 and V >= 100. Real markings pass these thresholds (that is what calibrating them means), so
+a translation that makes simulator frames look real should keep its markings inside them, and
+must not create red where there is no red line. A sim->real GAN that matches the real frames'
+global darkness does the opposite: it drags white lines below V 150 and paints red glows. This
+loss states the calibrated thresholds (with a small margin) as hinge penalties on the pixels a
+frozen segmenter labels as each marking, and penalises red-detector colours everywhere else.
+
+Inputs: ``rgb`` ``(N, 3, H, W)`` in ``[0, 1]``; ``labels`` ``(N, H, W)`` :class:`SegClass` ids.
+Note that ``image-metrics`` reports the same thresholds as a metric; its segmenter-based
+consistency table is the measure this loss does not target.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch.nn import functional as F
+
+from sim2real_env.segmentation import SegClass
+
+_EPS = 1e-4
+
+
+def hsv(rgb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(hue in degrees [0, 360), saturation [0, 1], value [0, 1]) of ``(N, 3, H, W)`` RGB in [0, 1]."""
+    r, g, b = rgb[:, 0], rgb[:, 1], rgb[:, 2]
+    value, argmax = rgb.max(dim=1)
+    low = rgb.min(dim=1).values
+    delta = value - low
+    saturation = delta / (value + _EPS)
+    d = delta + _EPS
+    hue = torch.where(
+        argmax == 0, torch.remainder((g - b) / d, 6.0), torch.where(argmax == 1, (b - r) / d + 2.0, (r - g) / d + 4.0)
+    )
+    return hue * 60.0, saturation, value
+
+
+def _masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    return (values * mask).sum() / mask.sum().clamp_min(1.0)
+
+
+def marking_color_loss(rgb: torch.Tensor, labels: torch.Tensor, margin: float = 0.04) -> torch.Tensor:
+    """Hinge penalties for markings outside the robot's calibrated colour ranges, and red elsewhere."""
+    hue, sat, val = hsv(rgb)
+    white = (labels == SegClass.WHITE_LINE).float()
+    yellow = (labels == SegClass.YELLOW_LINE).float()
+    red = (labels == SegClass.RED_LINE).float()
+    # dt-core thresholds in [0, 1] units (V 150/255 = 0.59, S 100/255 = 0.39, ...), tightened by ``margin``.
+    loss_white = _masked_mean(F.relu(0.59 + margin - val) + F.relu(sat - (0.39 - margin)), white)
+    yellow_hue = F.relu(30.0 + 10.0 - hue) + F.relu(hue - (90.0 - 10.0))
+    loss_yellow = _masked_mean(yellow_hue / 60.0 + F.relu(0.31 + margin - sat) + F.relu(0.2 + margin - val), yellow)
+    red_distance = torch.minimum(hue, 360.0 - hue)  # degrees from pure red
+    loss_red = _masked_mean(
+        F.relu(red_distance - (30.0 - 10.0)) / 60.0 + F.relu(0.55 + margin - sat) + F.relu(0.39 + margin - val), red
+    )
+    # Elsewhere: nothing the red thresholds would fire on (red hue, S >= 0.55, V >= 0.39), with a margin.
+    redness = F.relu(1.0 - red_distance / 40.0) * F.relu(sat - (0.55 - 2 * margin)) * F.relu(val - (0.39 - 2 * margin))
+    loss_no_red = _masked_mean(redness, 1.0 - red) * 10.0
+    return loss_white + loss_yellow + loss_red + loss_no_red
