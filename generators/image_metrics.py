@@ -251,7 +251,10 @@ def _method_metrics(
         "color_thresholds": color_threshold_scores(translated, classes),
     }
     if segmenter is not None:
-        result["segmenter_iou"] = class_iou(segmenter.predict(translated), classes)
+        predicted = segmenter.predict(translated)
+        result["segmenter_iou"] = class_iou(predicted, classes)
+        # Semantic consistency: does the segmenter find the same markings as in the untranslated frame?
+        result["segmenter_consistency"] = class_iou(predicted, segmenter.predict(sim))
     drive_translated = translate_in_batches(generator, drive)
     sim_change, translated_change = temporal_change(drive), temporal_change(drive_translated)
     result["temporal"] = {
@@ -452,6 +455,22 @@ def render_image_metrics(metrics: dict[str, Any]) -> list[str]:
             s = m["segmenter_iou"]
             row += f"{s['white']:.3f} | {s['yellow']:.3f} | {s['red']:.3f} | {s['red_false_positive']:.4f} | "
         lines.append(row + f"{m['temporal']['ratio']:.2f} |")
+    if has_seg:
+        lines += [
+            "",
+            "Semantic consistency (the CyCADA criterion): IoU per class between the segmenter's answer on the "
+            "translated frame and on the simulator frame it came from (1.0 = the translation changed nothing the "
+            "segmenter can see); `red where none`: share of pixels called red line in the translation that were "
+            "not red line in the simulator frame's answer.",
+            "",
+            "| method | white | yellow | red | red where none |",
+            "|---|---|---|---|---|",
+        ]
+        for name, m in methods.items():
+            s = m["segmenter_consistency"]
+            lines.append(
+                f"| {name} | {s['white']:.3f} | {s['yellow']:.3f} | {s['red']:.3f} | {s['red_false_positive']:.4f} |"
+            )
     lines += [
         "",
         "`image_metrics_samples.png`: sim | each method in table order | a real frame; under each, the markings "

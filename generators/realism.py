@@ -136,3 +136,43 @@ def plot_curve(rows: list[dict[str, float]], path: Path) -> None:
     image = np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()  # type: ignore[attr-defined]
     plt.close(fig)
     write_png(path, image)
+
+
+def read_kid_log(run_dir: str | Path) -> list[dict[str, float]]:
+    """Rows of a training run's ``kid.csv``."""
+    import csv
+
+    path = Path(run_dir) / "kid.csv"
+    if not path.is_file():
+        raise FileNotFoundError(f"{run_dir} has no kid.csv (train with training.kid_every > 0)")
+    with open(path, newline="") as handle:
+        rows = [{k: float(v) for k, v in row.items()} for row in csv.DictReader(handle)]
+    if not rows:
+        raise ValueError(f"{path} holds no rows")
+    return rows
+
+
+def plot_runs(runs: dict[str, list[dict[str, float]]], path: Path, key: str = "kid_lite2") -> None:
+    """PNG comparing runs: ``key`` against steps and against wall-clock minutes."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from sim2real_env.video import write_png
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    for name, rows in runs.items():
+        axes[0].plot([r["step"] for r in rows], [r[key] for r in rows], marker=".", label=name)
+        axes[1].plot([r["wall_s"] / 60 for r in rows], [r[key] for r in rows], marker=".", label=name)
+    axes[0].set_xlabel("step")
+    axes[1].set_xlabel("wall-clock minutes")
+    for ax in axes:
+        ax.set_ylabel(f"{key} to real train frames")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.canvas.draw()
+    image = np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()  # type: ignore[attr-defined]
+    plt.close(fig)
+    write_png(path, image)

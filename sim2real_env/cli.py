@@ -132,11 +132,25 @@ def _cmd_distill(args: argparse.Namespace) -> int:
     return _stopped_exit(json.loads((out / "run.json").read_text()).get("stopped_by_signal", False))
 
 
+def _cmd_plot_kid(args: argparse.Namespace) -> int:
+    from generators.realism import plot_runs, read_kid_log
+
+    runs = {name: read_kid_log(path) for name, path in _named_checkpoints(args.run).items()}
+    plot_runs(runs, Path(args.out), key=args.key)
+    print(f"plot-kid: wrote {args.out} ({', '.join(runs)})")
+    return 0
+
+
 def _cmd_train_segmenter(args: argparse.Namespace) -> int:
     from generators.segmenter import SegmenterConfig, train_segmenter
 
     config = SegmenterConfig(
-        width=args.width, steps=args.steps, batch_size=args.batch_size, seed=args.seed, torch_threads=args.threads
+        width=args.width,
+        steps=args.steps,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        torch_threads=args.threads,
+        augment=args.augment,
     )
     summary = train_segmenter(args.harvest, args.out, config, val_harvest=args.val_harvest, progress=not args.quiet)
     scores = summary.get("val_iou_canonical")
@@ -351,7 +365,13 @@ def _cmd_model_card(args: argparse.Namespace) -> int:
     if run is not None and "provenance" in run:
         run = {**run["provenance"], **{k: v for k, v in run.items() if k != "provenance"}}
     metrics = {Path(m).stem: read(m) for m in args.metrics}
-    text = model_card(args.checkpoint, run=run, metrics=metrics or None, limitations=args.limitation)
+    tables = []
+    for item in args.table:
+        file = Path(item)
+        if not file.is_file():
+            raise FileNotFoundError(f"model-card: --table {file} does not exist")
+        tables.append(file.read_text())
+    text = model_card(args.checkpoint, run=run, metrics=metrics or None, limitations=args.limitation, tables=tables)
     from generators.checkpoint import resolve_checkpoint
 
     out = Path(args.out) if args.out else resolve_checkpoint(args.checkpoint) / "MODEL_CARD.md"
@@ -421,6 +441,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("overrides", nargs="*", help="key.sub=value overrides, e.g. training.steps=100")
     p.set_defaults(func=_cmd_distill)
 
+    p = sub.add_parser("plot-kid", help="compare training runs' KID logs (against steps and wall time) in one PNG")
+    p.add_argument("--run", action="append", required=True, help="NAME=RUN_DIR holding kid.csv (repeatable)")
+    p.add_argument("--key", default="kid_lite2", choices=("kid_lite2", "kid_lite0"))
+    p.add_argument("--out", required=True, help="PNG path")
+    p.set_defaults(func=_cmd_plot_kid)
+
     p = sub.add_parser(
         "train-segmenter", help="train the lane-marking segmenter (semantic consistency, marking IoU) on a harvest"
     )
@@ -434,6 +460,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    p.add_argument(
+        "--augment", default="luminance", choices=("luminance", "color"), help="photometric augmentation (luminance)"
+    )
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_cmd_train_segmenter)
 
@@ -549,6 +578,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run", help="the training run's run.json")
     p.add_argument("--metrics", nargs="*", default=[], help="metrics JSON files to include")
     p.add_argument("--limitation", action="append", default=[], help="a known limitation (repeatable)")
+    p.add_argument("--table", action="append", default=[], help="a Markdown results file to include (repeatable)")
     p.add_argument("--out", help="default: <checkpoint>/MODEL_CARD.md")
     p.set_defaults(func=_cmd_model_card)
     return parser
