@@ -55,6 +55,12 @@ class DistillTrainer:
         device = model.device
         self.teacher = load_generator(str(losses.teacher), direction="sim->real", device=device)
         self.teacher.requires_grad_(False)
+        # On the CPU the frozen teacher's forward is most of a step: ONNX Runtime runs it 2-3x faster.
+        self.teach: Any = self.teacher
+        if device.type == "cpu":
+            from generators.runtime import OnnxRuntimeGenerator
+
+            self.teach = OnnxRuntimeGenerator(self.teacher, threads=torch.get_num_threads()).translate
         self.features = EfficientNetLite0.pretrained().to(device)
         self.features._last = 4
         self.opt = torch.optim.Adam(model.parameters(), lr=lr, betas=(beta1, 0.999))
@@ -68,7 +74,7 @@ class DistillTrainer:
         """Fit the student to the teacher's translation of ``sim``."""
         self.model.train()
         with torch.no_grad():
-            target = self.teacher(sim)
+            target = self.teach(sim)
         out = self.model(sim)
         l1 = F.l1_loss(out, target)
         feature = torch.zeros((), device=sim.device)
@@ -85,7 +91,7 @@ class DistillTrainer:
     def sample_columns(self, source: torch.Tensor) -> list[torch.Tensor]:
         """Columns after the source: the teacher's translation, the student's."""
         self.model.eval()
-        return [self.teacher(source), self.model(source)]
+        return [self.teach(source), self.model(source)]
 
     def state_dict(self) -> dict[str, Any]:
         """The optimiser (the teacher is frozen and named in the config)."""
