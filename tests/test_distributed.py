@@ -253,7 +253,7 @@ def test_torchrun_cli_then_resume_on_one_process(tmp_path: Path, domains: tuple[
     env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR")}
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(WORLD)]
     command += ["-m", "sim2real_env.cli", "train-generator", "--config", str(path), "--max-steps", "2", "--quiet"]
-    done = subprocess.run(command, env={**env, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(command, env={**env, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True, timeout=540)
     assert done.returncode == 0, done.stderr[-3000:]
     checkpoint = tmp_path / "out" / "checkpoint"
     config = json.loads((checkpoint / "config.json").read_text())
