@@ -31,10 +31,10 @@ if [[ $long == 1 ]]; then
 fi
 
 harvest_steps=300 video_steps=300 eval=() metric_frames=120 drive_steps=100
-bc="bc.demo_episodes=4 bc.episode_steps=300 bc.dagger_rounds=1 bc.dagger_episodes=2 bc.val_episodes=1 bc.epochs=6 bc.eval_episodes=1"
+bc="bc.demo_episodes=4 bc.episode_actions=300 bc.dagger_rounds=1 bc.dagger_episodes=2 bc.val_episodes=1 bc.epochs=6 bc.eval_episodes=1"
 if [[ "${SIM2REAL_MAIN_JOB:-}" == "tiny" ]]; then
-  harvest_steps=60 video_steps=20 eval=(episodes=1 episode_steps=20 bootstrap=100) metric_frames=12 drive_steps=5
-  bc="bc.demo_episodes=1 bc.episode_steps=20 bc.dagger_rounds=1 bc.dagger_episodes=1 bc.val_episodes=1 bc.epochs=1 bc.eval_episodes=1"
+  harvest_steps=60 video_steps=20 eval=(episodes=1 episode_frames=20 bootstrap=100) metric_frames=12 drive_steps=5
+  bc="bc.demo_episodes=1 bc.episode_actions=20 bc.dagger_rounds=1 bc.dagger_episodes=1 bc.val_episodes=1 bc.epochs=1 bc.eval_episodes=1"
 fi
 $sim2real harvest --out "$out/dataset" --maps small_loop,loop_empty --episodes 1 --steps "$harvest_steps" --every 5
 $sim2real video --checkpoint "$sim2real_ckpt" --map small_loop --steps "$video_steps" --out "$out/video/side_by_side.mp4"

@@ -84,6 +84,10 @@ class BCPolicy(nn.Module):
         return self.head(self.features(x))
 
 
+#: Keys renamed so that each name has one unit: old name -> new name (old names still load).
+RENAMED = {"episode_steps": "episode_actions", "expert_noise": "action_noise_std"}
+
+
 @dataclass(frozen=True)
 class BCConfig:
     """Behaviour-cloning settings (``bc:`` section of ``configs/agents/*.yaml``)."""
@@ -92,9 +96,11 @@ class BCConfig:
     #: Maps demonstrations and DAgger episodes are collected on (cycled); empty: the pipeline's map.
     maps: tuple[str, ...] = ()
     demo_episodes: int = 8
-    episode_steps: int = 400
-    #: Std of Gaussian noise on the executed action during demonstrations (labels stay clean).
-    expert_noise: float = 0.2
+    #: Episode length in agent actions (``frame_skip`` simulator frames each).
+    episode_actions: int = 400
+    #: Std of Gaussian noise on the executed action, in the agent's action units, during
+    #: demonstrations (labels stay clean).
+    action_noise_std: float = 0.2
     dagger_rounds: int = 2
     dagger_episodes: int = 4
     #: Expert share of executed actions in DAgger round r is ``dagger_beta ** r``.
@@ -119,7 +125,7 @@ class BCConfig:
             resolve_map(m)
         ints = {
             "demo_episodes": 1,
-            "episode_steps": 10,
+            "episode_actions": 10,
             "dagger_rounds": 0,
             "dagger_episodes": 1,
             "val_episodes": 1,
@@ -133,7 +139,7 @@ class BCConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise ConfigError(f"bc.{name} must be an integer >= {low}, got {value!r}")
-        for name, lo, hi in (("expert_noise", 0.0, 1.0), ("dagger_beta", 0.0, 1.0), ("lr", 1e-7, 1.0)):
+        for name, lo, hi in (("action_noise_std", 0.0, 1.0), ("dagger_beta", 0.0, 1.0), ("lr", 1e-7, 1.0)):
             number = getattr(self, name)
             if isinstance(number, bool) or not isinstance(number, (int, float)) or not lo <= number <= hi:
                 raise ConfigError(f"bc.{name} must be a number in [{lo}, {hi}], got {number!r}")
@@ -145,7 +151,7 @@ class BCConfig:
     @classmethod
     def from_dict(cls, values: dict[str, Any] | None) -> BCConfig:
         """From a mapping; unknown keys are an error naming the key."""
-        return config_from_dict(cls, values or {}, "bc")
+        return config_from_dict(cls, values or {}, "bc", renamed=RENAMED)
 
 
 class BCAgent:
@@ -203,7 +209,7 @@ def _collect(
     for i, seed in enumerate(seeds):
         map_name = maps[i % len(maps)]
         if map_name not in envs:
-            envs[map_name] = pipeline.make_env(map_name=map_name, episode_length=cfg.episode_steps)
+            envs[map_name] = pipeline.make_env(map_name=map_name, episode_length=cfg.episode_actions)
         env = envs[map_name]
         expert = PurePursuitExpert()
         rng = np.random.default_rng(seed)
@@ -319,8 +325,8 @@ def train_bc(pipeline: Pipeline, cfg: BCConfig, out: Path, *, progress: bool = T
     writer = SummaryWriter(str(out / "tb"))
     started = time.perf_counter()
     eval_map = pipeline.env_config().map_name
-    total_steps = cfg.episode_steps * (cfg.val_episodes + (cfg.demo_episodes if cfg.source == "rollout" else 0))
-    total_steps += cfg.episode_steps * cfg.dagger_rounds * cfg.dagger_episodes
+    total_steps = cfg.episode_actions * (cfg.val_episodes + (cfg.demo_episodes if cfg.source == "rollout" else 0))
+    total_steps += cfg.episode_actions * cfg.dagger_rounds * cfg.dagger_episodes
     bar = tqdm(total=total_steps, desc="bc collect", unit="step", disable=not progress)
     # Held-out states: expert-driven with the same noise, seeds disjoint from training seeds.
     val_frames, val_labels = _collect(
@@ -329,7 +335,7 @@ def train_bc(pipeline: Pipeline, cfg: BCConfig, out: Path, *, progress: bool = T
         episode_seeds("bc_val", cfg.seed, cfg.val_episodes),
         policy=None,
         beta=1.0,
-        noise=cfg.expert_noise,
+        noise=cfg.action_noise_std,
         bar=bar,
     )
     if cfg.source == "rollout":
@@ -339,7 +345,7 @@ def train_bc(pipeline: Pipeline, cfg: BCConfig, out: Path, *, progress: bool = T
             episode_seeds("bc_demo", cfg.seed, cfg.demo_episodes),
             policy=None,
             beta=1.0,
-            noise=cfg.expert_noise,
+            noise=cfg.action_noise_std,
             bar=bar,
         )
     else:
@@ -374,7 +380,7 @@ def train_bc(pipeline: Pipeline, cfg: BCConfig, out: Path, *, progress: bool = T
             bar.set_postfix(round=round_index, mse=f"{loss:.4f}", val_mae=f"{val:.3f}")
         closed: dict[str, float] = {}
         if cfg.eval_episodes:
-            env = pipeline.make_env(map_name=eval_map, episode_length=cfg.episode_steps)
+            env = pipeline.make_env(map_name=eval_map, episode_length=cfg.episode_actions)
             agent = BCAgent(policy, shape, {})
             results = [run_episode(env, agent.act, s) for s in episode_seeds("bc_eval", cfg.seed, cfg.eval_episodes)]
             env.close()

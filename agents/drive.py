@@ -24,7 +24,7 @@ def drive(
     seed: int = 0,
     camera: tuple[int, int] = (160, 120),
     video_format: str = "mp4",
-    noise_std: float = 0.0,
+    wheel_noise_std: float = 0.0,
     progress: bool = True,
 ) -> dict[str, Any]:
     """Drive the expert for ``steps`` steps (resetting on failure); returns the summary."""
@@ -33,7 +33,7 @@ def drive(
     if video_format not in ("mp4", "gif"):
         raise ConfigError(f"drive: video format must be 'mp4' or 'gif', got {video_format!r}")
     env = gym.make(ENV_ID, map_name=map_name, camera_width=camera[0], camera_height=camera[1], episode_length=steps)
-    expert = PurePursuitExpert(ExpertConfig(noise_std=noise_std), seed=seed)
+    expert = PurePursuitExpert(ExpertConfig(wheel_noise_std=wheel_noise_std), seed=seed)
     obs, info = env.reset(seed=seed)
     frames = [obs]
     lateral: list[float] = []

@@ -31,7 +31,7 @@ from tqdm import tqdm
 from agents.episodes import MEASURES, EpisodeResult, episode_seeds, run_episode
 from agents.pipeline import OBSERVATION_FIELDS, Pipeline, Preprocess
 from agents.saved import check_pipeline, load_agent
-from generators.configs import config_from_dict, load_yaml_config
+from generators.configs import config_from_dict, load_yaml_config, rename_deprecated
 from sim2real_env.domains import Domain, load_domain
 from sim2real_env.errors import ConfigError
 from sim2real_env.maps import resolve_map
@@ -66,6 +66,10 @@ class AgentVariant:
             raise ConfigError(f"agent {self.name!r}: the expert reads the simulator state; it takes no wrapper")
 
 
+#: Keys renamed so that each name has one unit: old name -> new name (old names still load).
+RENAMED = {"episode_steps": "episode_frames"}
+
+
 @dataclass(frozen=True)
 class EvalConfig:
     """``configs/eval/*.yaml``; unknown keys anywhere are an error naming the key."""
@@ -78,8 +82,8 @@ class EvalConfig:
     episodes: int = 5
     seed: int = 0
     #: Episode length in simulator frames (1 / frame_rate s each). An agent that acts every ``k``
-    #: frames (``frame_skip``) gets ``episode_steps // k`` actions, so every agent drives the same time.
-    episode_steps: int = 500
+    #: frames (``frame_skip``) gets ``episode_frames // k`` actions, so every agent drives the same time.
+    episode_frames: int = 500
     reference_domain: str = "canonical"
     primary: str = "distance_in_lane_m"
     allow_pipeline_mismatch: bool = False
@@ -131,7 +135,7 @@ class EvalConfig:
                     _check_direction(checkpoint, _WRAPPER_DIRECTION[kind], f"agent {variant.name!r} {kind}")
         if self.primary not in MEASURES:
             raise ConfigError(unknown_name_message("primary measure", self.primary, MEASURES))
-        for name, low in (("episodes", 1), ("episode_steps", 10), ("bootstrap", 100), ("seed", 0)):
+        for name, low in (("episodes", 1), ("episode_frames", 10), ("bootstrap", 100), ("seed", 0)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise ConfigError(f"eval config: {name} must be an integer >= {low}, got {value!r}")
@@ -159,7 +163,8 @@ def _check_direction(checkpoint: str, direction: str, where: str) -> None:
 def load_eval_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> EvalConfig:
     """Read and validate ``configs/eval/<name>.yaml`` (with ``key=value`` overrides)."""
     path = Path(path)
-    raw = load_yaml_config(path, "eval config", [f.name for f in dataclasses.fields(EvalConfig)], overrides)
+    known = [f.name for f in dataclasses.fields(EvalConfig)] + list(RENAMED)
+    raw = rename_deprecated(load_yaml_config(path, "eval config", known, overrides), RENAMED, "eval config")
     raw.setdefault("name", path.stem)
     if "agents" not in raw:
         raise ConfigError(f"eval config {path} needs 'agents'")
@@ -219,7 +224,7 @@ def _effective_pipeline(variant: AgentVariant, record: dict[str, Any], domain: D
 def _agent_env(config: EvalConfig, variant: AgentVariant, pipeline: Pipeline, domain: Domain, threads: int = 2) -> Any:
     base = {k: v for k, v in pipeline.env.items() if k in OBSERVATION_FIELDS and k not in domain.env}
     frame_skip = int(domain.env.get("frame_skip", base.get("frame_skip", 1)))
-    length = max(1, config.episode_steps // frame_skip)
+    length = max(1, config.episode_frames // frame_skip)
     env = domain.make_env(map_name=config.map_name, episode_length=length, **base)
     return pipeline.wrap(env, threads=threads)
 
@@ -227,7 +232,7 @@ def _agent_env(config: EvalConfig, variant: AgentVariant, pipeline: Pipeline, do
 def _expert_env(config: EvalConfig, domain: Domain) -> Any:
     width, height = config.camera
     return domain.make_env(
-        map_name=config.map_name, episode_length=config.episode_steps, camera_width=width, camera_height=height
+        map_name=config.map_name, episode_length=config.episode_frames, camera_width=width, camera_height=height
     )
 
 
@@ -483,7 +488,7 @@ def render_report(config: EvalConfig, results: dict[str, Any]) -> str:
         "",
         f"Produced by `{prov['command']}` at git `{prov['git_sha']}`; map `{config.map_name}`, "
         f"{config.episodes} episodes per cell (seeds {config.seeds()[0]}..{config.seeds()[-1]}, the same for every "
-        f"agent), at most {config.episode_steps} simulator frames each (fewer actions for agents with a frame "
+        f"agent), at most {config.episode_frames} simulator frames each (fewer actions for agents with a frame "
         "skip). Intervals: 95% "
         f"percentile bootstrap of the mean ({config.bootstrap} resamples). Wall time {results['wall_s']:.0f} s."
         + (

@@ -42,8 +42,8 @@ class ExpertConfig:
     steer_gain: float = 1.0
     #: Actuation delay compensated by predicting the pose ahead (s).
     delay_s: float = 0.15
-    #: Standard deviation of Gaussian noise added to each wheel command (0 disables).
-    noise_std: float = 0.0
+    #: Standard deviation of Gaussian noise added to each wheel command, in PWM units (0 disables).
+    wheel_noise_std: float = 0.0
 
     def __post_init__(self) -> None:
         checks = {
@@ -52,7 +52,7 @@ class ExpertConfig:
             "curve_slowdown": 0.0 < self.curve_slowdown <= 1.0,
             "steer_gain": 0.0 < self.steer_gain <= 5.0,
             "delay_s": 0.0 <= self.delay_s <= 1.0,
-            "noise_std": 0.0 <= self.noise_std <= 1.0,
+            "wheel_noise_std": 0.0 <= self.wheel_noise_std <= 1.0,
         }
         for name, ok in checks.items():
             if not ok:
@@ -103,8 +103,8 @@ class PurePursuitExpert:
         yaw_rate = SPEED_PER_COMMAND * speed * curvature
         diff = float(np.clip(cfg.steer_gain * yaw_rate / YAW_RATE_PER_COMMAND_DIFF, -1.0, 1.0))
         wheels = np.array([speed - diff / 2.0, speed + diff / 2.0])
-        if cfg.noise_std > 0:
-            wheels = wheels + self.rng.normal(0.0, cfg.noise_std, size=2)
+        if cfg.wheel_noise_std > 0:
+            wheels = wheels + self.rng.normal(0.0, cfg.wheel_noise_std, size=2)
         return np.clip(wheels, -1.0, 1.0)
 
     def act(self, env: Any) -> np.ndarray:

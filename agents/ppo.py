@@ -40,7 +40,7 @@ from torch import nn
 from agents.episodes import episode_seeds, run_episode, summarize
 from agents.pipeline import Pipeline, make_pipeline_env
 from agents.saved import AgentError, check_observation, save_agent
-from generators.configs import config_from_dict, config_to_dict
+from generators.configs import config_from_dict, config_to_dict, rename_deprecated
 from sim2real_env.errors import ConfigError
 from sim2real_env.names import resolve_name
 from sim2real_env.provenance import provenance, write_json_atomic
@@ -53,6 +53,10 @@ WEIGHTS_FILE = "policy.safetensors"
 #: Activations a saved policy may name (SB3's default is Tanh).
 ACTIVATIONS: dict[str, type[nn.Module]] = {"Tanh": nn.Tanh, "ReLU": nn.ReLU}
 VEC_ENVS = ("subproc", "dummy")
+
+
+#: Keys renamed so that each name has one unit: old name -> new name (old names still load).
+RENAMED = {"episode_steps": "episode_actions"}
 
 
 @dataclass(frozen=True)
@@ -78,7 +82,8 @@ class PPOConfig:
     #: Stop an update's epochs early once the approximate KL to the old policy passes this (SB3's
     #: ``target_kl``); 0 turns it off. Keeps one bad batch from wrecking a policy that drives.
     target_kl: float = 0.0
-    episode_steps: int = 500
+    #: Episode length in agent actions (``frame_skip`` simulator frames each).
+    episode_actions: int = 500
     eval_every: int = 10_000
     eval_episodes: int = 3
     checkpoint_every: int = 10_000
@@ -95,7 +100,7 @@ class PPOConfig:
             "batch_size": 2,
             "n_epochs": 1,
             "features_dim": 8,
-            "episode_steps": 10,
+            "episode_actions": 10,
             "eval_every": 1,
             "eval_episodes": 1,
             "checkpoint_every": 1,
@@ -129,8 +134,8 @@ class PPOConfig:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any] | None) -> PPOConfig:
-        """From a mapping; unknown keys are an error naming the key."""
-        return config_from_dict(cls, values or {}, "ppo")
+        """From a mapping; unknown keys are an error naming the key (``episode_steps``: the old name)."""
+        return config_from_dict(cls, values or {}, "ppo", renamed=RENAMED)
 
 
 def observation_shape(pipeline_record: dict[str, Any]) -> tuple[int, int, int]:
@@ -318,7 +323,7 @@ def _vec_env(pipeline: Pipeline, cfg: PPOConfig) -> Any:
     # Ctrl-C reaches the whole process group; workers ignore it and are closed by the main process.
     factories: list[Callable[[], Any]] = [
         functools.partial(
-            make_pipeline_env, pipeline, seed=None, episode_length=cfg.episode_steps, ignore_sigint=subproc
+            make_pipeline_env, pipeline, seed=None, episode_length=cfg.episode_actions, ignore_sigint=subproc
         )
         for _ in range(cfg.n_envs)
     ]
@@ -362,8 +367,9 @@ def train_ppo(
             best = state.get("best")
             if selected and (best is None or selected["distance_in_lane_m"] > best["distance_in_lane_m"]):
                 state["best"] = selected
-        # A key the saved run predates had its default then.
-        saved = {**config_to_dict(PPOConfig()), **state.get("config", {})}
+        # A key the saved run predates had its default then; a renamed one is read under its new name.
+        recorded = rename_deprecated(state.get("config", {}), RENAMED, "ppo", warn=False)
+        saved = {**config_to_dict(PPOConfig()), **recorded}
         changed = [k for k, v in config_to_dict(cfg).items() if k not in RESUMABLE_CHANGES and saved[k] != v]
         if changed:
             raise ConfigError(
@@ -379,7 +385,7 @@ def train_ppo(
     state["pipeline"] = pipeline.record()
     state["config"] = config_to_dict(cfg)
     vec = _vec_env(pipeline, cfg)
-    eval_env = pipeline.make_env(episode_length=cfg.episode_steps)
+    eval_env = pipeline.make_env(episode_length=cfg.episode_actions)
     if resume:
         model = PPO.load(str(checkpoint), env=vec, device="cpu")
     else:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
+from collections.abc import Mapping
 from typing import Any, TypeVar
 
 from sim2real_env.errors import ConfigError, Sim2RealError
@@ -12,7 +13,7 @@ from sim2real_env.names import unknown_name_message
 
 # The YAML readers live in the bottom layer (sim2real_env's domains and make_env read YAML too);
 # re-exported here, where generators and agents have always imported them from.
-from sim2real_env.yaml_config import apply_overrides, load_yaml_config, read_yaml_mapping
+from sim2real_env.yaml_config import apply_overrides, load_yaml_config, read_yaml_mapping, rename_deprecated
 
 __all__ = [
     "apply_overrides",
@@ -21,21 +22,27 @@ __all__ = [
     "config_to_dict",
     "load_yaml_config",
     "read_yaml_mapping",
+    "rename_deprecated",
 ]
 
 T = TypeVar("T")
 
 
-def config_from_dict(cls: type[T], values: dict[str, Any], what: str | None = None) -> T:
+def config_from_dict(
+    cls: type[T], values: dict[str, Any], what: str | None = None, renamed: Mapping[str, str] | None = None
+) -> T:
     """Build dataclass ``cls`` from ``values``; unknown keys raise :class:`ConfigError` naming the key.
 
     Lists become tuples where the field is a tuple, so YAML/JSON round-trips to equal configs.
     ``values`` are user input (a YAML section, ``key=value`` overrides), so a ``ValueError`` or
     ``TypeError`` from the config's own checks (``__post_init__``) is re-raised as a
-    :class:`ConfigError`, with the same message, for the CLI to print as one line.
+    :class:`ConfigError`, with the same message, for the CLI to print as one line. ``renamed``
+    maps old key names to new ones (see :func:`rename_deprecated`).
     """
     if not isinstance(values, dict):
         raise ConfigError(f"{what or cls.__name__} must be a mapping, got {type(values).__name__}")
+    if renamed:
+        values = rename_deprecated(values, renamed, what or cls.__name__)
     fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     hints = typing.get_type_hints(cls)
     kwargs: dict[str, Any] = {}

@@ -79,7 +79,7 @@ def _cmd_drive(args: argparse.Namespace) -> int:
         seed=args.seed,
         camera=args.camera,
         video_format=args.format,
-        noise_std=args.noise,
+        wheel_noise_std=args.noise,
         progress=not args.quiet,
     )
     print(json.dumps({k: v for k, v in summary.items() if k != "provenance"}, indent=2))

@@ -11,7 +11,8 @@ wheel), so an installed package finds them from any working directory: a relativ
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import warnings
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,27 @@ def find_config(path: str | Path) -> Path:
         return path
     shipped = shipped_configs().joinpath(*path.parts[1:])
     return shipped if shipped.is_file() else path
+
+
+def rename_deprecated(
+    values: dict[str, Any], renamed: Mapping[str, str], what: str, warn: bool = True
+) -> dict[str, Any]:
+    """``values`` with keys renamed ``old -> new``; an old key still works, with a ``FutureWarning``.
+
+    For keys renamed so that a name has one unit (``episode_steps`` meant simulator frames in
+    evaluation and actions in PPO/BC). Giving both names is a :class:`ConfigError`. ``warn=False``
+    for records a program wrote (a saved run's config), which the user need not edit.
+    """
+    out = dict(values)
+    for old, new in renamed.items():
+        if old not in out:
+            continue
+        if new in out:
+            raise ConfigError(f"{what}: give {new!r} only ({old!r} is its old name)")
+        if warn:
+            warnings.warn(f"{what}.{old} is now {what}.{new}; rename it in your config", FutureWarning, stacklevel=3)
+        out[new] = out.pop(old)
+    return out
 
 
 def apply_overrides(raw: dict[str, Any], overrides: list[str] | tuple[str, ...]) -> dict[str, Any]:

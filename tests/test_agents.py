@@ -27,7 +27,7 @@ SMALL_PRE = {"crop_top": 20, "resize": [20, 40], "frame_stack": 2}
 PPO_PRE = {"crop_top": 20, "resize": [40, 80], "frame_stack": 2}
 TINY_BC = {
     "demo_episodes": 1,
-    "episode_steps": 30,
+    "episode_actions": 30,
     "dagger_rounds": 1,
     "dagger_episodes": 1,
     "val_episodes": 1,
@@ -365,7 +365,7 @@ def test_bc_learns_saves_and_refuses_another_pipeline(tmp_path: Path, sim2real_c
 
 @pytest.mark.sim
 def test_bc_on_the_sim2real_pipeline_records_the_checkpoint(tmp_path: Path, sim2real_checkpoint: Path) -> None:
-    config = {**TINY_BC, "dagger_rounds": 0, "eval_episodes": 0, "episode_steps": 15}
+    config = {**TINY_BC, "dagger_rounds": 0, "eval_episodes": 0, "episode_actions": 15}
     pipeline = Pipeline.build("sim2real", env=SMALL_ENV, preprocess=SMALL_PRE, checkpoint=sim2real_checkpoint)
     train_bc(pipeline, BCConfig.from_dict(config), tmp_path, progress=False)
     record = json.loads((tmp_path / "agent" / "agent.json").read_text())
@@ -387,7 +387,7 @@ def test_ppo_trains_resumes_and_loads(tmp_path: Path) -> None:
         "batch_size": 32,
         "n_epochs": 1,
         "features_dim": 16,
-        "episode_steps": 20,
+        "episode_actions": 20,
         "eval_every": 64,
         "eval_episodes": 1,
         "checkpoint_every": 64,
@@ -436,7 +436,7 @@ def test_train_agent_cli_with_subprocess_envs(tmp_path: Path, capsys: pytest.Cap
         "ppo.n_steps=32",
         "ppo.batch_size=32",
         "ppo.n_epochs=1",
-        "ppo.episode_steps=20",
+        "ppo.episode_actions=20",
         "ppo.eval_every=64",
         "ppo.eval_episodes=1",
     ]
@@ -465,7 +465,7 @@ def test_sigint_stops_ppo_saves_and_exits_130(tmp_path: Path) -> None:
         "ppo.batch_size=32",
         "ppo.n_epochs=1",
         "ppo.features_dim=16",
-        "ppo.episode_steps=20",
+        "ppo.episode_actions=20",
         "ppo.eval_every=100000",
         "ppo.eval_episodes=1",
         "ppo.checkpoint_every=100000",

@@ -135,7 +135,7 @@ def test_harness_end_to_end_on_the_real_simulator(tmp_path: Path) -> None:
     pipeline = Pipeline.build("raw", env=env, preprocess={"crop_top": 20, "resize": [20, 40], "frame_stack": 1})
     bc = {
         "demo_episodes": 1,
-        "episode_steps": 20,
+        "episode_actions": 20,
         "dagger_rounds": 0,
         "val_episodes": 1,
         "epochs": 1,
@@ -146,7 +146,7 @@ def test_harness_end_to_end_on_the_real_simulator(tmp_path: Path) -> None:
     train_bc(pipeline, BCConfig.from_dict(bc), tmp_path / "bc", progress=False)
     config = tmp_path / "eval.yaml"
     config.write_text(
-        f"name: tiny\nout: {tmp_path / 'report'}\nepisodes: 2\nepisode_steps: 15\nbootstrap: 200\n"
+        f"name: tiny\nout: {tmp_path / 'report'}\nepisodes: 2\nepisode_frames: 15\nbootstrap: 200\n"
         "domains: [canonical, real_proxy_image]\n"
         f"agents:\n  - {{name: bc, path: {tmp_path / 'bc' / 'agent'}}}\n  - {{name: expert, expert: true}}\n"
     )

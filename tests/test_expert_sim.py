@@ -35,7 +35,7 @@ def test_expert_completes_a_full_lap(map_name: str) -> None:
 def test_noisy_expert_is_reproducible_and_differs_from_clean(small_loop_env: object) -> None:
     def positions(noise: float, seed: int) -> np.ndarray:
         small_loop_env.reset(seed=0)  # type: ignore[attr-defined]
-        expert = PurePursuitExpert(ExpertConfig(noise_std=noise), seed=seed)
+        expert = PurePursuitExpert(ExpertConfig(wheel_noise_std=noise), seed=seed)
         out = []
         for _ in range(40):
             *_, info = small_loop_env.step(expert.act(small_loop_env))  # type: ignore[attr-defined]

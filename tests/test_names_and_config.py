@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from sim2real_env.env import EnvConfig, RewardConfig
@@ -66,3 +68,29 @@ def test_reward_weights_from_mapping_and_validation() -> None:
     assert config.reward_weights == RewardConfig(progress_per_metre=50.0)
     with pytest.raises(ValueError, match="RewardConfig.failure must be a finite number >= 0"):
         RewardConfig(failure=float("nan"))
+
+
+def test_renamed_keys_have_one_unit_and_the_old_names_still_load(tmp_path: Path) -> None:
+    """``episode_steps`` was frames in evaluation and actions in PPO/BC; "noise" was wheels or actions."""
+    from agents.bc import BCConfig
+    from agents.evaluate import load_eval_config
+    from agents.ppo import PPOConfig
+    from sim2real_env.errors import ConfigError
+
+    with pytest.warns(FutureWarning) as warned:
+        bc = BCConfig.from_dict({"episode_steps": 30, "expert_noise": 0.1})
+    assert [str(w.message) for w in warned] == [
+        "bc.episode_steps is now bc.episode_actions; rename it in your config",
+        "bc.expert_noise is now bc.action_noise_std; rename it in your config",
+    ]
+    assert (bc.episode_actions, bc.action_noise_std) == (30, 0.1)
+    with pytest.warns(FutureWarning, match=r"ppo\.episode_steps is now ppo\.episode_actions"):
+        assert PPOConfig.from_dict({"episode_steps": 40}).episode_actions == 40
+    with pytest.raises(ConfigError, match="give 'episode_actions' only"):
+        PPOConfig.from_dict({"episode_steps": 40, "episode_actions": 40})
+    config = tmp_path / "eval.yaml"
+    config.write_text("agents: [{name: expert, expert: true}]\ndomains: [canonical]\nepisode_steps: 60\n")
+    with pytest.warns(FutureWarning, match=r"eval config\.episode_steps is now eval config\.episode_frames"):
+        assert load_eval_config(config).episode_frames == 60
+    with pytest.raises(ConfigError, match="give 'episode_frames' only"):
+        load_eval_config(config, ["episode_frames=70"])
