@@ -21,13 +21,24 @@ if [[ $long == 1 ]]; then
   # The recipes of the shipped checkpoints (see generators/pretrained/*/MODEL_CARD.md).
   $sim2real harvest --out "$out/long/dataset" --maps small_loop,loop_empty,zigzag_dists,udem1 --episodes 2 --steps 500 --every 5
   $sim2real train-generator --config configs/generators/cyclegan.yaml --sim-dir "$out/long/dataset/canonical" \
-    --real-dir "$real_dir" out="$out/long/cyclegan" training.steps=3000 training.decay_start=1500 training.torch_threads=1
+    --real-dir "$real_dir" out="$out/long/cyclegan" training.steps=3000 training.decay_start=1500 training.torch_threads=1 \
+    "model.image_size=[60, 80]"
   $sim2real train-generator --config configs/generators/unit.yaml --sim-dir "$out/long/dataset/canonical" \
-    --real-dir "$real_dir" out="$out/long/unit" training.steps=3000 training.decay_start=1500 training.torch_threads=1
+    --real-dir "$real_dir" out="$out/long/unit" training.steps=3000 training.decay_start=1500 training.torch_threads=1 \
+    "model.image_size=[60, 80]"
   $sim2real train-generator --config configs/generators/stn_unet_paired.yaml --sim-dir "$out/long/dataset/canonical" \
     out="$out/long/stn_unet" losses.paired_root="$out/long/dataset" training.steps=14000 training.decay_start=7000 \
     training.torch_threads=1
-  sim2real_ckpt="$out/long/cyclegan/checkpoint"
+  # The translation recipe of pretrained:color_transfer, pretrained:fastcut and pretrained:student (their model cards).
+  $sim2real train-generator --config configs/generators/color_transfer.yaml --sim-dir "$out/long/dataset/canonical" \
+    --real-dir "$real_dir" out="$out/long/color_transfer"
+  $sim2real train-segmenter --harvest "$out/long/dataset" --out "$out/long/segmenter" --threads 1
+  $sim2real train-generator --config configs/generators/fastcut.yaml --sim-dir "$out/long/dataset/canonical" \
+    --real-dir "$real_dir" out="$out/long/fastcut" model.prior_checkpoint="$out/long/color_transfer/checkpoint" \
+    losses.segmenter="$out/long/segmenter"
+  $sim2real distill --teacher "$out/long/fastcut/best" --sim-dir "$out/long/dataset/canonical" --real-dir "$real_dir" \
+    out="$out/long/student"
+  sim2real_ckpt="$out/long/student/best"
 fi
 
 harvest_steps=300 video_steps=300 eval=() metric_frames=120 drive_steps=100
