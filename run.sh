@@ -4,7 +4,7 @@
 #   ./run.sh --long [OUT]   first re-train the shipped checkpoints from their recipes (hours), then the main job
 #   SIM2REAL_MAIN_JOB=tiny ./run.sh OUT   the same steps at toy sizes (~2 min; what CI runs)
 # Main job: harvest a small paired dataset with the expert; write the side-by-side video of the shipped
-# CycleGAN (simulator | translated); train short behaviour-cloning agents on raw frames and on translated
+# student translator (simulator | translated); train short behaviour-cloning agents on raw frames and on translated
 # frames; evaluate both (and the expert) on the canonical simulator and an image real-proxy domain; write
 # the transfer report with plots (and, when real frames are present, the generator's image metrics).
 set -euo pipefail
@@ -15,7 +15,7 @@ scripts/bootstrap.sh
 out="${1:-runs/quickstart}"
 sim2real=.venv/bin/sim2real
 real_dir="${SIM2REAL_REAL_DATA:-../shared/data/duckietown_real}"
-sim2real_ckpt="pretrained:cyclegan"
+sim2real_ckpt="pretrained:student"
 
 if [[ $long == 1 ]]; then
   # The recipes of the shipped checkpoints (see generators/pretrained/*/MODEL_CARD.md).
@@ -35,7 +35,7 @@ if [[ $long == 1 ]]; then
   $sim2real train-segmenter --harvest "$out/long/dataset" --out "$out/long/segmenter" --threads 1
   $sim2real train-generator --config configs/generators/fastcut.yaml --sim-dir "$out/long/dataset/canonical" \
     --real-dir "$real_dir" out="$out/long/fastcut" model.prior_checkpoint="$out/long/color_transfer/checkpoint" \
-    losses.segmenter="$out/long/segmenter"
+    losses.segmenter="$out/long/segmenter" --max-steps 500  # pretrained:fastcut is its best/ (step 250 of 455)
   $sim2real distill --teacher "$out/long/fastcut/best" --sim-dir "$out/long/dataset/canonical" --real-dir "$real_dir" \
     out="$out/long/student"
   sim2real_ckpt="$out/long/student/best"

@@ -30,4 +30,4 @@ def test_main_job_runs_end_to_end_in_tiny_mode(tmp_path: Path) -> None:
     assert set(results["summary"]["bc_raw"]) == {"canonical", "real_proxy_image"}
     assert (out / "report" / "report.md").read_text().startswith("# Transfer report: quickstart")
     record = json.loads((out / "agents" / "bc_sim2real" / "agent" / "agent.json").read_text())
-    assert record["pipeline"]["checkpoint_id"].startswith("cyclegan-")
+    assert record["pipeline"]["checkpoint_id"].startswith("student-")
