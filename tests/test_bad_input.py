@@ -111,6 +111,12 @@ def harvest_json(tmp: Path, config: Any) -> None:
     (tmp / "h" / "harvest.json").write_text(json.dumps({"config": config}))
 
 
+def config_file(tmp: Path, text: str) -> None:
+    """``tmp/run.yaml`` with this generator config (its out under ``tmp``) and a frames folder."""
+    frames_folder(tmp / "in", ("a.png",))
+    (tmp / "run.yaml").write_text(f"out: {tmp / 'o'}\n{text}")
+
+
 # -- the table --------------------------------------------------------------------------------
 Call = Sequence[str] | Callable[[Path, Path], object]
 
@@ -132,6 +138,11 @@ def translate(*args: str) -> list[str]:
     return ["translate", "--checkpoint", "{ckpt}", *args]
 
 
+TRAIN_SEGMENTER = ["train-segmenter", "--harvest", "{tmp}/h", "--out", "{tmp}/seg", "--quiet"]
+DISTILL = ["distill", "--teacher", "pretrained:cyclegan", "--sim-dir", "{tmp}/in", "out={tmp}/d"]
+IMAGE_METRICS = ["image-metrics", "--harvest", "{tmp}/h", "--out", "{tmp}/m"]
+PLOT_KID = ["plot-kid", "--out", "{tmp}/k.png"]
+TRAIN_YAML = ["train-generator", "--config", "{tmp}/run.yaml", "--sim-dir", "{tmp}/in"]
 HARVEST = ["harvest", "--out", "{tmp}/h", "--episodes", "1", "--steps", "1", "--quiet"]
 
 CASES = [
@@ -667,6 +678,203 @@ CASES = [
         ["train-generator", "--config", "configs/generators/cyclegan.yaml", "--sim-dir", "{tmp}/in", "steps=5"],
         2,
         "Unknown run config key 'steps'",
+    ),
+    # -- train-segmenter --
+    Case("train-segmenter-missing-harvest", TRAIN_SEGMENTER, 2, "h has no manifest.csv"),
+    Case(
+        "train-segmenter-harvest-without-manifest",
+        TRAIN_SEGMENTER,
+        2,
+        "give a `sim2real harvest` folder",
+        setup=lambda t: mkdir(t / "h"),
+    ),
+    Case(
+        "train-segmenter-harvest-is-a-file",
+        ["train-segmenter", "--harvest", "{tmp}/notes", "--out", "{tmp}/seg", "--quiet"],
+        2,
+        "notes has no manifest.csv",
+        setup=lambda t: (t / "notes").write_text("mine"),
+    ),
+    Case(
+        "train-segmenter-steps-0",
+        [*TRAIN_SEGMENTER, "--steps", "0"],
+        2,
+        "SegmenterConfig.steps must be an integer in [1, 10000000], got 0",
+    ),
+    Case("train-segmenter-width-0", [*TRAIN_SEGMENTER, "--width", "0"], 2, "SegmenterConfig.width must be"),
+    Case(
+        "train-segmenter-batch-size-0",
+        [*TRAIN_SEGMENTER, "--batch-size", "0"],
+        2,
+        "SegmenterConfig.batch_size must be an integer in [1, 1024]",
+    ),
+    Case("train-segmenter-augment-bogus", [*TRAIN_SEGMENTER, "--augment", "bogus"], 2, "invalid choice: 'bogus'"),
+    # -- distill --
+    Case(
+        "distill-unknown-model-key",
+        [*DISTILL, "model.bogus=1"],
+        2,
+        "Unknown StudentConfig key 'bogus'",
+        setup=lambda t: frames_folder(t / "in", ("a.png",)),
+    ),
+    Case(
+        "distill-steps-0",
+        [*DISTILL, "training.steps=0"],
+        2,
+        "training.steps must be an integer >= 1",
+        setup=lambda t: frames_folder(t / "in", ("a.png",)),
+    ),
+    Case(
+        "distill-factor-0",
+        [*DISTILL, "model.factor=0"],
+        2,
+        "StudentConfig.factor must be an integer in [1, 16], got 0",
+        setup=lambda t: frames_folder(t / "in", ("a.png",)),
+    ),
+    # -- plot-kid --
+    Case(
+        "plot-kid-run-without-kid-csv",
+        [*PLOT_KID, "--run", "a={tmp}/run"],
+        2,
+        "run has no kid.csv",
+        setup=lambda t: mkdir(t / "run"),
+    ),
+    Case("plot-kid-missing-run", [*PLOT_KID, "--run", "a={tmp}/nope"], 2, "nope has no kid.csv"),
+    Case(
+        "plot-kid-bad-key",
+        [*PLOT_KID, "--run", "a={tmp}/run", "--key", "kid_bogus"],
+        2,
+        "invalid choice: 'kid_bogus'",
+    ),
+    Case(
+        "plot-kid-name-twice",
+        [*PLOT_KID, "--run", "a={tmp}/run", "--run", "a={tmp}/run"],
+        2,
+        "name 'a' is given twice",
+        setup=lambda t: mkdir(t / "run"),
+    ),
+    Case("plot-kid-empty-name", [*PLOT_KID, "--run", "={tmp}/run"], 2, "must be PATH or NAME=PATH"),
+    # -- image-metrics --
+    Case(
+        "image-metrics-name-twice",
+        [*IMAGE_METRICS, "--checkpoint", "pretrained:cyclegan", "--checkpoint", "pretrained:cyclegan"],
+        2,
+        "name 'cyclegan' is given twice",
+        setup=lambda t: mkdir(t / "h"),
+    ),
+    Case(
+        "image-metrics-real-split-bogus",
+        [*IMAGE_METRICS, "--checkpoint", "pretrained:cyclegan", "--real-split", "bogus"],
+        2,
+        "invalid choice: 'bogus'",
+    ),
+    Case(
+        "image-metrics-unknown-pretrained",
+        [*IMAGE_METRICS, "--checkpoint", "pretrained:stn_une"],
+        2,
+        "Unknown pretrained checkpoint 'stn_une'. Did you mean 'stn_unet'",
+    ),
+    Case(
+        "image-metrics-wrong-direction",
+        [*IMAGE_METRICS, "--checkpoint", "pretrained:stn_unet"],
+        2,
+        "translates 'real->canonical', expected 'sim->real'",
+    ),
+    Case(
+        "image-metrics-segmenter-not-a-segmenter",
+        [*IMAGE_METRICS, "--checkpoint", "pretrained:cyclegan", "--segmenter", "{tmp}/in"],
+        2,
+        "in needs config.json and weights.safetensors",
+        setup=lambda t: frames_folder(t / "in", ("a.png",)),
+    ),
+    Case(
+        "image-metrics-harvest-without-manifest",
+        [*IMAGE_METRICS, "--checkpoint", "pretrained:cyclegan"],
+        2,
+        "h has no manifest.csv",
+        setup=lambda t: mkdir(t / "h"),
+    ),
+    Case(
+        "image-metrics-empty-name",
+        [*IMAGE_METRICS, "--checkpoint", "=pretrained:cyclegan"],
+        2,
+        "must be PATH or NAME=PATH",
+    ),
+    # -- model-card --
+    Case(
+        "model-card-missing-table",
+        ["model-card", "--checkpoint", "{ckpt}", "--table", "{tmp}/missing.md", "--out", "{tmp}/card.md"],
+        2,
+        "missing.md does not exist",
+    ),
+    Case(
+        "model-card-missing-metrics",
+        ["model-card", "--checkpoint", "{ckpt}", "--metrics", "{tmp}/missing.json", "--out", "{tmp}/card.md"],
+        2,
+        "missing.json does not exist",
+    ),
+    # -- generator configs of the other methods --
+    Case(
+        "cut-mode-fast",
+        TRAIN_YAML,
+        2,
+        "losses.mode must be one of ('cut', 'fastcut'), got 'fast'",
+        setup=lambda t: config_file(t, "method: cut\nlosses:\n  mode: fast\n"),
+    ),
+    Case(
+        "cut-nce-layers-out-of-range",
+        TRAIN_YAML,
+        2,
+        "CUTConfig.nce_layers must be increasing distinct integers",
+        setup=lambda t: config_file(t, "method: cut\nmodel:\n  nce_layers: [99]\n"),
+    ),
+    Case(
+        "cut-lambda-marking-without-segmenter",
+        TRAIN_YAML,
+        2,
+        "losses.lambda_marking needs losses.segmenter",
+        setup=lambda t: config_file(t, "method: cut\nlosses:\n  lambda_marking: 1.0\n"),
+    ),
+    Case(
+        "cut-unknown-model-key-override",
+        [*TRAIN_YAML, "model.bogus=1"],
+        2,
+        "Unknown CUTConfig key 'bogus'",
+        setup=lambda t: config_file(t, "method: cut\n"),
+    ),
+    Case(
+        "student-factor-0",
+        TRAIN_YAML,
+        2,
+        "StudentConfig.factor must be an integer in [1, 16], got 0",
+        setup=lambda t: config_file(t, "method: student\nmodel:\n  factor: 0\n"),
+    ),
+    Case(
+        "color-transfer-blur-4",
+        TRAIN_YAML,
+        2,
+        "ColorTransferConfig.blur must be one of (0, 3, 5), got 4",
+        setup=lambda t: config_file(t, "method: color_transfer\nmodel:\n  blur: 4\n"),
+    ),
+    Case(
+        "identity-unknown-run-key",
+        TRAIN_YAML,
+        2,
+        "Unknown run config key 'bogus'",
+        setup=lambda t: config_file(t, "method: identity\nbogus: 1\n"),
+    ),
+    Case(
+        "train-generator-unknown-method",
+        TRAIN_YAML,
+        2,
+        "Unknown generator method 'cyclegn'. Did you mean 'cyclegan'",
+        setup=lambda t: config_file(t, "method: cyclegn\n"),
+    ),
+    Case(
+        "train-generator-missing-config",
+        ["train-generator", "--config", "{tmp}/nope.yaml", "--sim-dir", "{tmp}/in"],
+        2,
+        "nope.yaml does not exist",
     ),
 ]
 
