@@ -135,7 +135,7 @@ def _cmd_distill(args: argparse.Namespace) -> int:
 def _cmd_plot_kid(args: argparse.Namespace) -> int:
     from generators.realism import plot_runs, read_kid_log
 
-    runs = {name: read_kid_log(path) for name, path in _named_checkpoints(args.run).items()}
+    runs = {name: read_kid_log(path) for name, path in _named_checkpoints(args.run, "--run").items()}
     plot_runs(runs, Path(args.out), key=args.key)
     print(f"plot-kid: wrote {args.out} ({', '.join(runs)})")
     return 0
@@ -304,7 +304,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _named_checkpoints(items: list[str]) -> dict[str, str]:
+def _named_checkpoints(items: list[str], flag: str = "--checkpoint") -> dict[str, str]:
     """``NAME=PATH`` (or a bare path, named by its folder) -> ``{name: path}``; names must be unique."""
     named: dict[str, str] = {}
     for item in items:
@@ -315,9 +315,9 @@ def _named_checkpoints(items: list[str]) -> dict[str, str]:
             if name in ("checkpoint", "best") and "/" in path:
                 name = path.rstrip("/").split("/")[-2]
         if not name or not path:
-            raise ConfigError(f"--checkpoint {item!r} must be PATH or NAME=PATH")
+            raise ConfigError(f"{flag} {item!r} must be PATH or NAME=PATH")
         if name in named:
-            raise ConfigError(f"--checkpoint name {name!r} is given twice; use NAME=PATH to tell them apart")
+            raise ConfigError(f"{flag} name {name!r} is given twice; use NAME=PATH to tell them apart")
         named[name] = path
     return named
 

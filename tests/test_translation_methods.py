@@ -309,6 +309,11 @@ def test_distill_student_imitates_its_teacher(tmp_path: Path, domains: tuple[Pat
     assert np.abs(fast.astype(int) - student.translate(frames[:4]).astype(int)).max() <= 1
     with pytest.raises(ValueError, match="losses.teacher must name"):
         run_config_from_dict({"method": "student", "losses": {}})
+    # A wrong or missing teacher is refused when the config is read, before any data is loaded.
+    with pytest.raises(ValueError, match="translates 'real->canonical'; a sim->real teacher"):
+        run_config_from_dict({"method": "student", "losses": {"teacher": "pretrained:stn_unet"}})
+    with pytest.raises(ValueError, match="does not exist"):
+        run_config_from_dict({"method": "student", "losses": {"teacher": str(tmp_path / "nope")}})
 
 
 # -- marking colours --------------------------------------------------------------------------------

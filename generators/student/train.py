@@ -30,6 +30,11 @@ class DistillLosses:
     def __post_init__(self) -> None:
         if not self.teacher:
             raise ConfigError("losses.teacher must name the teacher checkpoint (sim2real distill --teacher CKPT)")
+        from generators.checkpoint import read_config
+
+        direction = read_config(self.teacher)["direction"]  # a missing or foreign folder fails here, before any data
+        if direction != "sim->real":
+            raise ConfigError(f"losses.teacher {self.teacher} translates {direction!r}; a sim->real teacher is needed")
         for name in ("lambda_l1", "lambda_feature"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1000:
