@@ -100,8 +100,10 @@ class TorchGenerator(nn.Module):
 
     @property
     def device(self) -> torch.device:
-        """Device of the weights."""
-        return next(self.parameters()).device
+        """Device of the weights (of the buffers, for parameterless generators such as the baselines)."""
+        for tensor in (*self.parameters(), *self.buffers()):
+            return tensor.device
+        return torch.device("cpu")
 
     def translate(self, frames: Frames) -> Frames:
         """Translate a batch in inference mode; output layout and dtype equal the input's."""

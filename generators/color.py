@@ -13,6 +13,7 @@ import torch
 _RGB_TO_XYZ = torch.tensor(
     [[0.412453, 0.357580, 0.180423], [0.212671, 0.715160, 0.072169], [0.019334, 0.119193, 0.950227]]
 )
+_XYZ_TO_RGB = torch.linalg.inv(_RGB_TO_XYZ)  # once at import, not on every translated frame
 _WHITE = torch.tensor([0.950456, 1.0, 1.088754])
 _EPS = 216.0 / 24389.0
 _KAPPA = 24389.0 / 27.0
@@ -40,7 +41,7 @@ def lab_to_rgb(lab: torch.Tensor) -> torch.Tensor:
     fz = fy - lab[:, 2:3] / 200.0
     f = torch.cat([fx, fy, fz], dim=1)
     xyz = torch.where(f**3 > _EPS, f**3, (116.0 * f - 16.0) / _KAPPA) * _WHITE.to(lab).view(1, 3, 1, 1)
-    linear = _mix(torch.linalg.inv(_RGB_TO_XYZ).to(lab), xyz).clamp(0.0, 1.0)
+    linear = _mix(_XYZ_TO_RGB, xyz).clamp(0.0, 1.0)
     rgb = torch.where(linear > 0.0031308, 1.055 * linear.clamp_min(1e-8) ** (1.0 / 2.4) - 0.055, 12.92 * linear)
     return rgb.clamp(0.0, 1.0)
 

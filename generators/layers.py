@@ -17,6 +17,18 @@ def conv_block(c_in: int, c_out: int, kernel: int, stride: int = 1) -> list[nn.M
     ]
 
 
+def double_conv(c_in: int, c_out: int) -> nn.Sequential:
+    """Two 3x3 convolutions with batch norm and ReLU: the U-Net stage of STN-U-Net and the segmenter."""
+    return nn.Sequential(
+        nn.Conv2d(c_in, c_out, 3, padding=1, bias=False),
+        nn.BatchNorm2d(c_out),
+        nn.ReLU(inplace=True),
+        nn.Conv2d(c_out, c_out, 3, padding=1, bias=False),
+        nn.BatchNorm2d(c_out),
+        nn.ReLU(inplace=True),
+    )
+
+
 class ResidualBlock(nn.Module):
     """Two 3x3 convolutions with instance norm, added to the input.
 

@@ -15,21 +15,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 import torch
 
 from sim2real_env.errors import ConfigError
+from sim2real_env.frames import resize_frames
 
 FEATURE_SPACES = ("lite0", "lite2")
 FEATURE_SIZE = (120, 160)
-
-
-def _resize(frames: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    if frames.shape[1:3] == size:
-        return frames
-    interpolation = cv2.INTER_AREA if frames.shape[1] > size[0] else cv2.INTER_LINEAR
-    return np.stack([cv2.resize(f, size[::-1], interpolation=interpolation) for f in frames])
 
 
 class Features:
@@ -59,7 +52,7 @@ class Features:
             raise ConfigError(f"region must be 'full' or 'road', got {region!r}")
         out = []
         for start in range(0, len(frames), batch):
-            chunk = _resize(frames[start : start + batch], FEATURE_SIZE)
+            chunk = resize_frames(frames[start : start + batch], FEATURE_SIZE)
             if region == "road":  # the bottom half of the frame: the road the agent drives on
                 chunk = chunk[:, FEATURE_SIZE[0] // 2 :]
             x = torch.from_numpy(np.ascontiguousarray(chunk)).permute(0, 3, 1, 2).float() / 127.5 - 1.0

@@ -31,6 +31,7 @@ from torch.nn import functional as F
 from tqdm import tqdm
 
 from generators.configs import check_image_size, config_from_dict, config_to_dict
+from generators.layers import double_conv
 from sim2real_env.checks import check_ints
 from sim2real_env.errors import ConfigError, Sim2RealError
 from sim2real_env.provenance import atomic_directory, git_sha, provenance, write_json_atomic
@@ -88,17 +89,6 @@ class SegmenterConfig:
         return config_from_dict(cls, values, "segmenter config")
 
 
-def _double_conv(c_in: int, c_out: int) -> nn.Sequential:
-    return nn.Sequential(
-        nn.Conv2d(c_in, c_out, 3, padding=1, bias=False),
-        nn.BatchNorm2d(c_out),
-        nn.ReLU(inplace=True),
-        nn.Conv2d(c_out, c_out, 3, padding=1, bias=False),
-        nn.BatchNorm2d(c_out),
-        nn.ReLU(inplace=True),
-    )
-
-
 class Segmenter(nn.Module):
     """U-Net with three resolutions (H, H/2, H/4); ``H`` and ``W`` multiples of 4."""
 
@@ -106,11 +96,11 @@ class Segmenter(nn.Module):
         super().__init__()
         w = config.width
         self.config = config
-        self.down0 = _double_conv(3, w)
-        self.down1 = _double_conv(w, 2 * w)
-        self.down2 = _double_conv(2 * w, 4 * w)
-        self.up1 = _double_conv(4 * w + 2 * w, 2 * w)
-        self.up0 = _double_conv(2 * w + w, w)
+        self.down0 = double_conv(3, w)
+        self.down1 = double_conv(w, 2 * w)
+        self.down2 = double_conv(2 * w, 4 * w)
+        self.up1 = double_conv(4 * w + 2 * w, 2 * w)
+        self.up0 = double_conv(2 * w + w, w)
         self.head = nn.Conv2d(w, NUM_CLASSES, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

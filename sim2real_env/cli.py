@@ -102,10 +102,11 @@ def _cmd_bench_env(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_train_generator(args: argparse.Namespace) -> int:
+def _run_training(args: argparse.Namespace, extra: list[str]) -> tuple[Path, Path, int]:
+    """Shared by train-generator and distill: config + flag overrides, train, (checkpoint, out, exit status)."""
     from generators.training import load_run_config, train
 
-    overrides = list(args.overrides)
+    overrides = [*extra, *args.overrides]
     if args.real_dir:
         overrides.append(f"data.real.root={args.real_dir}")
     if args.sim_dir:
@@ -113,23 +114,20 @@ def _cmd_train_generator(args: argparse.Namespace) -> int:
     run = load_run_config(args.config, overrides)
     path = train(run, resume=args.resume, progress=not args.quiet, max_steps=args.max_steps)
     out = Path(run.out)
+    stopped = json.loads((out / "run.json").read_text()).get("stopped_by_signal", False)
+    return path, out, _stopped_exit(stopped)
+
+
+def _cmd_train_generator(args: argparse.Namespace) -> int:
+    path, out, status = _run_training(args, [])
     print(f"train-generator: checkpoint {path}; samples {out / 'samples'}; tensorboard {out / 'tensorboard'}")
-    return _stopped_exit(json.loads((out / "run.json").read_text()).get("stopped_by_signal", False))
+    return status
 
 
 def _cmd_distill(args: argparse.Namespace) -> int:
-    from generators.training import load_run_config, train
-
-    overrides = [f"losses.teacher={args.teacher}", *args.overrides]
-    if args.sim_dir:
-        overrides.append(f"data.sim.root={args.sim_dir}")
-    if args.real_dir:
-        overrides.append(f"data.real.root={args.real_dir}")
-    run = load_run_config(args.config, overrides)
-    path = train(run, resume=args.resume, progress=not args.quiet, max_steps=args.max_steps)
-    out = Path(run.out)
+    path, out, status = _run_training(args, [f"losses.teacher={args.teacher}"])
     print(f"distill: student {path}; samples (sim | teacher | student) {out / 'samples'}; KID curve {out / 'kid.csv'}")
-    return _stopped_exit(json.loads((out / "run.json").read_text()).get("stopped_by_signal", False))
+    return status
 
 
 def _cmd_plot_kid(args: argparse.Namespace) -> int:

@@ -47,14 +47,8 @@ class Identity(TorchGenerator):
 
     def __init__(self, config: IdentityConfig, direction: str = "sim->real") -> None:
         super().__init__(config, direction)
-        # A parameterless module has no device; this buffer carries it (and gives ONNX a graph).
+        # A buffer gives the parameterless module a device (TorchGenerator.device) and ONNX a graph.
         self.register_buffer("scale", torch.ones(()))
-
-    @property
-    def device(self) -> torch.device:
-        """Device of the (only) buffer."""
-        scale: torch.Tensor = self.scale  # type: ignore[assignment]
-        return scale.device
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(N, 3, H, W)`` in ``[-1, 1]`` -> the same values."""
@@ -134,12 +128,6 @@ class ColorTransfer(TorchGenerator):
         self.register_buffer("offset", torch.zeros(1, 3, 1, 1))
         kernel = gaussian_kernel(config.blur, float(config.blur_sigma)) if config.blur else torch.ones(1, 1)
         self.register_buffer("kernel", kernel.expand(3, 1, *kernel.shape).clone(), persistent=False)
-
-    @property
-    def device(self) -> torch.device:
-        """Device of the buffers (there are no parameters)."""
-        gain: torch.Tensor = self.gain  # type: ignore[assignment]
-        return gain.device
 
     @torch.no_grad()
     def refit(self) -> None:

@@ -17,6 +17,7 @@ from torch.nn import functional as F
 
 from generators.base import TorchGenerator
 from generators.configs import check_image_size, config_from_dict
+from generators.layers import double_conv
 from sim2real_env.checks import check_ints
 from sim2real_env.errors import ConfigError
 
@@ -38,17 +39,6 @@ class STNUNetConfig:
     def from_dict(cls, values: dict[str, Any]) -> STNUNetConfig:
         """From a mapping; unknown keys are an error."""
         return config_from_dict(cls, values)
-
-
-def _double_conv(c_in: int, c_out: int) -> nn.Sequential:
-    return nn.Sequential(
-        nn.Conv2d(c_in, c_out, 3, padding=1, bias=False),
-        nn.BatchNorm2d(c_out),
-        nn.ReLU(inplace=True),
-        nn.Conv2d(c_out, c_out, 3, padding=1, bias=False),
-        nn.BatchNorm2d(c_out),
-        nn.ReLU(inplace=True),
-    )
 
 
 class SpatialTransformer(nn.Module):
@@ -93,12 +83,12 @@ class UNet(nn.Module):
     def __init__(self, width: int, depth: int) -> None:
         super().__init__()
         channels = [width * 2**i for i in range(depth + 1)]
-        self.down = nn.ModuleList([_double_conv(6, channels[0])])
-        self.down.extend(_double_conv(channels[i], channels[i + 1]) for i in range(depth))
+        self.down = nn.ModuleList([double_conv(6, channels[0])])
+        self.down.extend(double_conv(channels[i], channels[i + 1]) for i in range(depth))
         self.up = nn.ModuleList(
             nn.ConvTranspose2d(channels[i + 1], channels[i], 2, stride=2) for i in reversed(range(depth))
         )
-        self.merge = nn.ModuleList(_double_conv(2 * channels[i], channels[i]) for i in reversed(range(depth)))
+        self.merge = nn.ModuleList(double_conv(2 * channels[i], channels[i]) for i in reversed(range(depth)))
         self.out = nn.Conv2d(channels[0], 3, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
