@@ -232,6 +232,13 @@ def _collect(
     return np.stack(frames), np.stack(labels).astype(np.float32)
 
 
+def collect_demonstrations(
+    pipeline: Pipeline, cfg: BCConfig, seeds: list[int], *, bar: Any
+) -> tuple[np.ndarray, np.ndarray]:
+    """Expert-driven episodes (one per seed, ``cfg.action_noise_std`` on the executed action) and labels."""
+    return _collect(pipeline, cfg, seeds, policy=None, beta=1.0, noise=cfg.action_noise_std, bar=bar)
+
+
 def _check_harvest_source(pipeline: Pipeline, cfg: BCConfig) -> None:
     """``source: harvest`` fits this pipeline (checked before any episode is collected)."""
     root = Path(str(cfg.harvest_root))

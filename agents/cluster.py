@@ -28,6 +28,8 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from sim2real_env.errors import ConfigError
+
 #: How often Ray restarts a dead worker, and re-runs the episode it was on, before the command fails.
 RETRIES = 3
 #: Environment variables that fix a worker's thread count (torch/MKL/OpenMP, ONNX Runtime via
@@ -50,9 +52,9 @@ class RayOptions:
 
     def __post_init__(self) -> None:
         if isinstance(self.workers, bool) or not isinstance(self.workers, int) or self.workers < 1:
-            raise ValueError(f"--workers must be an integer >= 1, got {self.workers!r}")
+            raise ConfigError(f"--workers must be an integer >= 1, got {self.workers!r}")
         if self.address is not None and (not isinstance(self.address, str) or not self.address.strip()):
-            raise ValueError(f"--ray-address must be 'auto', HOST:PORT or ray://HOST:PORT, got {self.address!r}")
+            raise ConfigError(f"--ray-address must be 'auto', HOST:PORT or ray://HOST:PORT, got {self.address!r}")
 
     @property
     def enabled(self) -> bool:

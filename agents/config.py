@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agents.pipeline import PIPELINES, Pipeline
+from agents.pipeline import GENERATOR_DIRECTION, PIPELINES, Pipeline
 from agents.saved import ALGOS
 from generators.configs import load_yaml_config
 from sim2real_env.errors import ConfigError
@@ -51,8 +51,8 @@ class AgentRunConfig:
                 f"agent config: out {self.out!r} may use only {{algo}} and {{pipeline}} ({exc})"
             ) from None
         for key in self.checkpoints:
-            if key not in ("sim2real", "canonicalized"):
-                raise ConfigError(unknown_name_message("checkpoints key", str(key), ("sim2real", "canonicalized")))
+            if key not in GENERATOR_DIRECTION:
+                raise ConfigError(unknown_name_message("checkpoints key", str(key), tuple(GENERATOR_DIRECTION)))
         other = "ppo" if self.algo == "bc" else "bc"
         if getattr(self, other) is not None:
             raise ConfigError(f"agent config with algo {self.algo!r} has a '{other}' section; remove it")

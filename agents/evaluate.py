@@ -79,6 +79,8 @@ class EvalConfig:
     domains: tuple[str, ...] = ("canonical", "randomized", "real_proxy_image", "real_proxy_camera")
     out: str = "benchmarks/results/{name}"
     map_name: str = "small_loop"
+    #: Maps every cell is driven on (``episodes`` seeds each); empty: ``map_name`` alone.
+    maps: tuple[str, ...] = ()
     episodes: int = 5
     seed: int = 0
     #: Episode length in simulator frames (1 / frame_rate s each). An agent that acts every ``k``
@@ -95,6 +97,11 @@ class EvalConfig:
 
     def __post_init__(self) -> None:
         resolve_map(self.map_name)
+        if not isinstance(self.maps, (tuple, list)) or not all(isinstance(m, str) for m in self.maps):
+            raise ConfigError(f"eval config: maps must be a list of map names, got {self.maps!r}")
+        object.__setattr__(self, "maps", tuple(resolve_map(m) for m in self.maps))
+        if len(set(self.maps)) != len(self.maps):
+            raise ConfigError(f"eval config: maps lists a map twice: {list(self.maps)}")
         if not isinstance(self.agents, (tuple, list)) or not all(
             isinstance(a, (dict, AgentVariant)) for a in self.agents
         ):
@@ -143,6 +150,10 @@ class EvalConfig:
     def out_dir(self) -> Path:
         """``out`` with ``{name}`` filled in."""
         return Path(self.out.format(name=self.name))
+
+    def map_names(self) -> tuple[str, ...]:
+        """The maps of every cell, in order (episodes of a cell are map-major)."""
+        return self.maps or (self.map_name,)
 
     def seeds(self) -> list[int]:
         """Episode seeds, the same for every agent and domain (a range no training code uses)."""
@@ -221,18 +232,18 @@ def _effective_pipeline(variant: AgentVariant, record: dict[str, Any], domain: D
     return Pipeline(name, env, preprocess, checkpoint, checkpoint_id, source)
 
 
-def _agent_env(config: EvalConfig, variant: AgentVariant, pipeline: Pipeline, domain: Domain, threads: int = 2) -> Any:
+def _agent_env(config: EvalConfig, pipeline: Pipeline, domain: Domain, map_name: str, threads: int = 2) -> Any:
     base = {k: v for k, v in pipeline.env.items() if k in OBSERVATION_FIELDS and k not in domain.env}
     frame_skip = int(domain.env.get("frame_skip", base.get("frame_skip", 1)))
     length = max(1, config.episode_frames // frame_skip)
-    env = domain.make_env(map_name=config.map_name, episode_length=length, **base)
+    env = domain.make_env(map_name=map_name, episode_length=length, **base)
     return pipeline.wrap(env, threads=threads)
 
 
-def _expert_env(config: EvalConfig, domain: Domain) -> Any:
+def _expert_env(config: EvalConfig, domain: Domain, map_name: str) -> Any:
     width, height = config.camera
     return domain.make_env(
-        map_name=config.map_name, episode_length=config.episode_frames, camera_width=width, camera_height=height
+        map_name=map_name, episode_length=config.episode_frames, camera_width=width, camera_height=height
     )
 
 
@@ -268,7 +279,8 @@ def evaluate(config: EvalConfig, *, progress: bool = True, ray: RayOptions | Non
             )
             pipelines[(variant.name, dname)] = pipeline
     seeds = config.seeds()
-    total = len(config.agents) * len(domains) * len(seeds)
+    maps = config.map_names()
+    total = len(config.agents) * len(domains) * len(maps) * len(seeds)
     bar = tqdm(total=total, desc="evaluate", unit="episode", disable=not progress)
     episodes: dict[str, dict[str, list[EpisodeResult]]] = {}
     samples: dict[str, dict[str, np.ndarray]] = {}
@@ -281,22 +293,24 @@ def evaluate(config: EvalConfig, *, progress: bool = True, ray: RayOptions | Non
         episodes[variant.name] = {}
         samples[variant.name] = {}
         for dname, domain in domains.items():
-            if variant.expert:
-                env = _expert_env(config, domain)
-                expert = PurePursuitExpert()
-
-                def policy(obs: np.ndarray, env: Any = env, expert: Any = expert) -> np.ndarray:
-                    return expert.act(env)
-            else:
-                env = _agent_env(config, variant, pipelines[(variant.name, dname)], domain)
-                policy = loaded[variant.name].act
             cell: list[EpisodeResult] = []
-            for seed in seeds:
-                cell.append(run_episode(env, policy, seed))
-                bar.update(1)
-            obs, _ = env.reset(seed=seeds[0])
-            samples[variant.name][dname] = obs[..., -3:] if obs.shape[-1] > 3 else obs
-            env.close()
+            for map_index, map_name in enumerate(maps):
+                if variant.expert:
+                    env = _expert_env(config, domain, map_name)
+                    expert = PurePursuitExpert()
+
+                    def policy(obs: np.ndarray, env: Any = env, expert: Any = expert) -> np.ndarray:
+                        return expert.act(env)
+                else:
+                    env = _agent_env(config, pipelines[(variant.name, dname)], domain, map_name)
+                    policy = loaded[variant.name].act
+                for seed in seeds:
+                    cell.append(run_episode(env, policy, seed))
+                    bar.update(1)
+                if map_index == 0:
+                    obs, _ = env.reset(seed=seeds[0])
+                    samples[variant.name][dname] = obs[..., -3:] if obs.shape[-1] > 3 else obs
+                env.close()
             episodes[variant.name][dname] = cell
             bar.set_postfix(agent=variant.name, domain=dname)
     bar.close()
@@ -339,11 +353,11 @@ class _EvalWorker:
         pin_threads(threads)
         self.config, self.threads = config, threads
         self.agents: dict[str, Any] = {}
-        self.cell: tuple[str, str] | None = None
+        self.cell: tuple[str, str, str] | None = None
         self.env: Any = None
         self.policy: Any = None
 
-    def _enter(self, variant_name: str, domain_name: str) -> None:
+    def _enter(self, variant_name: str, domain_name: str, map_name: str) -> None:
         """Build the cell's env and policy exactly as the serial loop does."""
         from agents.expert import PurePursuitExpert
 
@@ -352,7 +366,7 @@ class _EvalWorker:
         variant = next(v for v in self.config.agents if v.name == variant_name)
         domain = load_domain(domain_name)
         if variant.expert:
-            env = _expert_env(self.config, domain)
+            env = _expert_env(self.config, domain, map_name)
             expert = PurePursuitExpert()
 
             def policy(obs: np.ndarray, env: Any = env, expert: Any = expert) -> np.ndarray:
@@ -364,16 +378,17 @@ class _EvalWorker:
                 self.agents[variant.name] = load_agent(variant.path)  # type: ignore[arg-type]
             agent = self.agents[variant.name]
             pipeline = _effective_pipeline(variant, agent.record["pipeline"], domain)
-            self.env = _agent_env(self.config, variant, pipeline, domain, threads=self.threads)
+            self.env = _agent_env(self.config, pipeline, domain, map_name, threads=self.threads)
             self.policy = agent.act
-        self.cell = (variant_name, domain_name)
+        self.cell = (variant_name, domain_name, map_name)
 
     def episode(self, variant_name: str, domain_name: str, index: int) -> tuple[Any, ...]:
-        """Episode ``index`` of the cell: ``(variant, domain, index, result, view or None)``."""
-        if self.cell != (variant_name, domain_name):
-            self._enter(variant_name, domain_name)
+        """Episode ``index`` of the cell (map-major): ``(variant, domain, index, result, view or None)``."""
         seeds = self.config.seeds()
-        result = run_episode(self.env, self.policy, seeds[index])
+        map_name = self.config.map_names()[index // len(seeds)]
+        if self.cell != (variant_name, domain_name, map_name):
+            self._enter(variant_name, domain_name, map_name)
+        result = run_episode(self.env, self.policy, seeds[index % len(seeds)])
         view = None
         if index == 0:  # what the variant sees: the first frame of seed 0, as the serial loop records it
             obs, _ = self.env.reset(seed=seeds[0])
@@ -387,7 +402,8 @@ def _episodes_on_ray(
     """Every (agent, domain, seed) episode on Ray workers, handed out cell by cell."""
     from agents.cluster import RaySession
 
-    work = [(v.name, d, i) for v in config.agents for d in config.domains for i in range(len(seeds))]
+    count = len(seeds) * len(config.map_names())
+    work = [(v.name, d, i) for v in config.agents for d in config.domains for i in range(count)]
     found: dict[tuple[str, str, int], EpisodeResult] = {}
     samples: dict[str, dict[str, np.ndarray]] = {v.name: {} for v in config.agents}
     with RaySession(options) as session:
@@ -400,7 +416,7 @@ def _episodes_on_ray(
                 samples[variant][domain] = view
             bar.update(1)
     episodes = {
-        v.name: {d: [found[(v.name, d, i)] for i in range(len(seeds))] for d in config.domains} for v in config.agents
+        v.name: {d: [found[(v.name, d, i)] for i in range(count)] for d in config.domains} for v in config.agents
     }
     return episodes, samples
 
@@ -486,10 +502,11 @@ def render_report(config: EvalConfig, results: dict[str, Any]) -> str:
     lines = [
         f"# Transfer report: {config.name}",
         "",
-        f"Produced by `{prov['command']}` at git `{prov['git_sha']}`; map `{config.map_name}`, "
-        f"{config.episodes} episodes per cell (seeds {config.seeds()[0]}..{config.seeds()[-1]}, the same for every "
-        f"agent), at most {config.episode_frames} simulator frames each (fewer actions for agents with a frame "
-        "skip). Intervals: 95% "
+        f"Produced by `{prov['command']}` at git `{prov['git_sha']}`; "
+        f"map{'s' if len(config.map_names()) > 1 else ''} {', '.join(f'`{m}`' for m in config.map_names())}, "
+        f"{config.episodes} episodes per map and cell (seeds {config.seeds()[0]}..{config.seeds()[-1]}, "
+        f"the same for every agent), at most {config.episode_frames} simulator frames each (fewer actions for "
+        "agents with a frame skip). Intervals: 95% "
         f"percentile bootstrap of the mean ({config.bootstrap} resamples). Wall time {results['wall_s']:.0f} s."
         + (
             f" Aggregates re-rendered from the stored episodes by `{results['rerendered']['command']}` at git "

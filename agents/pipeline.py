@@ -1,10 +1,13 @@
 """Observation pipelines: what an agent sees, named, built in one place and recorded with the agent.
 
-Four pipelines (``PIPELINES``):
+Six pipelines (``PIPELINES``):
 
 * ``raw``: the canonical simulator render;
 * ``randomized``: the simulator with upstream domain randomization;
+* ``augmented``: the canonical render through a random chain of the domain image ops, drawn
+  afresh every episode (``sim2real_env.domains.RandomImageOps``; training-time augmentation);
 * ``sim2real``: the canonical render through a ``sim->real`` generator checkpoint;
+* ``sim2real_randomized``: domain-randomized renders through a ``sim->real`` checkpoint;
 * ``canonicalized``: randomized (or camera-distorted) renders through a ``real->canonical``
   checkpoint, the robot-side setting of Lomnitz et al. 2020.
 
@@ -32,7 +35,7 @@ from sim2real_env.env import EnvConfig
 from sim2real_env.errors import ConfigError, InputError, Sim2RealError
 from sim2real_env.names import resolve_name
 
-PIPELINES: tuple[str, ...] = ("raw", "randomized", "sim2real", "canonicalized")
+PIPELINES: tuple[str, ...] = ("raw", "randomized", "augmented", "sim2real", "sim2real_randomized", "canonicalized")
 CANONICALIZE_SOURCES: tuple[str, ...] = ("randomized", "distorted")
 
 #: Env fields that change what the agent observes or how its actions act; a pipeline pins them.
@@ -52,7 +55,10 @@ OBSERVATION_FIELDS: tuple[str, ...] = (
 )
 
 #: Direction of the generator each generator pipeline needs.
-GENERATOR_DIRECTION = {"sim2real": "sim->real", "canonicalized": "real->canonical"}
+GENERATOR_DIRECTION = {"sim2real": "sim->real", "sim2real_randomized": "sim->real", "canonicalized": "real->canonical"}
+
+#: Pipelines whose simulator renders with upstream domain randomization.
+RANDOMIZED_PIPELINES: tuple[str, ...] = ("randomized", "sim2real_randomized")
 
 
 @dataclass(frozen=True)
@@ -118,7 +124,7 @@ class Pipeline:
         resolve_name("pipeline", name, PIPELINES)
         resolve_name("canonicalize_from", canonicalize_from, CANONICALIZE_SOURCES)
         env = dict(env or {})
-        wanted = {"domain_rand": name in ("randomized",), "distortion": False}
+        wanted = {"domain_rand": name in RANDOMIZED_PIPELINES, "distortion": False}
         if name == "canonicalized":
             wanted = {"domain_rand": canonicalize_from == "randomized", "distortion": canonicalize_from == "distorted"}
         for key, value in wanted.items():
@@ -227,15 +233,18 @@ class Pipeline:
         Used both by :meth:`make_env` and by evaluation, whose domains build their own base env
         (e.g. a real-proxy camera) and then show the agent what its pipeline would.
         """
+        from sim2real_env.domains import RandomImageOps
         from sim2real_env.preprocess import ChannelFrameStack, CropObservation, ResizeObservation
         from sim2real_env.wrappers import CanonicalizeObservation, Sim2RealObservation
 
+        if self.name == "augmented":
+            env = RandomImageOps(env)
         if self.checkpoint is not None:
             from generators.checkpoint import load_generator
 
             direction = GENERATOR_DIRECTION[self.name]
             generator = load_generator(self.checkpoint, direction=direction, device="cpu")
-            wrapper = Sim2RealObservation if self.name == "sim2real" else CanonicalizeObservation
+            wrapper = CanonicalizeObservation if self.name == "canonicalized" else Sim2RealObservation
             env = wrapper(env, generator, device=device, threads=threads)
         pre = self.preprocess
         if pre.crop_top:

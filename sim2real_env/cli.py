@@ -283,6 +283,27 @@ def _cmd_train_agent(args: argparse.Namespace) -> int:
     return _stopped_exit(summary["interrupted"])
 
 
+def _cmd_transfer_benchmark(args: argparse.Namespace) -> int:
+    from agents.benchmark import STAGES, headline_sentences, load_benchmark_config, run_benchmark
+    from agents.cluster import RayOptions
+
+    config = load_benchmark_config(args.config, args.overrides)
+    stages = tuple(s.strip() for s in args.stages.split(",")) if args.stages else STAGES
+    results = run_benchmark(
+        config,
+        config_path=str(args.config),
+        stages=stages,
+        ray=RayOptions(args.workers, args.ray_address),
+        progress=not args.quiet,
+    )
+    out = config.out_dir()
+    if "analysis" in results:
+        for sentence in headline_sentences(config, results["analysis"]):
+            print(f"transfer-benchmark: {sentence}")
+        print(f"transfer-benchmark: report {out / 'report.md'}, results {out / 'results.json'}")
+    return 0
+
+
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from agents.cluster import RayOptions
     from agents.evaluate import evaluate, load_eval_config
@@ -533,7 +554,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train-agent", help="train a PPO or behaviour-cloning agent on an observation pipeline")
     p.add_argument("--algo", required=True, choices=["ppo", "bc"])
-    p.add_argument("--pipeline", required=True, help="raw | randomized | sim2real | canonicalized")
+    p.add_argument("--pipeline", required=True, help="one of agents.pipeline.PIPELINES (raw, sim2real, ...)")
     p.add_argument("--config", required=True, help="configs/agents/<name>.yaml")
     p.add_argument("--checkpoint", help="generator checkpoint for sim2real/canonicalized (else checkpoints.<pipeline>)")
     p.add_argument("--out", help="output folder (default: the config's out)")
@@ -549,6 +570,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("overrides", nargs="*", help="key=value overrides, e.g. episodes=3")
     _add_ray_arguments(p)
     p.set_defaults(func=_cmd_evaluate)
+
+    p = sub.add_parser(
+        "transfer-benchmark",
+        help="train agents on every pipeline x algorithm x seed, evaluate them closed-loop, report with rliable",
+    )
+    p.add_argument("--config", required=True, help="configs/benchmark/<name>.yaml")
+    p.add_argument("--stages", help="comma-separated subset of train,evaluate,report (default: all three)")
+    p.add_argument("--quiet", action="store_true")
+    p.add_argument("overrides", nargs="*", help="key=value overrides, e.g. seeds=[0,1]")
+    _add_ray_arguments(p)
+    p.set_defaults(func=_cmd_transfer_benchmark)
 
     p = sub.add_parser(
         "image-metrics", help="realism (FID/KID, domain classifier), marking IoU, colour thresholds, temporal change"

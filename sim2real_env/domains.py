@@ -178,6 +178,69 @@ class DomainImage(gym.ObservationWrapper[np.ndarray, Any, np.ndarray], gym.utils
         return apply_image_ops(observation, self.ops, self.rng)
 
 
+#: Ranges that training-time augmentation draws parameters from (a subset of each op's valid
+#: range in ``IMAGE_OPS``: wide enough to cover the shipped real-proxy domains' settings, narrow
+#: enough that a lane marking stays visible). ``fisheye`` is left out: it moves pixels, a change of
+#: camera, which the ``distortion`` env option models physically.
+AUGMENT_RANGES: dict[str, dict[str, tuple[float, float]]] = {
+    "color_temperature": {"kelvin": (3000.0, 10000.0)},
+    "exposure": {"gain": (0.6, 1.4)},
+    "gamma": {"value": (0.7, 1.4)},
+    "saturation": {"scale": (0.5, 1.5)},
+    "blur": {"sigma": (0.3, 1.5)},
+    "noise": {"std": (0.0, 10.0)},
+    "jpeg": {"quality": (25.0, 95.0)},
+}
+
+
+def draw_image_ops(rng: np.random.Generator, probability: float = 0.5) -> tuple[dict[str, Any], ...]:
+    """A random chain from the op registry, in the registry's order (colour, blur, noise, JPEG).
+
+    Each op of ``AUGMENT_RANGES`` is kept with ``probability``; parameters are uniform in range.
+    """
+    ops = []
+    for name, params in AUGMENT_RANGES.items():
+        if rng.random() >= probability:
+            continue
+        spec: dict[str, Any] = {"op": name}
+        for key, (low, high) in params.items():
+            value = float(rng.uniform(low, high))
+            spec[key] = round(value) if name == "jpeg" else value
+        ops.append(check_image_op(spec, "draw_image_ops"))
+    return tuple(ops)
+
+
+class RandomImageOps(gym.ObservationWrapper[np.ndarray, Any, np.ndarray], gym.utils.RecordConstructorArgs):
+    """Training-time augmentation: a fresh random chain of domain image ops every episode.
+
+    The augmentation baseline of the transfer benchmark (an agent that has seen many cameras
+    instead of one translated look). Seeded resets draw the same chain and noise.
+    """
+
+    def __init__(self, env: gym.Env[np.ndarray, Any], probability: float = 0.5) -> None:
+        check_image_space(env.observation_space, "RandomImageOps")
+        if isinstance(probability, bool) or not isinstance(probability, (int, float)) or not 0 < probability <= 1:
+            raise ConfigError(f"RandomImageOps: probability must be a number in (0, 1], got {probability!r}")
+        gym.utils.RecordConstructorArgs.__init__(self, probability=probability)
+        gym.ObservationWrapper.__init__(self, env)
+        self.probability = float(probability)
+        self.rng = np.random.default_rng(0)
+        self.ops: tuple[dict[str, Any], ...] = ()
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        """Reset and draw this episode's chain (``seed`` fixes chain and noise)."""
+        if seed is not None:
+            self.rng = np.random.default_rng(seed + 104729)
+        self.ops = draw_image_ops(self.rng, self.probability)
+        return super().reset(seed=seed, options=options)
+
+    def observation(self, observation: np.ndarray) -> np.ndarray:
+        """The frame through this episode's chain."""
+        return apply_image_ops(observation, self.ops, self.rng)
+
+
 @dataclass(frozen=True)
 class Domain:
     """One evaluation domain (see module docstring)."""
