@@ -4,9 +4,10 @@
 #   ./run.sh --long [OUT]   first re-train the shipped checkpoints from their recipes (hours), then the main job
 #   SIM2REAL_MAIN_JOB=tiny ./run.sh OUT   the same steps at toy sizes (~2 min; what CI runs)
 # Main job: harvest a small paired dataset with the expert; write the side-by-side video of the shipped
-# student translator (simulator | translated); train short behaviour-cloning agents on raw frames and on translated
-# frames; evaluate both (and the expert) on the canonical simulator and an image real-proxy domain; write
-# the transfer report with plots (and, when real frames are present, the generator's image metrics).
+# student translator (simulator | translated); the small transfer benchmark (configs/benchmark/quickstart.yaml):
+# behaviour-cloning agents on raw, colour-transferred and translated frames, two training seeds each, evaluated
+# with the expert on two maps in the canonical simulator and an image real-proxy domain; its report opens with
+# which pipeline is best per domain and how certain that is (and, with real frames, the generator's image metrics).
 set -euo pipefail
 cd "$(dirname "$0")"
 long=0
@@ -41,20 +42,14 @@ if [[ $long == 1 ]]; then
   sim2real_ckpt="$out/long/student/best"
 fi
 
-harvest_steps=300 video_steps=300 eval=() metric_frames=120 drive_steps=100
-bc="bc.demo_episodes=4 bc.episode_actions=300 bc.dagger_rounds=1 bc.dagger_episodes=2 bc.val_episodes=1 bc.epochs=6 bc.eval_episodes=1"
+harvest_steps=300 video_steps=300 metric_frames=120 drive_steps=100 bench=()
 if [[ "${SIM2REAL_MAIN_JOB:-}" == "tiny" ]]; then
-  harvest_steps=60 video_steps=20 eval=(episodes=1 episode_frames=20 bootstrap=100) metric_frames=12 drive_steps=5
-  bc="bc.demo_episodes=1 bc.episode_actions=20 bc.dagger_rounds=1 bc.dagger_episodes=1 bc.val_episodes=1 bc.epochs=1 bc.eval_episodes=1"
+  harvest_steps=60 video_steps=20 metric_frames=12 drive_steps=5
+  bench=("evaluation.episodes=1" "evaluation.episode_frames=20" "bootstrap=200"
+         "algos.bc.overrides=[bc.demo_episodes=1, bc.episode_actions=20, bc.dagger_rounds=0, bc.val_episodes=1, bc.epochs=1, bc.eval_episodes=0, bc.torch_threads=1]")
 fi
 $sim2real harvest --out "$out/dataset" --maps small_loop,loop_empty --episodes 1 --steps "$harvest_steps" --every 5
 $sim2real video --checkpoint "$sim2real_ckpt" --map small_loop --steps "$video_steps" --out "$out/video/side_by_side.mp4"
-# shellcheck disable=SC2086
-$sim2real train-agent --algo bc --pipeline raw --config configs/agents/bc.yaml --out "$out/agents/bc_raw" $bc
-# shellcheck disable=SC2086
-$sim2real train-agent --algo bc --pipeline sim2real --config configs/agents/bc.yaml --checkpoint "$sim2real_ckpt" \
-  --out "$out/agents/bc_sim2real" $bc
-agents="agents=[{name: bc_raw, path: $out/agents/bc_raw/agent}, {name: bc_sim2real, path: $out/agents/bc_sim2real/agent}, {name: expert, expert: true}]"
 metrics=()
 if [[ -d $real_dir ]]; then
   metrics=("image_metrics={checkpoint: \"$sim2real_ckpt\", harvest: $out/dataset, real_dir: $real_dir, max_frames: $metric_frames, drive_steps: $drive_steps}")
@@ -62,11 +57,16 @@ else
   echo "run.sh: no real frames at $real_dir: the report skips the generator's image metrics." >&2
   echo "run.sh: set SIM2REAL_REAL_DATA=/path/to/real/frames to include them." >&2
 fi
-$sim2real evaluate --config configs/eval/quickstart.yaml "out=$out/report" "$agents" "${eval[@]}" "${metrics[@]}"
+# BC agents on raw, colour-transferred and translated frames (2 training seeds each), evaluated on two
+# maps in the canonical and the image real-proxy domain, compared with rliable; prints how certain it is.
+pipelines="pipelines=[{name: raw, pipeline: raw}, {name: color_transfer, pipeline: sim2real, checkpoint: \"pretrained:color_transfer\"}, {name: sim2real, pipeline: sim2real, checkpoint: \"$sim2real_ckpt\"}]"
+$sim2real transfer-benchmark --config configs/benchmark/quickstart.yaml "out=$out/report" "agents_dir=$out/agents" \
+  "$pipelines" "${bench[@]}" "${metrics[@]}"
 
 echo
 echo "Main job done:"
 echo "  paired dataset (canonical | randomized | segmentation + manifest.csv): $out/dataset"
 echo "  side-by-side video (simulator | translated by $sim2real_ckpt): $out/video/side_by_side.mp4"
-echo "  agents (agent.json + weights, bc_curve.png, TensorBoard): $out/agents/bc_raw, $out/agents/bc_sim2real"
-echo "  transfer report (report.md, results.json, bars.png, matrix.png, views.png): $out/report"
+echo "  agents (agent.json + weights, bc_curve.png, TensorBoard): $out/agents/bc_{raw,color_transfer,sim2real}_s{0,1}"
+echo "  transfer benchmark (report.md with the verdict and how certain it is, results.json, IQM and profile PNGs): $out/report"
+echo "  evaluation matrix (per-agent means, every measure, what each agent sees): $out/report/matrix"

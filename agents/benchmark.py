@@ -38,7 +38,7 @@ from generators.configs import config_from_dict, config_to_dict
 from sim2real_env.errors import ConfigError, InputError
 from sim2real_env.names import resolve_name, unknown_name_message
 from sim2real_env.provenance import provenance, write_json_atomic, write_text_atomic
-from sim2real_env.yaml_config import load_yaml_config
+from sim2real_env.yaml_config import find_config, load_yaml_config
 
 STAGES: tuple[str, ...] = ("train", "evaluate", "report")
 ALGOS: tuple[str, ...] = ("bc", "ppo")
@@ -97,6 +97,8 @@ class BenchmarkConfig:
     candidate: str = "sim2real"
     comparisons: tuple[str, ...] = ("raw", "randomized", "augmented", "color_transfer")
     bootstrap: int = 2000
+    #: Optional image metrics of a sim->real checkpoint in the matrix report (``generators.image_metrics``).
+    image_metrics: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         names = [p.name for p in self.pipelines]
@@ -341,7 +343,7 @@ def _absolute(config: BenchmarkConfig) -> BenchmarkConfig:
         agents_dir=str(config.agents_root().resolve()),
         canonicalize=absolute(config.canonicalize),
         pipelines=tuple(dataclasses.replace(p, checkpoint=absolute(p.checkpoint)) for p in config.pipelines),
-        algos={k: dataclasses.replace(v, config=str(absolute(v.config))) for k, v in config.algos.items()},
+        algos={k: dataclasses.replace(v, config=str(find_config(v.config).resolve())) for k, v in config.algos.items()},
     )
 
 
@@ -428,6 +430,7 @@ def eval_config(config: BenchmarkConfig) -> Any:
         reference_domain=spec.domains[0],
         allow_pipeline_mismatch=True,  # agents meet other cameras than they trained on, on purpose
         bootstrap=config.bootstrap,
+        image_metrics=config.image_metrics,
     )
 
 
@@ -749,7 +752,10 @@ def _budget_section(config: BenchmarkConfig, training: list[dict[str, Any]]) -> 
     for algo in config.algos:
         for spec in config.pipelines:
             rows = [r for r in training if r["algo"] == algo and r["pipeline"] == spec.name]
-            wall = float(np.mean([r["wall_s"] for r in rows])) if rows else math.nan
+            if not rows:
+                lines.append(f"| {algo} | {spec.name} | n/a | n/a | n/a |")
+                continue
+            wall = float(np.mean([r["wall_s"] for r in rows]))
             if algo == "bc":
                 data = f"{int(np.mean([r.get('samples') or 0 for r in rows]))} labelled frames"
             else:

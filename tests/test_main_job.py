@@ -23,11 +23,22 @@ def test_main_job_runs_end_to_end_in_tiny_mode(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "Main job done:" in done.stdout
     assert (out / "video" / "side_by_side.mp4").stat().st_size > 0
-    for agent in ("bc_raw", "bc_sim2real"):
+    agents = {f"bc_{p}_s{seed}" for p in ("raw", "color_transfer", "sim2real") for seed in (0, 1)}
+    for agent in agents:
         assert (out / "agents" / agent / "agent" / "agent.json").exists()
+    matrix = json.loads((out / "report" / "matrix" / "results.json").read_text())
+    assert set(matrix["summary"]) == agents | {"expert"}
+    assert set(matrix["summary"]["bc_raw_s0"]) == {"canonical", "real_proxy_image"}
     results = json.loads((out / "report" / "results.json").read_text())
-    assert set(results["summary"]) == {"bc_raw", "bc_sim2real", "expert"}
-    assert set(results["summary"]["bc_raw"]) == {"canonical", "real_proxy_image"}
-    assert (out / "report" / "report.md").read_text().startswith("# Transfer report: quickstart")
-    record = json.loads((out / "agents" / "bc_sim2real" / "agent" / "agent.json").read_text())
+    # 3 pipelines x 2 seeds x 2 domains x 2 maps x 1 episode, each normalised by the expert's episode.
+    assert len(results["episodes"]) == 24
+    assert {row["map_name"] for row in results["episodes"]} == {"small_loop", "loop_empty"}
+    report = (out / "report" / "report.md").read_text()
+    assert report.startswith("# Transfer benchmark: quickstart")
+    assert report.index("## Verdict: the best pipeline per domain") < report.index("## BC: IQM")
+    # The comparison is never printed without how certain it is: interval, seeds, episodes, maps.
+    said = [line for line in done.stdout.splitlines() if line.startswith("transfer-benchmark: On ")]
+    assert len(said) >= 2
+    assert all("95% CI" in line and "2 training seeds x 2 episodes on 2 maps" in line for line in said)
+    record = json.loads((out / "agents" / "bc_sim2real_s0" / "agent" / "agent.json").read_text())
     assert record["pipeline"]["checkpoint_id"].startswith("student-")

@@ -1,0 +1,169 @@
+"""The transfer benchmark (agents/benchmark.py): config checks, folder reuse, statistics and report, Ray Tune trials."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from agents.benchmark import (
+    analyse,
+    episode_rows,
+    load_benchmark_config,
+    render_report,
+    run_benchmark,
+    trial_state,
+)
+from sim2real_env.errors import ConfigError, InputError
+
+SIM2REAL = "{name: sim2real, pipeline: sim2real, checkpoint: 'pretrained:student'}"
+TINY_BC = (
+    "[bc.demo_episodes=1, bc.episode_actions=20, bc.dagger_rounds=0, bc.val_episodes=1, bc.epochs=1, "
+    "bc.eval_episodes=0, bc.torch_threads=1, 'bc.net={width: 4, hidden: 8}']"
+)
+
+
+def _config_file(tmp_path: Path, pipelines: str = "[{name: raw, pipeline: raw}, {name: sim2real, pipeline: sim2real, "
+                 "checkpoint: 'pretrained:student'}]") -> Path:  # fmt: skip
+    path = tmp_path / "bench.yaml"
+    path.write_text(
+        f"name: tiny\nout: {tmp_path / 'report'}\nagents_dir: {tmp_path / 'agents'}\nseeds: [0, 1, 2]\n"
+        f"pipelines: {pipelines}\ncandidate: sim2real\ncomparisons: [raw]\n"
+        f"algos:\n  bc: {{config: configs/agents/bc.yaml, overrides: {TINY_BC}}}\n"
+        "evaluation: {maps: [small_loop, loop_empty], domains: [canonical, real_proxy_image], episodes: 2, "
+        "episode_frames: 20}\nbootstrap: 200\n"
+    )
+    return path
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("pipelines=[{name: raw, pipeline: rawr}]", "Did you mean 'raw'"),
+        ("seeds=[0, 0]", "lists a seed twice"),
+        ("seeds=[]", "non-empty list"),
+        ("candidate=sim2rea", "Did you mean 'sim2real'"),
+        ("algos={dqn: {config: configs/agents/bc.yaml}}", "Unknown benchmark algorithm 'dqn'"),
+        ("canonicalize=pretrained:stn_unet", "raw"),  # fine: there is a raw pipeline (checked below)
+        ("evaluation={maps: [small_loop], domain: [canonical]}", "domain"),
+        ("bootstrap=10", "bootstrap must be an integer >= 100"),
+        ("out=runs/{nme}", "may use only {name}"),
+    ],
+)
+def test_benchmark_config_errors_name_the_key(tmp_path: Path, override: str, message: str) -> None:
+    if override.startswith("canonicalize"):
+        config = load_benchmark_config(_config_file(tmp_path), [override])
+        assert config.canonicalize == "pretrained:stn_unet"
+        with pytest.raises(ConfigError, match="add a 'raw' pipeline"):
+            load_benchmark_config(
+                _config_file(tmp_path),
+                [override, "comparisons=[sim2real]", f"pipelines=[{SIM2REAL}]"],
+            )
+        return
+    with pytest.raises(ConfigError, match=message):
+        load_benchmark_config(_config_file(tmp_path), [override])
+
+
+def test_a_folder_holding_another_agent_is_refused_and_the_same_agent_reused(tmp_path: Path) -> None:
+    from agents.benchmark import _agent_run
+
+    config = load_benchmark_config(_config_file(tmp_path))
+    trial = config.trials()[0]
+    assert trial.name == "bc_raw_s0" and trial_state(config, trial) == "new"
+    _, pipeline, algo_config = _agent_run(config, trial)
+    from generators.configs import config_to_dict
+
+    recorded = json.loads(json.dumps(config_to_dict(algo_config), default=str))
+    (trial.out / "agent").mkdir(parents=True)
+    (trial.out / "agent" / "agent.json").write_text(json.dumps({"pipeline": pipeline.record(), "config": recorded}))
+    assert trial_state(config, trial) == "done"
+    (trial.out / "agent" / "agent.json").write_text(
+        json.dumps({"pipeline": pipeline.record(), "config": {**recorded, "epochs": 9}})
+    )
+    with pytest.raises(InputError, match=r"bc_raw_s0 holds a bc agent trained with other settings \(epochs: 9 vs 1\)"):
+        trial_state(config, trial)
+    other = dict(pipeline.record(), name="randomized")
+    (trial.out / "agent" / "agent.json").write_text(json.dumps({"pipeline": other, "config": recorded}))
+    with pytest.raises(InputError, match="name: 'raw' vs 'randomized'"):
+        trial_state(config, trial)
+
+
+def _fake_matrix(config: Any, lead: float) -> dict[str, Any]:
+    """Evaluation results as the harness writes them: sim2real drives ``lead`` x raw's on real_proxy_image."""
+    rng = np.random.default_rng(0)
+    episodes: dict[str, dict[str, list[dict[str, Any]]]] = {"expert": {}}
+    seeds = [1_000_000, 1_000_001]
+    for domain in config.evaluation.domains:
+        episodes["expert"][domain] = [
+            {"seed": s, "map_name": m, "distance_in_lane_m": 1.5} for m in config.evaluation.maps for s in seeds
+        ]
+    for trial in config.trials():
+        episodes[trial.name] = {}
+        for domain in config.evaluation.domains:
+            scale = lead if (trial.spec.name == "sim2real" and domain == "real_proxy_image") else 1.0
+            episodes[trial.name][domain] = [
+                {"seed": s, "map_name": m, "distance_in_lane_m": float(0.6 * scale + rng.normal(0, 0.03))}
+                for m in config.evaluation.maps
+                for s in seeds
+            ]
+    return {"episodes": episodes}
+
+
+def test_statistics_and_report_say_which_pipeline_wins_and_how_surely(tmp_path: Path) -> None:
+    config = load_benchmark_config(_config_file(tmp_path))
+    rows = episode_rows(config, _fake_matrix(config, lead=1.5))
+    assert len(rows) == 2 * 3 * 2 * 2 * 2  # pipelines x seeds x domains x maps x episodes
+    assert {round(r["score"] * 1.5 / r["distance_in_lane_m"], 6) for r in rows} == {1.0}  # share of the expert's
+    analysis = analyse(config, rows)
+    image, canonical = analysis["best"]["bc"]["real_proxy_image"], analysis["best"]["bc"]["canonical"]
+    assert image["best"] == "sim2real" and image["significant"] and image["improvement"]["low"] > 0.9
+    assert image["best_iqm"]["point"] == pytest.approx(0.6, abs=0.05)  # 0.9 m of the expert's 1.5 m
+    assert not canonical["significant"]
+    sentence = analysis["sentences"]["bc"]["real_proxy_image: sim2real vs raw"]
+    assert "do not overlap, so the difference is significant" in sentence
+    assert "3 training seeds x 4 episodes on 2 maps" in sentence
+    results = {
+        "analysis": analysis,
+        "training": [],
+        "provenance": {"command": "sim2real transfer-benchmark", "git_sha": "abc"},
+        "wall_s": {"train": 60.0, "evaluate": 120.0},
+        "config_path": "bench.yaml",
+    }
+    report = render_report(config, results)
+    verdict = report[report.index("## Verdict") : report.index("## How certain")]
+    assert "| bc | real_proxy_image | **sim2real** |" in verdict and "| yes |" in verdict
+    assert "| bc | canonical |" in verdict and "| no |" in verdict
+    assert report.index("## Verdict") < report.index("## BC: IQM")
+    missing = _fake_matrix(config, 1.0)
+    del missing["episodes"]["bc_sim2real_s2"]
+    with pytest.raises(InputError, match="lack agent 'bc_sim2real_s2'"):
+        episode_rows(config, missing)
+
+
+@pytest.mark.sim
+@pytest.mark.slow
+def test_training_trials_on_ray_tune_equal_the_serial_agents(tmp_path: Path) -> None:
+    """Two BC trials as Ray Tune trials on 2 workers give the serial run's weights, bit for bit; a rerun reuses them."""
+    from agents.cluster import RayOptions
+
+    serial_dir, tune_dir = tmp_path / "serial", tmp_path / "tune"
+    serial_dir.mkdir(), tune_dir.mkdir()
+    overrides = ["seeds=[0, 1]", "pipelines=[{name: raw, pipeline: raw}]", "candidate=raw", "comparisons=[raw]"]
+    serial = load_benchmark_config(_config_file(serial_dir), overrides)
+    fanned = load_benchmark_config(_config_file(tune_dir), overrides)
+    from agents.benchmark import train_all
+
+    serial_rows = train_all(serial, RayOptions(), progress=False)
+    tune_rows = train_all(fanned, RayOptions(workers=2), progress=False)
+    assert [r["status"] for r in serial_rows] == [r["status"] for r in tune_rows] == ["trained", "trained"]
+    for trial in ("bc_raw_s0", "bc_raw_s1"):
+        a = (serial_dir / "agents" / trial / "agent" / "policy.safetensors").read_bytes()
+        b = (tune_dir / "agents" / trial / "agent" / "policy.safetensors").read_bytes()
+        assert a == b, trial
+    assert (tune_dir / "report" / "tune").is_dir()  # Ray Tune's own experiment folder
+    assert [r["status"] for r in train_all(fanned, RayOptions(), progress=False)] == ["reused", "reused"]
+    with pytest.raises(InputError, match="run the evaluate stage"):
+        run_benchmark(fanned, stages=("report",), progress=False)
