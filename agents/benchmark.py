@@ -99,6 +99,8 @@ class BenchmarkConfig:
     bootstrap: int = 2000
     #: Optional image metrics of a sim->real checkpoint in the matrix report (``generators.image_metrics``).
     image_metrics: dict[str, Any] | None = None
+    #: Optional folder of real frames (its ``train`` split): a reference row in the frame statistics.
+    real_dir: str | None = None
 
     def __post_init__(self) -> None:
         names = [p.name for p in self.pipelines]
@@ -518,6 +520,80 @@ def analyse(config: BenchmarkConfig, rows: list[dict[str, Any]]) -> dict[str, An
     return out
 
 
+def frame_statistics(config: BenchmarkConfig, *, steps: int = 150, seed: int = 0) -> dict[str, dict[str, float]]:
+    """What each pipeline shows the agent on one expert drive (small_loop, the same seed for all).
+
+    Per pipeline, over the newest frame of every observation (after generator and preprocessing):
+    mean intensity, contrast (pixel std), the frame-to-frame change (mean absolute difference of
+    consecutive frames, in 0-255 units), and how far the frames are from the raw pipeline's
+    (mean absolute difference on the same states). A translator that flickers raises the
+    frame-to-frame change above raw's at equal motion; PPO's value targets and advantages then
+    ride on that noise. PPO's env config is used where there is one (what PPO trained on).
+    """
+    from agents.episodes import run_episode
+    from agents.expert import PurePursuitExpert
+
+    algo = "ppo" if "ppo" in config.algos else next(iter(config.algos))
+    run = _agent_run(config, config.trials()[0])[0]
+    if run.algo != algo:
+        run = _agent_run(config, next(t for t in config.trials() if t.algo == algo))[0]
+    frames: dict[str, np.ndarray] = {}
+    for spec in config.pipelines:
+        pipeline = run.pipeline(spec.pipeline, checkpoint=spec.checkpoint)
+        env = pipeline.make_env(map_name="small_loop", episode_length=steps, threads=1)
+        expert = PurePursuitExpert()
+        seen: list[np.ndarray] = []
+
+        def drive(obs: np.ndarray, env: Any = env, expert: Any = expert) -> np.ndarray:
+            return expert.act(env)
+
+        def record(obs: np.ndarray, info: dict[str, Any], seen: list[np.ndarray] = seen) -> None:
+            seen.append(obs[..., -3:])
+
+        run_episode(env, drive, seed, on_step=record)
+        env.close()
+        frames[spec.name] = np.stack(seen).astype(np.float32)
+    raw = frames.get("raw")
+    out = {}
+    if config.real_dir:
+        out["real camera (train split)"] = _real_frame_statistics(Path(config.real_dir), run, seed)
+    for name, stack in frames.items():
+        length = min(len(stack), len(raw)) if raw is not None else len(stack)
+        out[name] = {
+            "mean": float(stack.mean()),
+            "contrast": float(stack.std()),
+            "frame_change": float(np.abs(np.diff(stack, axis=0)).mean()),
+            "distance_from_raw": float(np.abs(stack[:length] - raw[:length]).mean()) if raw is not None else math.nan,
+        }
+    return out
+
+
+def _real_frame_statistics(root: Path, run: Any, seed: int, count: int = 400) -> dict[str, float]:
+    """Mean and contrast of real frames as an agent would see them (camera size, crop, resize)."""
+    import cv2
+
+    from generators.data import FolderSpec, list_images
+    from sim2real_env.frames import resize_frames
+
+    if not root.is_dir():
+        raise InputError(f"benchmark real_dir {root} is not a folder of real frames")
+    paths = list_images(FolderSpec(str(root), split="train"))
+    picked = np.random.default_rng(seed).choice(len(paths), size=min(count, len(paths)), replace=False)
+    pipeline = run.pipeline("raw")
+    config, pre = pipeline.env_config(), pipeline.preprocess
+    frames = []
+    for index in picked:
+        image = cv2.imread(str(paths[int(index)]), cv2.IMREAD_COLOR)
+        if image is None:
+            raise InputError(f"real frame {paths[int(index)]} does not decode")
+        frames.append(cv2.cvtColor(image, cv2.COLOR_BGR2RGB))
+    size = (config.camera_height, config.camera_width)
+    stack = np.stack([resize_frames(frame[None], size)[0] for frame in frames])  # real frames differ in size
+    seen = resize_frames(np.ascontiguousarray(stack[:, pre.crop_top :]), pre.resize).astype(np.float32)
+    nan = math.nan
+    return {"mean": float(seen.mean()), "contrast": float(seen.std()), "frame_change": nan, "distance_from_raw": nan}
+
+
 def _comparison_dict(comparison: Any) -> dict[str, Any]:
     data = dataclasses.asdict(comparison)
     data["significant"] = comparison.significant
@@ -676,6 +752,7 @@ def render_report(config: BenchmarkConfig, results: dict[str, Any]) -> str:
                 cells.append(_fmt(pair["improvement"]) + mark)
             lines.append(f"| {other} | " + " | ".join(cells) + " |")
     lines += _ppo_section(config, results)
+    lines += _frames_section(results)
     lines += _budget_section(config, training)
     lines += [
         "",
@@ -737,6 +814,25 @@ def _ppo_section(config: BenchmarkConfig, results: dict[str, Any]) -> list[str]:
         lines.append(
             f"| {spec.name} | {mean(start)} | {mean(best)} | {mean(at)} | {mean(value)} | {mean(explained)} | "
             f"{mean(entropy)} |"
+        )
+    return lines
+
+
+def _frames_section(results: dict[str, Any]) -> list[str]:
+    frames = results.get("frames")
+    if not frames:
+        return []
+    lines = [
+        "",
+        "### What the agent sees: frame statistics on one expert drive (small_loop, 0-255 units)",
+        "",
+        "| pipeline | mean | contrast (std) | frame-to-frame change | distance from raw frames |",
+        "|---|---|---|---|---|",
+    ]
+    for name, f in frames.items():
+        lines.append(
+            f"| {name} | {f['mean']:.1f} | {f['contrast']:.1f} | {f['frame_change']:.2f} "
+            f"| {f['distance_from_raw']:.1f} |"
         )
     return lines
 
@@ -809,6 +905,7 @@ def run_benchmark(
     if "report" in stages or "evaluate" in stages:
         started = time.perf_counter()
         results["analysis"] = analyse(config, rows)
+        results["frames"] = frame_statistics(config)
         results["plots"] = _plots(config, rows, results["analysis"], out)
         wall["report"] = time.perf_counter() - started
         write_json_atomic(out / "results.json", results)
