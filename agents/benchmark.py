@@ -702,9 +702,10 @@ def render_report(config: BenchmarkConfig, results: dict[str, Any]) -> str:
         "Score: distance driven in lane before first leaving it, as a share of the privileged expert's on the "
         "same domain, map and seed. Aggregates: interquartile mean (IQM) with 95% stratified-bootstrap intervals "
         f"({config.bootstrap} resamples), probability of improvement, performance profiles (`rliable`; "
-        "Agarwal et al. 2021). Stage wall times: "
+        "Agarwal et al. 2021). Stage wall times of this run: "
         + ", ".join(f"{k} {v / 60:.1f} min" for k, v in results["wall_s"].items())
-        + ".",
+        + f"; the {len(training)} agents took {sum(r['wall_s'] for r in training) / 60:.0f} min of training "
+        "wall time in all, each measured by its own run (a train stage that finds the agents done reuses them).",
         "",
         "## Verdict: the best pipeline per domain",
         "",
