@@ -101,6 +101,9 @@ class BenchmarkConfig:
     image_metrics: dict[str, Any] | None = None
     #: Optional folder of real frames (its ``train`` split): a reference row in the frame statistics.
     real_dir: str | None = None
+    #: Further sim->real checkpoints whose frames the frame statistics describe (label -> checkpoint),
+    #: e.g. the round-1 CycleGAN that PPO collapsed on.
+    frame_diagnostics: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         names = [p.name for p in self.pipelines]
@@ -538,7 +541,8 @@ def frame_statistics(config: BenchmarkConfig, *, steps: int = 150, seed: int = 0
     if run.algo != algo:
         run = _agent_run(config, next(t for t in config.trials() if t.algo == algo))[0]
     frames: dict[str, np.ndarray] = {}
-    for spec in config.pipelines:
+    extra = [PipelineSpec(label, "sim2real", checkpoint) for label, checkpoint in config.frame_diagnostics.items()]
+    for spec in (*config.pipelines, *extra):
         pipeline = run.pipeline(spec.pipeline, checkpoint=spec.checkpoint)
         env = pipeline.make_env(map_name="small_loop", episode_length=steps, threads=1)
         expert = PurePursuitExpert()
