@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch.optim.lr_scheduler import LambdaLR
 from tqdm import tqdm
 
 from generators import distributed
@@ -180,11 +181,32 @@ def pick_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def learning_rate(step: int, config: TrainConfig) -> float:
-    """Constant, then linear decay to zero (the CycleGAN schedule)."""
+def lr_factor(step: int, config: TrainConfig) -> float:
+    """Multiplier of ``training.lr`` at ``step``: 1, then linear decay to 0 at ``steps`` (the CycleGAN schedule)."""
     if step < config.decay_start or config.steps == config.decay_start:
-        return config.lr
-    return config.lr * max(0.0, (config.steps - step) / (config.steps - config.decay_start))
+        return 1.0
+    return max(0.0, (config.steps - step) / (config.steps - config.decay_start))
+
+
+def learning_rate(step: int, config: TrainConfig) -> float:
+    """The learning rate of the step that starts with ``step`` steps done."""
+    return config.lr * lr_factor(step, config)
+
+
+def lr_schedulers(optimizers: list[torch.optim.Optimizer], config: TrainConfig, step: int) -> list[LambdaLR]:
+    """One ``LambdaLR`` per optimiser following :func:`lr_factor`, positioned after ``step`` steps.
+
+    Every parameter group starts from ``training.lr`` (as the hand-written schedule did); the
+    position is derived from ``step``, so a checkpoint saved before schedulers were stored
+    resumes the same way. Call ``scheduler.step()`` after each training step.
+    """
+    schedulers = []
+    for optimizer in optimizers:
+        for group in optimizer.param_groups:
+            group["initial_lr"] = config.lr
+        # last_epoch = step - 1: the constructor's own step() lands on ``step``.
+        schedulers.append(LambdaLR(optimizer, lambda at: lr_factor(at, config), last_epoch=step - 1))
+    return schedulers
 
 
 def save_sample_grid(path: Path, columns: list[torch.Tensor]) -> np.ndarray:
@@ -255,11 +277,22 @@ def train(run: RunConfig, resume: bool = False, progress: bool = True, max_steps
         model, trainer_class(model_class).losses_class.from_dict(run.losses), cfg.lr, cfg.beta1, cfg.seed
     )
     sampler = torch.Generator().manual_seed(cfg.seed)
+    saved_state: dict[str, Any] = load_training_state(checkpoint_dir) if resume else {}
     if resume:
-        state = load_training_state(checkpoint_dir)
-        trainer.load_state_dict(state["trainer"])
-        sampler.set_state(state["sampler_rng"])
-        torch.set_rng_state(state["torch_rng"])
+        trainer.load_state_dict(saved_state["trainer"])
+        sampler.set_state(saved_state["sampler_rng"])
+        torch.set_rng_state(saved_state["torch_rng"])
+        if "cuda_rng" in saved_state and device.type == "cuda":  # absent from CPU runs and older checkpoints
+            torch.cuda.set_rng_state(saved_state["cuda_rng"], device)
+    schedulers = lr_schedulers(trainer.optimizers, cfg, step)
+    if "lr_schedulers" in saved_state:  # older checkpoints have none: the position then comes from the step
+        if len(saved_state["lr_schedulers"]) != len(schedulers):
+            raise CheckpointError(
+                f"--resume: {checkpoint_dir} holds {len(saved_state['lr_schedulers'])} learning-rate schedule(s), "
+                f"the {run.method} trainer has {len(schedulers)} optimiser(s)"
+            )
+        for scheduler, schedule in zip(schedulers, saved_state["lr_schedulers"], strict=True):
+            scheduler.load_state_dict(schedule)
     data_summary = {"sim": sim.summary(), "real": real.summary()}
     # bf16 autocast on CUDA needs no loss scaling; where bf16 is missing, train in fp32.
     use_amp = cfg.amp and device.type == "cuda" and torch.cuda.is_bf16_supported()
@@ -267,11 +300,14 @@ def train(run: RunConfig, resume: bool = False, progress: bool = True, max_steps
     def checkpoint(at: int) -> None:
         if not ctx.is_main:
             return
-        state = {
+        state: dict[str, Any] = {
             "trainer": trainer.state_dict(),
             "sampler_rng": sampler.get_state(),
             "torch_rng": torch.get_rng_state(),
+            "lr_schedulers": [scheduler.state_dict() for scheduler in schedulers],
         }
+        if device.type == "cuda":
+            state["cuda_rng"] = torch.cuda.get_rng_state(device)
         training_meta: dict[str, Any] = {"run": _comparable(run), "device": str(device)}
         if ctx.enabled:
             training_meta["world_size"] = ctx.world_size
@@ -309,10 +345,7 @@ def train(run: RunConfig, resume: bool = False, progress: bool = True, max_steps
         averager = distributed.GradientAverager(trainer.optimizers)
     with StopFlag() as stop:
         while step < stop_at and not distributed.any_rank(stop.requested, ctx, device):
-            lr = learning_rate(step, cfg)
-            for optimizer in trainer.optimizers:
-                for group in optimizer.param_groups:
-                    group["lr"] = lr
+            lr = schedulers[0].get_last_lr()[0] if schedulers else learning_rate(step, cfg)
             if ctx.enabled:
                 # Methods without an optimiser (the baselines) fit on the whole global batch on every rank.
                 whole = not trainer.optimizers
@@ -326,6 +359,8 @@ def train(run: RunConfig, resume: bool = False, progress: bool = True, max_steps
                 torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=use_amp),
             ):
                 losses = trainer.train_step(sim_batch, real_batch)
+            for scheduler in schedulers:
+                scheduler.step()
             if ctx.enabled:
                 distributed.broadcast_modules(synced_modules, buffers_only=True)
             step += 1

@@ -23,7 +23,14 @@ from generators.cyclegan.train import CycleGANLosses, CycleGANTrainer
 from generators.data import Augment, DatasetError, FolderSpec, list_images, load_images
 from generators.protocol import Generator
 from generators.registry import build_generator
-from generators.training import TrainConfig, learning_rate, load_run_config, run_config_from_dict, train
+from generators.training import (
+    TrainConfig,
+    learning_rate,
+    load_run_config,
+    lr_schedulers,
+    run_config_from_dict,
+    train,
+)
 from sim2real_env.cli import main
 
 TINY = {"image_size": [16, 20], "width": 4, "blocks": 1, "disc_width": 8, "disc_layers": 2}
@@ -289,6 +296,15 @@ def test_shared_real_data_is_found_when_present() -> None:
 def test_learning_rate_schedule() -> None:
     config = TrainConfig(steps=10, decay_start=5, lr=1e-3)
     assert [round(learning_rate(s, config), 6) for s in (0, 4, 5, 7, 10)] == [1e-3, 1e-3, 1e-3, 6e-4, 0.0]
+    for start in (0, 4, 7):  # the LambdaLR schedulers follow it, also when built part-way (a resume)
+        optimizer = torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))], lr=0.5)
+        (scheduler,) = lr_schedulers([optimizer], config, start)
+        seen = []
+        for _ in range(start, 10):
+            seen.append(optimizer.param_groups[0]["lr"])
+            optimizer.step()
+            scheduler.step()
+        assert seen == [learning_rate(s, config) for s in range(start, 10)]
 
 
 def test_a_few_steps_lower_the_cycle_loss() -> None:
@@ -322,6 +338,30 @@ def test_train_resume_continues_exactly(tmp_path: Path, domains: tuple[Path, Pat
     other = run_config_from_dict({**run_dict(domains, tmp_path / "resumed"), "losses": {"lambda_cycle": 5.0}})
     with pytest.raises(CheckpointError, match="different config"):
         train(other, resume=True, progress=False)
+
+
+def test_resume_from_a_checkpoint_without_lr_schedules(tmp_path: Path, domains: tuple[Path, Path]) -> None:
+    """Checkpoints written before the schedulers were stored resume exactly: the position comes from the step."""
+    from safetensors.torch import save_file
+
+    from generators.checkpoint import STATE_META_FILE, STATE_TENSORS_FILE, load_training_state
+
+    straight = train(run_config_from_dict(run_dict(domains, tmp_path / "straight")), progress=False)
+    run = run_config_from_dict(run_dict(domains, tmp_path / "old"))
+    checkpoint = train(run, progress=False, max_steps=4)  # past decay_start = 3
+    state = load_training_state(checkpoint)
+    assert len(state.pop("lr_schedulers")) == 2 and "cuda_rng" not in state  # CPU run: no CUDA state
+    for name in ("opt_g", "opt_d"):  # what the old loop saved: no initial_lr, last step's lr
+        for group in state["trainer"][name]["param_groups"]:
+            del group["initial_lr"]
+            group["lr"] = learning_rate(3, run.training)
+    tensors, skeleton = flatten_state(state)
+    save_file(tensors, str(checkpoint / STATE_TENSORS_FILE))
+    (checkpoint / STATE_META_FILE).write_text(json.dumps(skeleton))
+    resumed = train(run, resume=True, progress=False)
+    a, b = load_generator(straight), load_generator(resumed)
+    for (name, x), (_, y) in zip(a.state_dict().items(), b.state_dict().items(), strict=True):
+        assert torch.equal(x, y), name
 
 
 def test_run_config_errors(tmp_path: Path, domains: tuple[Path, Path]) -> None:
