@@ -16,7 +16,6 @@
 
 from __future__ import annotations
 
-import csv
 import math
 from pathlib import Path
 from typing import Any
@@ -28,6 +27,7 @@ import torch
 from generators.realism import Features, kernel_distance
 from sim2real_env.errors import ConfigError, InputError
 from sim2real_env.frames import resize_frames, translate_in_batches
+from sim2real_env.harvest_folder import harvest_frame_names, read_harvest
 from sim2real_env.segmentation import SegClass
 from sim2real_env.video import write_png
 
@@ -185,26 +185,10 @@ def expert_drive_frames(map_name: str, steps: int, seed: int = 0) -> np.ndarray:
 
 
 def _harvest_frames(root: Path, limit: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    manifest = root / "manifest.csv"
-    if not manifest.exists():
-        raise FileNotFoundError(f"image metrics: {root} has no manifest.csv; give a `sim2real harvest` folder")
-    with open(manifest, newline="") as handle:
-        names = [row["frame"] for row in csv.DictReader(handle)]
-    if not names:
-        raise InputError(f"image metrics: {manifest} lists no frames")
-    rng = np.random.default_rng(seed)
-    chosen = sorted(rng.choice(len(names), min(limit, len(names)), replace=False))
-    frames, classes = [], []
-    for index in chosen:
-        rgb = cv2.imread(str(root / "canonical" / f"{names[index]}.png"), cv2.IMREAD_COLOR)
-        seg = cv2.imread(str(root / "segmentation" / f"{names[index]}.png"), cv2.IMREAD_UNCHANGED)
-        if rgb is None or seg is None:
-            raise FileNotFoundError(
-                f"image metrics: frame {names[index]} is missing in {root}/canonical or /segmentation"
-            )
-        frames.append(cv2.cvtColor(rgb, cv2.COLOR_BGR2RGB))
-        classes.append(seg)
-    return np.stack(frames), np.stack(classes)
+    """Up to ``limit`` canonical frames of a harvest (a seeded draw, in manifest order) and their class maps."""
+    names = harvest_frame_names(root)
+    chosen = sorted(np.random.default_rng(seed).choice(len(names), min(limit, len(names)), replace=False))
+    return read_harvest(root, ("canonical",), [names[index] for index in chosen])
 
 
 #: Rows every realism table has, next to the learned methods.

@@ -12,7 +12,6 @@ Shapes: ``(N, 3, H, W)`` float in ``[-1, 1]`` -> ``(N, 7, H, W)`` logits over :c
 
 from __future__ import annotations
 
-import csv
 import datetime as _dt
 import json
 import math
@@ -34,6 +33,7 @@ from generators.configs import check_image_size, config_from_dict, config_to_dic
 from generators.layers import double_conv
 from sim2real_env.checks import check_ints
 from sim2real_env.errors import ConfigError, Sim2RealError
+from sim2real_env.harvest_folder import read_harvest
 from sim2real_env.provenance import atomic_directory, git_sha, provenance, write_json_atomic
 from sim2real_env.segmentation import SegClass
 
@@ -44,7 +44,7 @@ FORMAT_VERSION = 1
 
 
 class SegmenterError(Sim2RealError, ValueError):
-    """A segmenter checkpoint or its training data is missing, corrupt or of the wrong kind."""
+    """A segmenter checkpoint is missing, corrupt or of the wrong kind (bad harvests are ``InputError``)."""
 
 
 @dataclass(frozen=True)
@@ -124,34 +124,6 @@ class Segmenter(nn.Module):
 
 
 # -- data -----------------------------------------------------------------------------------------
-
-
-def read_harvest(root: str | Path, views: tuple[str, ...] = ("canonical",)) -> tuple[np.ndarray, np.ndarray]:
-    """Frames ``(N * len(views), H, W, 3)`` uint8 RGB and class maps ``(N * len(views), H, W)`` of a harvest."""
-    root = Path(root)
-    manifest = root / "manifest.csv"
-    if not manifest.is_file():
-        raise SegmenterError(f"{root} has no manifest.csv; give a `sim2real harvest` folder")
-    with open(manifest, newline="") as handle:
-        rows = list(csv.DictReader(handle))
-    if not rows or "frame" not in rows[0]:
-        raise SegmenterError(f"{manifest} lists no frames (expected a 'frame' column)")
-    frames, classes = [], []
-    for row in rows:
-        seg_path = root / "segmentation" / f"{row['frame']}.png"
-        seg = cv2.imread(str(seg_path), cv2.IMREAD_UNCHANGED)
-        if seg is None or seg.ndim != 2:
-            raise SegmenterError(f"segmentation {seg_path} is missing or not a single-channel class map")
-        for view in views:
-            path = root / view / f"{row['frame']}.png"
-            bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
-            if bgr is None:
-                raise SegmenterError(f"frame {path} is missing or unreadable")
-            if bgr.shape[:2] != seg.shape:
-                raise SegmenterError(f"{path} is {bgr.shape[1]}x{bgr.shape[0]} but its segmentation is not")
-            frames.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
-            classes.append(seg)
-    return np.stack(frames), np.stack(classes)
 
 
 AUGMENTATIONS = ("luminance", "color")

@@ -19,6 +19,8 @@ from generators.cut.model import CUT, CUTConfig
 from generators.cut.train import CUTLosses, CUTTrainer, patch_nce
 from generators.realism import kernel_distance
 from generators.training import run_config_from_dict, train
+from sim2real_env.errors import InputError
+from sim2real_env.harvest_folder import harvest_frame_names, read_harvest
 from sim2real_env.segmentation import SegClass
 from tests.test_generators import write_images
 
@@ -258,7 +260,7 @@ def _fake_harvest(root: Path, count: int = 12) -> None:
 
 
 def test_segmenter_learns_markings_and_round_trips(tmp_path: Path) -> None:
-    from generators.segmenter import SegmenterConfig, SegmenterError, load_segmenter, read_harvest, train_segmenter
+    from generators.segmenter import SegmenterConfig, SegmenterError, load_segmenter, train_segmenter
 
     _fake_harvest(tmp_path / "h")
     config = SegmenterConfig(image_size=(32, 40), width=8, steps=150, batch_size=8, lr=3e-3, torch_threads=1)
@@ -274,8 +276,38 @@ def test_segmenter_learns_markings_and_round_trips(tmp_path: Path) -> None:
     (tmp_path / "bad" / "weights.safetensors").write_bytes(b"")
     with pytest.raises(SegmenterError, match="not a segmenter checkpoint"):
         load_segmenter(tmp_path / "bad")
-    with pytest.raises(SegmenterError, match="has no manifest.csv"):
-        read_harvest(tmp_path)
+    with pytest.raises(InputError, match="has no manifest.csv"):
+        train_segmenter(tmp_path, tmp_path / "seg2", config, progress=False)
+
+
+def test_harvest_reader_views_subsets_and_errors(tmp_path: Path) -> None:
+    """One reader for the segmenter and the image metrics: views in order, a chosen subset, errors naming the file."""
+    from generators.image_metrics import _harvest_frames
+
+    _fake_harvest(tmp_path / "h", count=6)
+    names = harvest_frame_names(tmp_path / "h")
+    assert names == [f"f{i:03d}" for i in range(6)]
+    frames, classes = read_harvest(tmp_path / "h", ("canonical", "randomized"))
+    assert frames.shape == (12, 32, 40, 3) and classes.shape == (12, 32, 40) and frames.dtype == np.uint8
+    assert (frames[1] == (frames[0] * 0.7).astype(np.uint8)).all() and (classes[0] == classes[1]).all()
+    assert (frames[0, 0, 0] == 70).all()  # RGB, not OpenCV's BGR: the yellow stripe checks the order
+    assert tuple(frames[0][classes[0] == SegClass.YELLOW_LINE][0]) == (230, 200, 30)
+    subset, subset_classes = read_harvest(tmp_path / "h", frames=["f004", "f001"])
+    assert (subset == frames[[8, 2]]).all() and (subset_classes == classes[[8, 2]]).all()
+    drawn, drawn_classes = _harvest_frames(tmp_path / "h", 3, seed=0)
+    chosen = sorted(np.random.default_rng(0).choice(6, 3, replace=False))
+    assert (drawn == frames[[2 * i for i in chosen]]).all() and drawn_classes.shape == (3, 32, 40)
+    with pytest.raises(ValueError, match="unknown view 'segmentation'"):
+        read_harvest(tmp_path / "h", ("segmentation",))
+    (tmp_path / "h" / "randomized" / "f002.png").unlink()
+    with pytest.raises(InputError, match="f002.png is missing or unreadable"):
+        read_harvest(tmp_path / "h", ("canonical", "randomized"))
+    cv2.imwrite(str(tmp_path / "h" / "canonical" / "f003.png"), np.zeros((8, 8, 3), np.uint8))
+    with pytest.raises(InputError, match="f003.png is 8x8 but its segmentation is not"):
+        read_harvest(tmp_path / "h")
+    (tmp_path / "h" / "manifest.csv").write_text("name\nf000\n")
+    with pytest.raises(InputError, match="lists no frames"):
+        _harvest_frames(tmp_path / "h", 3, seed=0)
 
 
 # -- distillation -------------------------------------------------------------------------------------
