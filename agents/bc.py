@@ -329,7 +329,9 @@ def train_bc(pipeline: Pipeline, cfg: BCConfig, out: Path, *, progress: bool = T
     torch.set_num_threads(cfg.torch_threads)
     rng = np.random.default_rng(cfg.seed)
     out.mkdir(parents=True, exist_ok=True)
-    writer = SummaryWriter(str(out / "tb"))
+    # A rerun into the same folder starts afresh: purge_step=0 makes TensorBoard drop the events of
+    # an earlier (finished or killed) run there, instead of drawing both runs' curves on top of each other.
+    writer = SummaryWriter(str(out / "tb"), purge_step=0)
     started = time.perf_counter()
     eval_map = pipeline.env_config().map_name
     total_steps = cfg.episode_actions * (cfg.val_episodes + (cfg.demo_episodes if cfg.source == "rollout" else 0))
@@ -437,6 +439,8 @@ def plot_bc(history: list[dict[str, Any]], path: Path, title: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from sim2real_env.video import write_figure
+
     epochs = [h["epoch"] for h in history]
     fig, ax = plt.subplots(figsize=(6, 3.5))
     ax.plot(epochs, [h["train_mse"] for h in history], label="train MSE")
@@ -454,5 +458,5 @@ def plot_bc(history: list[dict[str, Any]], path: Path, title: str) -> None:
     ax.set_title(f"behaviour cloning, pipeline {title}")
     ax.legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    write_figure(path, fig)
     plt.close(fig)

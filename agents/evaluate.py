@@ -589,6 +589,8 @@ def _plots(config: EvalConfig, results: dict[str, Any], samples: dict[str, dict[
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from sim2real_env.video import write_figure
+
     names = [v.name for v in config.agents]
     domains = list(config.domains)
     summary = results["summary"]
@@ -604,7 +606,7 @@ def _plots(config: EvalConfig, results: dict[str, Any], samples: dict[str, dict[
     ax.set_title(f"{config.name}: {config.episodes} episodes per cell")
     ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(out / "bars.png", dpi=120)
+    write_figure(out / "bars.png", fig)
     plt.close(fig)
 
     matrix = np.array([[summary[n][d][config.primary][0] for d in domains] for n in names])
@@ -616,7 +618,7 @@ def _plots(config: EvalConfig, results: dict[str, Any], samples: dict[str, dict[
         ax.text(j, i, f"{value:.2f}", ha="center", va="center", color="white", fontsize=8)
     fig.colorbar(image, label=config.primary)
     fig.tight_layout()
-    fig.savefig(out / "matrix.png", dpi=120)
+    write_figure(out / "matrix.png", fig)
     plt.close(fig)
 
     fig, axes = plt.subplots(len(names), len(domains), figsize=(2.2 * len(domains), 1.4 * len(names)), squeeze=False)
@@ -630,5 +632,5 @@ def _plots(config: EvalConfig, results: dict[str, Any], samples: dict[str, dict[
             if j == 0:
                 axes[i][j].set_ylabel(name, fontsize=7)
     fig.tight_layout()
-    fig.savefig(out / "views.png", dpi=120)
+    write_figure(out / "views.png", fig)
     plt.close(fig)

@@ -648,6 +648,8 @@ def plot_learning_curve(state: dict[str, Any], path: Path, title: str, target: f
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from sim2real_env.video import write_figure
+
     fig, (ax, ax2) = plt.subplots(1, 2, figsize=(10, 3.8))
     evals = state["evaluations"]
     steps = [e["env_steps"] for e in evals]
@@ -676,5 +678,5 @@ def plot_learning_curve(state: dict[str, Any], path: Path, title: str, target: f
     ax2.set_xlabel("env steps")
     ax2.set_ylabel("training episode return")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    write_figure(path, fig)
     plt.close(fig)

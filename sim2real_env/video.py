@@ -6,6 +6,7 @@ import errno
 import io
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import cv2
 import imageio.v2 as imageio
@@ -114,6 +115,19 @@ def write_image(path: Path, image: np.ndarray) -> None:
     if not ok:
         raise InputError(f"could not encode {path} as {suffix}")
     write_bytes_atomic(path, encoded.tobytes())
+
+
+def write_figure(path: Path, figure: Any, dpi: int = 120) -> None:
+    """Write a matplotlib ``figure`` as PNG, atomically: a kill while it is drawn leaves no truncated file.
+
+    ``figure.savefig(path)`` writes the file as it encodes it; this encodes in memory and writes
+    through :func:`~sim2real_env.provenance.write_bytes_atomic`. The caller closes the figure.
+    """
+    if path.suffix != ".png":
+        raise ConfigError(f"figure path must end in .png, got {path.name!r}")
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=dpi)
+    write_bytes_atomic(path, buffer.getvalue())
 
 
 def write_png(path: Path, image: np.ndarray) -> None:
