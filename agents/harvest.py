@@ -36,7 +36,7 @@ from sim2real_env.env import EnvConfig
 from sim2real_env.errors import ConfigError, Sim2RealError
 from sim2real_env.maps import resolve_map
 from sim2real_env.paired import PairedRenderer
-from sim2real_env.provenance import provenance, write_json_atomic, write_text_atomic
+from sim2real_env.provenance import provenance, remove_partial_files, write_json_atomic, write_text_atomic
 from sim2real_env.video import write_png
 
 if TYPE_CHECKING:
@@ -152,6 +152,8 @@ def harvest(out: Path, config: HarvestConfig, progress: bool = True, ray: RayOpt
     """
     out = Path(out)
     claimed = _check_out(out, config)
+    if claimed:  # resuming: a harvest killed mid-write leaves a temporary file beside the frame it wrote
+        remove_partial_files(out)
     frames_per_episode = len(range(0, config.steps_per_episode, config.every))
     total = frames_per_episode * config.episodes_per_map * len(config.maps)
     todo = [

@@ -103,6 +103,19 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
         raise
 
 
+def remove_partial_files(folder: Path) -> int:
+    """Remove what :func:`write_bytes_atomic` leaves when its process is killed mid-write.
+
+    For a command about to resume work in ``folder`` that it alone writes to (a kill -9 skips
+    every cleanup); returns how many files went.
+    """
+    removed = 0
+    for leftover in Path(folder).rglob(".*.partial"):
+        leftover.unlink(missing_ok=True)
+        removed += 1
+    return removed
+
+
 def write_text_atomic(path: Path, text: str) -> None:
     """Write ``text`` (UTF-8) to ``path`` atomically; see :func:`write_bytes_atomic`."""
     write_bytes_atomic(path, text.encode("utf-8"))

@@ -49,7 +49,11 @@ def test_harvest_resumes_exactly_and_refuses_a_different_dataset(tmp_path: Path)
     (resumed / "manifest.csv").unlink()
     frame = next((resumed / "canonical").glob("small_loop_001_*.png"))
     frame.unlink()
+    # ... and the write that was under way when kill -9 came left its temporary file.
+    leftover = resumed / "canonical" / f".{frame.name}.0badc0de.partial"
+    leftover.write_bytes(b"\x89PNG half")
     harvest(resumed, config, progress=False)
+    assert not leftover.exists() and not list(resumed.rglob("*.partial"))
     assert (full / "manifest.csv").read_text() == (resumed / "manifest.csv").read_text()
     for sub in ("canonical", "randomized", "segmentation"):
         for path in sorted((full / sub).glob("*.png")):
