@@ -46,6 +46,17 @@ def lab_to_rgb(lab: torch.Tensor) -> torch.Tensor:
     return rgb.clamp(0.0, 1.0)
 
 
+def lab_transfer(x: torch.Tensor, gain: torch.Tensor, offset: torch.Tensor) -> torch.Tensor:
+    """Reinhard et al.'s colour transfer: ``lab * gain + offset`` per Lab channel, back to RGB.
+
+    ``x``: ``(N, 3, H, W)`` in ``[-1, 1]``; ``gain`` and ``offset``: ``(1, 3, 1, 1)``, fitted from
+    the two domains' Lab moments (``gain = real_std / sim_std``, ``offset = real_mean - sim_mean
+    * gain``). Returns the same shape and range. The one implementation behind the
+    ``color_transfer`` baseline and CUT's colour prior.
+    """
+    return lab_to_rgb(rgb_to_lab((x + 1.0) / 2.0) * gain + offset) * 2.0 - 1.0
+
+
 def gaussian_kernel(size: int, sigma: float) -> torch.Tensor:
     """Normalised ``(size, size)`` Gaussian; ``size`` odd."""
     axis = torch.arange(size, dtype=torch.float32) - (size - 1) / 2

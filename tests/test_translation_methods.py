@@ -14,7 +14,7 @@ import torch
 from generators.augment import diff_augment
 from generators.baselines.model import ColorTransfer, ColorTransferConfig, Identity, IdentityConfig
 from generators.checkpoint import load_generator, save_generator
-from generators.color import lab_to_rgb, rgb_to_lab
+from generators.color import lab_to_rgb, lab_transfer, rgb_to_lab
 from generators.cut.model import CUT, CUTConfig
 from generators.cut.train import CUTLosses, CUTTrainer, patch_nce
 from generators.realism import kernel_distance
@@ -148,6 +148,23 @@ def test_cut_prior_starts_at_the_color_transfer(tmp_path: Path, domains: tuple[P
         CUTConfig(blocks=1, nce_layers=(0, 3, 7, 11, 13))
     with pytest.raises(ValueError, match="losses.mode must be one of"):
         CUTLosses(mode="fast")
+
+
+def test_shipped_color_transfer_and_fastcut_prior_share_one_transfer() -> None:
+    """One Lab transfer behind both: the shipped checkpoints load and translate as before it was shared."""
+    ct, fastcut = load_generator("pretrained:color_transfer"), load_generator("pretrained:fastcut")
+    rng = np.random.default_rng(7)
+    frames = rng.integers(0, 256, (2, 120, 160, 3), dtype=np.uint8)
+    frames[:, 60:] = (rng.integers(0, 60, (2, 60, 160, 3)) + 60).astype(np.uint8)  # a grey "road" half
+    x = torch.from_numpy(frames).permute(0, 3, 1, 2).float() / 127.5 - 1.0
+    with torch.no_grad():
+        assert torch.equal(fastcut.prior(x), ct.transfer(x))  # the CUT prior was fitted from this baseline
+        assert torch.equal(ct.transfer(x), lab_transfer(x, ct.gain, ct.offset))
+    # Per-channel means of the translations, measured before the two copies became one.
+    means = {"color_transfer": (74.460, 47.845, 47.707), "fastcut": (54.077, 38.434, 43.067)}
+    for name, generator in (("color_transfer", ct), ("fastcut", fastcut)):
+        got = generator.translate(frames).reshape(-1, 3).mean(axis=0)
+        assert np.allclose(got, means[name], atol=0.05), (name, got)
 
 
 @pytest.mark.parametrize(("mode", "disc"), [("cut", "patch"), ("fastcut", "projected")])

@@ -16,7 +16,7 @@ import torch
 from torch.nn import functional as F
 
 from generators.base import TorchGenerator
-from generators.color import gaussian_kernel, lab_to_rgb, rgb_to_lab
+from generators.color import gaussian_kernel, lab_transfer, rgb_to_lab
 from generators.configs import check_image_size, config_from_dict
 from sim2real_env.errors import ConfigError
 
@@ -142,8 +142,7 @@ class ColorTransfer(TorchGenerator):
         """``(N, 3, H, W)`` in ``[-1, 1]`` -> colour-transferred (not blurred), same range."""
         gain: torch.Tensor = self.gain  # type: ignore[assignment]
         offset: torch.Tensor = self.offset  # type: ignore[assignment]
-        lab = rgb_to_lab((x + 1.0) / 2.0) * gain + offset
-        return lab_to_rgb(lab) * 2.0 - 1.0
+        return lab_transfer(x, gain, offset)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(N, 3, H, W)`` in ``[-1, 1]`` -> translated, same shape."""

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from generators.base import TorchGenerator
-from generators.color import atanh, lab_to_rgb, rgb_to_lab
+from generators.color import atanh, lab_transfer
 from generators.configs import check_image_size, config_from_dict
 from generators.cyclegan.model import UPSAMPLING
 from generators.layers import ResnetGenerator
@@ -126,12 +126,12 @@ class CUT(TorchGenerator):
         self.prior_ready.fill_(1.0)  # type: ignore[operator]
 
     def prior(self, x: torch.Tensor) -> torch.Tensor:
-        """The colour-transferred input (``x`` itself when ``prior: none``)."""
+        """The colour-transferred input (:func:`~generators.color.lab_transfer`; ``x`` itself when ``prior: none``)."""
         if not self.residual:
             return x
         gain: torch.Tensor = self.prior_gain  # type: ignore[assignment]
         offset: torch.Tensor = self.prior_offset  # type: ignore[assignment]
-        return lab_to_rgb(rgb_to_lab((x + 1.0) / 2.0) * gain + offset) * 2.0 - 1.0
+        return lab_transfer(x, gain, offset)
 
     def decode(self, base: torch.Tensor) -> torch.Tensor:
         """The network applied to its (prior-transformed) input."""
