@@ -99,7 +99,9 @@ def read_agent_record(path: str | Path) -> dict[str, Any]:
         meta = json.loads(meta_path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise AgentError(f"agent {meta_path} is not valid JSON: {exc}") from exc
-    if not isinstance(meta, dict) or meta.get("kind") != "agent":
+    if not isinstance(meta, dict):
+        raise AgentError(f"{meta_path} must hold a JSON object describing an agent, got {type(meta).__name__}")
+    if meta.get("kind") != "agent":
         raise AgentError(f"{meta_path} does not describe an agent (kind={meta.get('kind')!r})")
     if meta.get("format_version") != FORMAT_VERSION:
         raise AgentError(f"agent {path} has format_version {meta.get('format_version')!r}; expected {FORMAT_VERSION}")

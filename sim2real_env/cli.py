@@ -36,6 +36,16 @@ def _workers(text: str) -> int:
     return value
 
 
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"--seed must be an integer >= 0, got {text!r}")
+    return value
+
+
 def _add_ray_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=_workers, default=1, help="episodes at once on Ray workers (1: serial, no Ray)")
     p.add_argument(
@@ -412,7 +422,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--every", type=int, default=5, help="record every N-th step")
     p.add_argument("--camera", type=_camera, default=(160, 120), help="WIDTHxHEIGHT")
     p.add_argument("--noise", type=float, default=0.1, help="std of the expert's wheel-command noise")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=_seed, default=0)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_ray_arguments(p)
     p.set_defaults(func=_cmd_harvest)
@@ -421,7 +431,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="runs/drive")
     p.add_argument("--map", default="small_loop")
     p.add_argument("--steps", type=int, default=600)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=_seed, default=0)
     p.add_argument("--camera", type=_camera, default=(160, 120), help="WIDTHxHEIGHT")
     p.add_argument("--format", choices=("mp4", "gif"), default="mp4")
     p.add_argument("--noise", type=float, default=0.0, help="std of the expert's wheel-command noise")
@@ -477,7 +487,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--width", type=int, default=8, help="U-Net channels at full resolution")
     p.add_argument("--steps", type=int, default=1200)
     p.add_argument("--batch-size", type=int, default=8)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=_seed, default=0)
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     p.add_argument(
         "--augment", default="luminance", choices=("luminance", "color"), help="photometric augmentation (luminance)"
@@ -521,7 +531,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--map", default="small_loop")
     p.add_argument("--steps", type=int, default=300)
     p.add_argument("--stills", type=int, default=0, help="also write <out>.png with this many labelled moments")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=_seed, default=0)
     p.add_argument("--camera", type=_camera, default=(160, 120), help="WIDTHxHEIGHT")
     p.add_argument("--out", default="runs/video/side_by_side.mp4", help=".mp4 or .gif")
     p.add_argument("--quiet", action="store_true")
@@ -534,7 +544,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", required=True, help="a sim2real harvest folder (canonical/, randomized/)")
     p.add_argument("--out", default="runs/eval_canonical")
     p.add_argument("--crop", type=float, default=0.9, help="central crop fraction the metrics use")
-    p.add_argument("--seed", type=int, default=0, help="seed of the distortion draw")
+    p.add_argument("--seed", type=_seed, default=0, help="seed of the distortion draw")
     p.add_argument(
         "--split", default="val", choices=["val", "all"], help="'all' for a harvest training never saw (another seed)"
     )
@@ -600,7 +610,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-frames", type=int, default=400)
     p.add_argument("--drive-map", default="small_loop")
     p.add_argument("--drive-steps", type=int, default=150)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=_seed, default=0)
     p.set_defaults(func=_cmd_image_metrics)
 
     p = sub.add_parser("model-card", help="write MODEL_CARD.md for a checkpoint from its config, run and metrics")

@@ -85,7 +85,13 @@ def read_yaml_mapping(path: str | Path, what: str, overrides: list[str] | tuple[
     path = find_config(path)
     if not path.is_file():
         raise FileNotFoundError(f"{what} {path} does not exist")
-    raw = yaml.safe_load(path.read_text()) or {}
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        where = getattr(exc, "problem_mark", None)
+        line = f" (line {where.line + 1}, column {where.column + 1})" if where is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{what} {path} is not valid YAML{line}: {problem}") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{what} {path} must hold a mapping, got {type(raw).__name__}")
     return apply_overrides(raw, overrides)
