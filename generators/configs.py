@@ -84,6 +84,10 @@ def config_to_dict(config: Any) -> dict[str, Any]:
     return {k: list(v) if isinstance(v, tuple) else v for k, v in data.items()}
 
 
+#: Largest generator image side: 2000x2000 training frames were killed by the OOM killer at 24 GB.
+MAX_IMAGE_SIDE = 1024
+
+
 def check_image_size(value: Any, owner: str, multiple: int) -> tuple[int, int]:
     """Validate ``(height, width)``: two positive ints, each a multiple of ``multiple``."""
     if (
@@ -94,4 +98,9 @@ def check_image_size(value: Any, owner: str, multiple: int) -> tuple[int, int]:
         raise ConfigError(f"{owner}.image_size must be [height, width] (positive integers), got {value!r}")
     if value[0] % multiple or value[1] % multiple:
         raise ConfigError(f"{owner}.image_size must be multiples of {multiple}, got {list(value)}")
+    if max(value) > MAX_IMAGE_SIDE:
+        raise ConfigError(
+            f"{owner}.image_size must be at most {MAX_IMAGE_SIDE} pixels a side (the camera is 640x480 at most), "
+            f"got {list(value)}"
+        )
     return int(value[0]), int(value[1])

@@ -36,6 +36,26 @@ def _workers(text: str) -> int:
     return value
 
 
+def _max_steps(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"--max-steps must be an integer >= 1, got {text!r}")
+    return value
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0.0 < value <= 1.0:
+        raise argparse.ArgumentTypeError(f"--crop must be a fraction in (0, 1], got {text!r}")
+    return value
+
+
 def _seed(text: str) -> int:
     try:
         value = int(text)
@@ -454,7 +474,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--real-dir", help="folder of real frames (default: $SIM2REAL_REAL_DATA or ../shared/data/duckietown_real)"
     )
     p.add_argument("--sim-dir", help="folder of simulator frames (e.g. a harvest's canonical/)")
-    p.add_argument("--max-steps", type=int, help="stop (with a checkpoint) after this many steps of this call")
+    p.add_argument("--max-steps", type=_max_steps, help="stop (with a checkpoint) after this many steps of this call")
     p.add_argument("--quiet", action="store_true")
     p.add_argument("overrides", nargs="*", help="key.sub=value overrides, e.g. training.steps=100")
     p.set_defaults(func=_cmd_train_generator)
@@ -465,7 +485,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sim-dir", help="folder of simulator frames (e.g. a harvest's canonical/)")
     p.add_argument("--real-dir", help="real frames for the KID log (default: $SIM2REAL_REAL_DATA or shared data)")
     p.add_argument("--resume", action="store_true")
-    p.add_argument("--max-steps", type=int)
+    p.add_argument("--max-steps", type=_max_steps)
     p.add_argument("--quiet", action="store_true")
     p.add_argument("overrides", nargs="*", help="key.sub=value overrides, e.g. training.steps=100")
     p.set_defaults(func=_cmd_distill)
@@ -543,7 +563,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", required=True, help="real->canonical generator checkpoint directory")
     p.add_argument("--dataset", required=True, help="a sim2real harvest folder (canonical/, randomized/)")
     p.add_argument("--out", default="runs/eval_canonical")
-    p.add_argument("--crop", type=float, default=0.9, help="central crop fraction the metrics use")
+    p.add_argument("--crop", type=_fraction, default=0.9, help="central crop fraction the metrics use")
     p.add_argument("--seed", type=_seed, default=0, help="seed of the distortion draw")
     p.add_argument(
         "--split", default="val", choices=["val", "all"], help="'all' for a harvest training never saw (another seed)"
@@ -629,7 +649,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     import yaml
 
     parser = build_parser()
-    args = parser.parse_args(argv)
+    # key=value overrides may sit anywhere after the command, options after them included
+    # (argparse alone takes a positional list only before the first option that follows it).
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        if hasattr(args, "overrides") and all("=" in item and not item.startswith("-") for item in extra):
+            args.overrides = [*(args.overrides or []), *extra]
+        else:
+            parser.parse_args(argv)  # argparse's own "unrecognized arguments" error and exit 2
     func: Callable[[argparse.Namespace], int] = args.func
     try:
         return func(args)

@@ -33,6 +33,8 @@ from sim2real_env.frames import translate_in_batches as translate_in_batches  # 
 # Gymnasium is loaded now, so registering the env id is free: ``gym.make`` works beside the wrappers.
 register_envs()
 
+#: Largest wrapper output side: a 100000x100000 output_size ran out of memory inside gymnasium.spaces.Box.
+MAX_OUTPUT_SIDE = 4096
 DIRECTION_OF = {"Sim2RealObservation": "sim->real", "CanonicalizeObservation": "real->canonical"}
 
 
@@ -122,8 +124,12 @@ class _GeneratorObservation(gym.ObservationWrapper[np.ndarray, Any, np.ndarray],
             )
         if output_size is None:
             output_size = (height, width)
-        if len(output_size) != 2 or not all(isinstance(v, int) and v > 0 for v in output_size):
-            raise ValueError(f"{owner}: output_size must be (height, width) positive ints, got {output_size!r}")
+        if len(output_size) != 2 or not all(
+            isinstance(v, int) and not isinstance(v, bool) and 0 < v <= MAX_OUTPUT_SIDE for v in output_size
+        ):
+            raise ConfigError(
+                f"{owner}: output_size must be (height, width), integers in [1, {MAX_OUTPUT_SIDE}], got {output_size!r}"
+            )
         gym.utils.RecordConstructorArgs.__init__(
             self,
             generator_checkpoint=generator.checkpoint_id,

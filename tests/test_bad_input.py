@@ -40,6 +40,7 @@ from generators.cyclegan.model import CycleGAN, CycleGANConfig
 from generators.data import DatasetError, FolderSpec, list_images, load_images
 from generators.runtime import OnnxRuntimeGenerator
 from sim2real_env.cli import main
+from sim2real_env.errors import ConfigError
 from sim2real_env.provenance import atomic_directory, write_text_atomic
 from sim2real_env.video import write_image, write_png, write_video
 
@@ -144,6 +145,21 @@ IMAGE_METRICS = ["image-metrics", "--harvest", "{tmp}/h", "--out", "{tmp}/m"]
 PLOT_KID = ["plot-kid", "--out", "{tmp}/k.png"]
 TRAIN_YAML = ["train-generator", "--config", "{tmp}/run.yaml", "--sim-dir", "{tmp}/in"]
 HARVEST = ["harvest", "--out", "{tmp}/h", "--episodes", "1", "--steps", "1", "--quiet"]
+
+
+def _wrap_with_output_size(checkpoint: Path, size: tuple[int, int]) -> object:
+    """A wrapper asked for an absurd output size, around a tiny fake camera env (no simulator)."""
+    import gymnasium as gym
+
+    from generators.checkpoint import load_generator
+    from sim2real_env.wrappers import Sim2RealObservation
+
+    class Camera(gym.Env):  # type: ignore[type-arg]
+        observation_space = gym.spaces.Box(0, 255, (60, 80, 3), np.uint8)
+        action_space = gym.spaces.Box(-1, 1, (2,), np.float32)
+
+    return Sim2RealObservation(Camera(), load_generator(checkpoint, direction="sim->real"), output_size=size)
+
 
 CASES = [
     # -- translate: success reported, nothing written (item 2) --
@@ -859,6 +875,49 @@ CASES = [
         2,
         "missing.json does not exist",
     ),
+    # -- meaningless sizes and counts (item 6) --
+    Case(
+        "train-generator-negative-max-steps",
+        [*TRAIN_YAML, "--max-steps", "-5"],
+        2,
+        "--max-steps must be an integer >= 1, got '-5'",
+        setup=lambda t: config_file(t, "method: cyclegan\n"),
+    ),
+    Case(
+        "train-generator-image-size-2000",
+        [*TRAIN_YAML, "model.image_size=[2000, 2000]"],
+        2,
+        "image_size must be at most 1024 pixels a side",
+        setup=lambda t: config_file(t, "method: cyclegan\n"),
+    ),
+    Case(
+        "eval-canonical-crop-above-one",
+        [
+            "eval-canonical",
+            "--checkpoint",
+            "pretrained:stn_unet",
+            "--dataset",
+            "{tmp}/ds",
+            "--out",
+            "{tmp}/o",
+            "--crop",
+            "1.5",
+        ],
+        2,
+        "--crop must be a fraction in (0, 1], got '1.5'",
+    ),
+    Case(
+        "wrapper-output-size-100000",
+        lambda tmp, ckpt: _wrap_with_output_size(ckpt, (100_000, 100_000)),
+        ConfigError,
+        "output_size must be (height, width), integers in [1, 4096]",
+    ),
+    Case(
+        "wrapper-output-size-bool",
+        lambda tmp, ckpt: _wrap_with_output_size(ckpt, (True, 80)),
+        ConfigError,
+        "output_size must be (height, width), integers in [1, 4096]",
+    ),
     # -- generator configs of the other methods --
     Case(
         "cut-mode-fast",
@@ -1114,3 +1173,14 @@ def test_translate_gif_keeps_its_frame_rate(tmp_path: Path, checkpoint: Path) ->
     reader = imageio.get_reader(tmp_path / "o.mp4")
     assert reader.get_meta_data()["fps"] == pytest.approx(5.0)
     reader.close()
+
+
+def test_overrides_may_sit_before_options(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``key=value`` overrides are read wherever they sit after the command (item 10)."""
+    config = tmp_path / "eval.yaml"
+    config.write_text("name: t\nagents: [{name: expert, expert: true}]\n")
+    assert main(["evaluate", "episodes=0", "--config", str(config), "--quiet"]) == 2
+    assert "episodes must be an integer >= 1, got 0" in capsys.readouterr().err  # the override was applied
+    with pytest.raises(SystemExit):
+        main(["evaluate", "--config", str(config), "--bogus"])
+    assert "unrecognized arguments: --bogus" in capsys.readouterr().err
