@@ -238,6 +238,14 @@ def load_generator(
         weights = load_file(str(weights_path))
     except (SafetensorError, OSError, ValueError) as exc:
         raise CheckpointError(f"checkpoint {weights_path} is corrupt ({exc})") from exc
+    expected = generator.state_dict()
+    for name, tensor in weights.items():
+        if name in expected and tensor.dtype != expected[name].dtype:
+            raise CheckpointError(
+                f"checkpoint {weights_path}: tensor {name!r} is {tensor.dtype}, the model holds {expected[name].dtype}"
+            )
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise CheckpointError(f"checkpoint {weights_path}: tensor {name!r} holds NaN or infinite values")
     try:
         generator.load_state_dict(weights, strict=True)
     except RuntimeError as exc:

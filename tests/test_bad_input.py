@@ -20,6 +20,7 @@ import hashlib
 import json
 import os
 import resource
+import shutil
 import signal
 import socket
 import subprocess
@@ -145,6 +146,20 @@ IMAGE_METRICS = ["image-metrics", "--harvest", "{tmp}/h", "--out", "{tmp}/m"]
 PLOT_KID = ["plot-kid", "--out", "{tmp}/k.png"]
 TRAIN_YAML = ["train-generator", "--config", "{tmp}/run.yaml", "--sim-dir", "{tmp}/in"]
 HARVEST = ["harvest", "--out", "{tmp}/h", "--episodes", "1", "--steps", "1", "--quiet"]
+
+
+def _spoil_weights(tmp: Path, how: str) -> None:
+    """Copy the test checkpoint to ``tmp/spoiled`` with one tensor made NaN or integer."""
+    from safetensors.torch import load_file, save_file
+
+    from generators.checkpoint import resolve_checkpoint
+
+    shutil.copytree(resolve_checkpoint("pretrained:student"), tmp / "spoiled")
+    path = tmp / "spoiled" / "weights.safetensors"
+    weights = load_file(str(path))
+    name = next(k for k, v in weights.items() if v.is_floating_point())
+    weights[name] = weights[name] * float("nan") if how == "nan" else weights[name].round().to(torch.int32)
+    save_file(weights, str(path))
 
 
 def _wrap_with_output_size(checkpoint: Path, size: tuple[int, int]) -> object:
@@ -874,6 +889,21 @@ CASES = [
         ["model-card", "--checkpoint", "{ckpt}", "--metrics", "{tmp}/missing.json", "--out", "{tmp}/card.md"],
         2,
         "missing.json does not exist",
+    ),
+    # -- checkpoints whose weights would translate to black or grey frames (item 9) --
+    Case(
+        "translate-nan-weights",
+        ["translate", "--checkpoint", "{tmp}/spoiled", "{tmp}/in", "{tmp}/out"],
+        2,
+        "holds NaN or infinite values",
+        setup=lambda t: (frames_folder(t / "in", ("a.png",)), _spoil_weights(t, "nan")),
+    ),
+    Case(
+        "translate-integer-weights",
+        ["translate", "--checkpoint", "{tmp}/spoiled", "{tmp}/in", "{tmp}/out"],
+        2,
+        "the model holds torch.float32",
+        setup=lambda t: (frames_folder(t / "in", ("a.png",)), _spoil_weights(t, "int")),
     ),
     # -- meaningless sizes and counts (item 6) --
     Case(
