@@ -38,6 +38,7 @@ def side_by_side_video(
     """
     if Path(out).suffix not in VIDEO_FORMATS:  # before driving, not after
         raise ConfigError(f"video: the output must end in one of {VIDEO_FORMATS}, got {Path(out).name!r}")
+    Path(out).parent.mkdir(parents=True, exist_ok=True)  # a file in the way fails now, not after the drive
     if steps < 1:
         raise ConfigError(f"video: steps must be >= 1, got {steps}")
     if stills < 0 or stills > steps + 1:

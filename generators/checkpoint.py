@@ -182,8 +182,10 @@ def read_config(path: str | Path) -> dict[str, Any]:
         config = json.loads(config_path.read_text())
     except (ValueError, UnicodeDecodeError) as exc:
         raise CheckpointError(f"checkpoint {config_path} is corrupt (not valid JSON: {exc})") from exc
+    if not isinstance(config, dict):
+        raise CheckpointError(f"checkpoint {config_path} must hold a JSON object, got {type(config).__name__}")
     missing = [k for k in ("kind", "format_version", "method", "direction", "model") if k not in config]
-    if not isinstance(config, dict) or missing:
+    if missing:
         raise CheckpointError(f"checkpoint {config_path} lacks required keys {missing}")
     if config["kind"] != "generator":
         raise CheckpointError(f"checkpoint {path} holds a {config['kind']!r}, not a generator")
@@ -231,6 +233,12 @@ def load_generator(
     except (ValueError, TypeError) as exc:
         raise CheckpointError(f"checkpoint {path}: model config does not fit {config['method']}: {exc}") from exc
     generator = cls(model_config, direction=config["direction"])
+    size = getattr(model_config, "image_size", None)
+    if size is not None and "image_size" in config and list(config["image_size"]) != list(size):
+        raise CheckpointError(
+            f"checkpoint {path}: config.json says image_size {list(config['image_size'])}, "
+            f"its model config {list(size)}; the file was edited or mixed up"
+        )
     weights_path = path / WEIGHTS_FILE
     if not weights_path.exists():
         raise CheckpointError(f"checkpoint {path} has no {WEIGHTS_FILE}")

@@ -664,6 +664,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         # What the user can fix (a bad value or file, a missing library; OSError: a missing file, a
         # full disk, a permission, which names its path): one line, no traceback. Anything else,
         # a plain ValueError or TypeError included, is a bug and keeps its traceback.
+        if isinstance(exc, (FileExistsError, NotADirectoryError)) and exc.filename:
+            exc = Sim2RealError(f"{exc.filename} is in the way: a file stands where a folder is needed")
         print(f"sim2real {args.command}: error: {exc}", file=sys.stderr)
         return 2
 

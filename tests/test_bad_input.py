@@ -162,6 +162,19 @@ def _spoil_weights(tmp: Path, how: str) -> None:
     save_file(weights, str(path))
 
 
+def _spoil_config(tmp: Path, value: object) -> None:
+    """Copy the shipped student to ``tmp/spoiled`` with its config.json replaced (``"size"``: a wrong image_size)."""
+    from generators.checkpoint import resolve_checkpoint
+
+    shutil.copytree(resolve_checkpoint("pretrained:student"), tmp / "spoiled")
+    path = tmp / "spoiled" / "config.json"
+    if value == "size":
+        config = json.loads(path.read_text())
+        config["image_size"] = [60, 80]
+        value = config
+    path.write_text(json.dumps(value))
+
+
 def _wrap_with_output_size(checkpoint: Path, size: tuple[int, int]) -> object:
     """A wrapper asked for an absurd output size, around a tiny fake camera env (no simulator)."""
     import gymnasium as gym
@@ -904,6 +917,34 @@ CASES = [
         2,
         "the model holds torch.float32",
         setup=lambda t: (frames_folder(t / "in", ("a.png",)), _spoil_weights(t, "int")),
+    ),
+    Case(
+        "translate-config-json-is-42",
+        ["translate", "--checkpoint", "{tmp}/spoiled", "{tmp}/in", "{tmp}/out"],
+        2,
+        "config.json must hold a JSON object, got int",
+        setup=lambda t: (frames_folder(t / "in", ("a.png",)), _spoil_config(t, 42)),
+    ),
+    Case(
+        "translate-config-json-is-null",
+        ["translate", "--checkpoint", "{tmp}/spoiled", "{tmp}/in", "{tmp}/out"],
+        2,
+        "config.json must hold a JSON object, got NoneType",
+        setup=lambda t: (frames_folder(t / "in", ("a.png",)), _spoil_config(t, None)),
+    ),
+    Case(
+        "translate-image-size-disagrees-with-model",
+        ["translate", "--checkpoint", "{tmp}/spoiled", "{tmp}/in", "{tmp}/out"],
+        2,
+        "config.json says image_size [60, 80], its model config [120, 160]",
+        setup=lambda t: (frames_folder(t / "in", ("a.png",)), _spoil_config(t, "size")),
+    ),
+    Case(
+        "video-out-under-a-file",
+        ["video", "--checkpoint", "{ckpt}", "--steps", "2", "--out", "{tmp}/afile/v.mp4"],
+        2,
+        "afile is in the way: a file stands where a folder is needed",
+        setup=lambda t: (t / "afile").write_text("mine"),
     ),
     # -- meaningless sizes and counts (item 6) --
     Case(
