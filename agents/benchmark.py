@@ -813,11 +813,11 @@ def _ppo_section(config: BenchmarkConfig, results: dict[str, Any]) -> list[str]:
                 explained.append(last.get("explained_variance", math.nan))
                 entropy.append(last.get("entropy_loss", math.nan))
 
-        def mean(values: list[float]) -> str:
-            return f"{float(np.mean(values)):.2f}" if values else "n/a"
+        def mean(values: list[float], digits: int = 2) -> str:
+            return f"{float(np.mean(values)):.{digits}f}" if values else "n/a"
 
         lines.append(
-            f"| {spec.name} | {mean(start)} | {mean(best)} | {mean(at)} | {mean(value)} | {mean(explained)} | "
+            f"| {spec.name} | {mean(start)} | {mean(best)} | {mean(at, 0)} | {mean(value)} | {mean(explained)} | "
             f"{mean(entropy)} |"
         )
     return lines
