@@ -117,6 +117,11 @@ class BenchmarkConfig:
             raise ConfigError("benchmark: 'algos' is empty")
         if not self.seeds or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in self.seeds):
             raise ConfigError(f"benchmark: seeds must be a non-empty list of integers >= 0, got {list(self.seeds)}")
+        if len(self.seeds) < 2:
+            raise ConfigError(
+                f"benchmark: seeds needs at least 2 training seeds (one seed gives intervals of zero width), "
+                f"got {list(self.seeds)}"
+            )
         if len(set(self.seeds)) != len(self.seeds):
             raise ConfigError(f"benchmark: seeds lists a seed twice: {list(self.seeds)}")
         labels = [*names, CANONICALIZED_LABEL] if self.canonicalize else names
@@ -228,6 +233,13 @@ def trial_state(config: BenchmarkConfig, trial: Trial) -> str:
         record = json.loads(record_file.read_text())
         wanted = json.loads(json.dumps(config_to_dict(algo_config), default=str))
         differences = pipeline.differences(record.get("pipeline", {}))
+        # The pipeline's other env fields (reward, map, episode length, spawn) change the training too.
+        env_wanted, env_recorded = pipeline.record()["env"], record.get("pipeline", {}).get("env", {})
+        differences += [
+            f"env.{k}: {env_recorded.get(k)!r} vs {env_wanted.get(k)!r}"
+            for k in sorted(set(env_wanted) | set(env_recorded))
+            if env_recorded.get(k) != env_wanted.get(k)
+        ]
         recorded = record.get("config", {})
         changed = [
             f"{k}: {recorded.get(k)!r} vs {wanted.get(k)!r}"
@@ -241,6 +253,9 @@ def trial_state(config: BenchmarkConfig, trial: Trial) -> str:
             )
         if not (trial.agent_path / "agent.json").exists():
             raise InputError(f"{trial.out} has an agent but no {trial.agent_path.name}; remove the folder to retrain")
+        summary = record.get("summary", {})
+        if trial.algo == "ppo" and (summary.get("interrupted") or summary.get("env_steps", 0) < wanted["total_steps"]):
+            return "resume"  # a stopped run saves its agent too; it is not the budget the report states
         return "done"
     if trial.algo == "ppo" and (trial.out / "checkpoint").exists() and (trial.out / "progress.json").exists():
         return "resume"
@@ -483,7 +498,22 @@ def evaluate_all(config: BenchmarkConfig, ray: RayOptions, *, progress: bool = T
     for trial in config.trials():
         if not (trial.agent_path / "agent.json").exists():
             raise InputError(f"benchmark evaluate: {trial.agent_path} does not exist; run the train stage first")
-    return evaluate(eval_config(config), progress=progress, ray=ray)
+    results = evaluate(eval_config(config), progress=progress, ray=ray)
+    write_json_atomic(config.out_dir() / "matrix" / "agents.json", agent_fingerprints(config))
+    return results
+
+
+def agent_fingerprints(config: BenchmarkConfig) -> dict[str, str]:
+    """SHA-256 of every evaluated agent's files, so a report never scores agents other than the evaluated ones."""
+    import hashlib
+
+    prints = {}
+    for trial in config.trials():
+        digest = hashlib.sha256()
+        for name in sorted(p.name for p in trial.agent_path.iterdir() if p.is_file()):
+            digest.update(name.encode() + (trial.agent_path / name).read_bytes())
+        prints[trial.name] = digest.hexdigest()
+    return prints
 
 
 # -- stage 3: statistics and report --------------------------------------------------------------
@@ -612,7 +642,7 @@ def _plots(config: BenchmarkConfig, rows: list[dict[str, Any]], analysis: dict[s
     for algo in config.algos:
         for domain in config.evaluation.domains:
             profile = st.plot_performance_profiles(
-                rows, algo, domain, out / f"profile_{algo}_{domain}.png", reps=min(config.bootstrap, 500)
+                rows, algo, domain, out / f"profile_{algo}_{domain}.png", reps=config.bootstrap
             )
             estimates = {
                 name: st.Estimates(st.Interval(**e["iqm"]), st.Interval(**e["mean"]))
@@ -695,26 +725,33 @@ def render_report(config: BenchmarkConfig, results: dict[str, Any]) -> str:
     prov = results["provenance"]
     spec = config.evaluation
     labels = [p.name for p in config.pipelines] + ([CANONICALIZED_LABEL] if config.canonicalize else [])
+    frame_rate = float(_agent_run(config, config.trials()[0])[1].env_config().frame_rate)
     lines = [
         f"# Transfer benchmark: {config.name}",
         "",
         f"Produced by `{prov['command']}` (config `{results['config_path']}`) at git `{prov['git_sha']}`. "
         f"{len(config.seeds)} training seeds per agent; every agent drives {spec.episodes} episodes on each of "
         f"{len(spec.maps)} maps ({', '.join(spec.maps)}) in every domain, {spec.episode_frames} simulator frames "
-        f"({spec.episode_frames / 30:.1f} s) each, the same episode seeds for every agent: "
+        f"({spec.episode_frames / frame_rate:.1f} s) each, the same episode seeds for every agent: "
         f"{len(config.seeds) * spec.episodes * len(spec.maps)} episodes per pipeline and domain. "
         "Score: distance driven in lane before first leaving it, as a share of the privileged expert's on the "
         "same domain, map and seed. Aggregates: interquartile mean (IQM) with 95% stratified-bootstrap intervals "
         f"({config.bootstrap} resamples), probability of improvement, performance profiles (`rliable`; "
-        "Agarwal et al. 2021). Stage wall times of this run: "
+        "Agarwal et al. 2021). Stage wall times (the last run of each): "
         + ", ".join(f"{k} {v / 60:.1f} min" for k, v in results["wall_s"].items())
         + f"; the {len(training)} agents took {sum(r['wall_s'] for r in training) / 60:.0f} min of training "
         "wall time in all, each measured by its own run (a train stage that finds the agents done reuses them).",
         "",
         "## Verdict: the best pipeline per domain",
         "",
-        "Significant: the best pipeline's IQM interval does not overlap the runner-up's (a conservative test); "
-        "P(best > runner-up) is the probability that it drives further on a random episode.",
+        "Significant: the best pipeline's 95% IQM interval does not overlap the runner-up's; overlapping "
+        "intervals mean this run did not show a difference, not that there is none. The best pipeline is picked "
+        "after the fact from all of them, so a lead without significance is a hint at most. P(best > runner-up) "
+        "is rliable's probability of improvement: that a random training seed of the best pipeline scores above "
+        "one of the runner-up on a random map. Intervals resample training seeds within each map (rliable's "
+        "stratified bootstrap over a seeds x maps matrix of per-map mean scores), so they carry the variance "
+        "between training runs. A score above 1 means driving further in lane than the expert in the same time "
+        "(the agents are faster than the expert), not driving better.",
         "",
         "| algo | domain | best | IQM | runner-up | IQM | significant | P(best > runner-up) |",
         "|---|---|---|---|---|---|---|---|",
@@ -780,12 +817,16 @@ def _ppo_section(config: BenchmarkConfig, results: dict[str, Any]) -> list[str]:
     lines = ["", f"## PPO through the wrapper ({domain})", ""]
     estimates = analysis["estimates"]["ppo"][domain]
     if "raw" in estimates and config.candidate in estimates:
-        raw, candidate = estimates["raw"]["iqm"]["point"], estimates[config.candidate]["iqm"]["point"]
-        ratio = candidate / raw if raw > 0 else math.nan
+        raw, candidate = estimates["raw"]["iqm"], estimates[config.candidate]["iqm"]
+        ratio = candidate["point"] / raw["point"] if raw["point"] > 0 else math.nan
+        pair = analysis["pairs"]["ppo"][domain].get(f"{config.candidate} vs raw")
+        chance = f"; P({config.candidate} > raw) = {_fmt(pair['improvement'])}" if pair else ""
         lines.append(
-            f"PPO {config.candidate} reaches {ratio:.2f} of PPO raw's IQM on {domain} "
-            f"({candidate:.2f} vs {raw:.2f}; target: within 10%, i.e. >= 0.90: "
-            f"{'met' if ratio >= 0.9 else 'missed'})."
+            f"IQM of PPO {config.candidate} on {domain}: {_fmt(candidate)}, of PPO raw {_fmt(raw)}: a ratio of "
+            f"{ratio:.2f} of the point estimates (target: within 10%, i.e. >= 0.90; "
+            f"{'met' if ratio >= 0.9 else 'missed'} by the point estimates, and the intervals "
+            f"{'overlap' if candidate['low'] <= raw['high'] and raw['low'] <= candidate['high'] else 'do not overlap'})"
+            f"{chance}."
         )
     lines += [
         "",
@@ -888,6 +929,8 @@ def run_benchmark(
     training = train_all(config, ray, progress=progress) if "train" in stages else trained_rows(config)
     if "train" in stages:
         wall["train"] = time.perf_counter() - started
+        if set(stages) == {"train"}:
+            return {"training": training, "wall_s": wall}
     matrix = out / "matrix" / "results.json"
     if "evaluate" in stages:
         started = time.perf_counter()
@@ -895,6 +938,15 @@ def run_benchmark(
         wall["evaluate"] = time.perf_counter() - started
     elif matrix.exists():
         evaluation = json.loads(matrix.read_text())
+        stored = out / "matrix" / "agents.json"
+        now = agent_fingerprints(config)
+        evaluated = json.loads(stored.read_text()) if stored.exists() else {}
+        changed = sorted(name for name in now if evaluated.get(name) != now[name])
+        if changed:
+            raise InputError(
+                f"benchmark report: {len(changed)} agent(s) differ from the ones {matrix} scored (first: "
+                f"{changed[0]}); run the evaluate stage again"
+            )
     else:
         raise InputError(f"benchmark: {matrix} does not exist; run the evaluate stage")
     rows = episode_rows(config, evaluation)

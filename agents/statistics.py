@@ -79,8 +79,8 @@ class Estimates:
 class Comparison:
     """The best pipeline of one domain against the runner-up, with how sure we are of the order.
 
-    "Significant" means the two IQM intervals do not overlap: a conservative test (non-overlapping
-    95% intervals imply a difference, overlapping ones do not rule one out). ``improvement_likely``
+    "Significant" means the two IQM intervals do not overlap; overlapping intervals mean this run did
+    not show a difference, not that there is none. ``improvement_likely``
     is the weaker statement that the lower end of P(best > runner-up) is above 0.5.
     """
 
@@ -152,8 +152,13 @@ def _row_field(row: Mapping[str, Any], index: int) -> tuple[str, str, int, str, 
 def score_matrices(rows: Sequence[Mapping[str, Any]], algo: str, domain: str) -> dict[str, np.ndarray]:
     """Per pipeline, the ``(num_runs, num_tasks)`` float64 scores of ``algo`` on ``domain``: rliable's input.
 
-    Rows are training seeds (ascending), columns ``(map_name, episode_seed)`` tasks (sorted), the
-    same columns for every pipeline; pipelines are in sorted order. Raises ``InputError`` naming
+    Rows are training seeds (ascending), columns are maps (sorted), each cell the mean score of
+    that seed's episodes on that map: rliable's runs x tasks, as in Agarwal et al. (a run's score on
+    a task is its mean over evaluation episodes). Episodes are not tasks of their own: the
+    stratified bootstrap resamples runs independently per task, and with episodes as tasks a weak
+    training seed would be resampled away episode by episode, giving intervals far too narrow for
+    the between-seed variance. Every pipeline and seed must have the same (map, episode seed)
+    episodes; pipelines are in sorted order. Raises ``InputError`` naming
     the pipeline when a (seed, task) cell is missing or repeated, a score is NaN or infinite, or
     pipelines were evaluated on different tasks: rliable would silently average over a ragged or
     mismatched matrix.
@@ -203,8 +208,13 @@ def score_matrices(rows: Sequence[Mapping[str, Any]], algo: str, domain: str) ->
                 f"{reference[0]!r}: only in {pipeline!r} {only_here}, only in {reference[0]!r} {only_there} "
                 "(first five (map, episode seed) of each); every pipeline needs the same episodes"
             )
+        maps = sorted({map_name for map_name, _ in tasks})
         matrices[pipeline] = np.array(
-            [[pipeline_cells[(seed, task)] for task in tasks] for seed in seeds], dtype=np.float64
+            [
+                [np.mean([pipeline_cells[(seed, task)] for task in tasks if task[0] == map_name]) for map_name in maps]
+                for seed in seeds
+            ],
+            dtype=np.float64,
         )
     return matrices
 
@@ -217,7 +227,7 @@ def _iqm_and_mean(scores: np.ndarray) -> np.ndarray:
 def interval_estimates(
     matrices: Mapping[str, np.ndarray], reps: int = DEFAULT_REPS, seed: int = 0
 ) -> dict[str, Estimates]:
-    """IQM and mean of each pipeline with 95% stratified bootstrap intervals (runs resampled per task).
+    """IQM and mean of each pipeline with 95% stratified bootstrap intervals (training seeds resampled per map).
 
     Same ``matrices``, ``reps`` and ``seed`` give the same intervals; each pipeline's resampling is
     seeded from ``seed`` and its name, so it does not depend on which other pipelines are present.
@@ -324,12 +334,12 @@ def certainty_sentence(comparison: Comparison) -> str:
     """One plain-English sentence: who is best on the domain, by how much, and how sure we are.
 
     Example: "On real_proxy_image, BC sim2real drives 0.62 of the expert's in-lane distance (IQM,
-    95% CI 0.50-0.71) against raw's 0.41 (0.30-0.55): the intervals overlap, so the difference is
-    not significant (3 training seeds x 21 episodes on 3 maps); P(sim2real > raw) = 0.68 (0.55-0.80)."
+    95% CI 0.50-0.71) against raw's 0.41 (0.30-0.55): the intervals overlap, so this run does not
+    show a difference (3 training seeds x 21 episodes on 3 maps); P(sim2real > raw) = 0.68 (0.55-0.80)."
     """
     c = comparison
     if c.intervals_overlap:
-        verdict = "the intervals overlap, so the difference is not significant"
+        verdict = "the intervals overlap, so this run does not show a difference"
     else:
         verdict = "the intervals do not overlap, so the difference is significant"
     if c.best_seeds == c.runner_up_seeds:

@@ -167,3 +167,49 @@ def test_training_trials_on_ray_tune_equal_the_serial_agents(tmp_path: Path) -> 
     assert [r["status"] for r in train_all(fanned, RayOptions(), progress=False)] == ["reused", "reused"]
     with pytest.raises(InputError, match="run the evaluate stage"):
         run_benchmark(fanned, stages=("report",), progress=False)
+
+
+def _fake_agent(trial: Any, pipeline: Any, config: dict[str, Any], summary: dict[str, Any] | None = None) -> None:
+    for folder in {trial.out / "agent", trial.agent_path}:
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "agent.json").write_text(
+            json.dumps({"pipeline": pipeline.record(), "config": config, "summary": summary or {}})
+        )
+
+
+def test_a_stopped_ppo_run_is_resumed_and_other_env_settings_are_refused(tmp_path: Path) -> None:
+    from agents.benchmark import _agent_run
+    from generators.configs import config_to_dict
+
+    config = load_benchmark_config(
+        _config_file(tmp_path), ["algos={ppo: {config: configs/agents/ppo.yaml, overrides: [ppo.total_steps=100]}}"]
+    )
+    trial = config.trials()[0]
+    _, pipeline, algo_config = _agent_run(config, trial)
+    recorded = json.loads(json.dumps(config_to_dict(algo_config), default=str))
+    _fake_agent(trial, pipeline, recorded, {"interrupted": True, "env_steps": 40})
+    assert trial_state(config, trial) == "resume"  # a Ctrl-C'd run saved an agent: not the stated budget
+    _fake_agent(trial, pipeline, recorded, {"interrupted": False, "env_steps": 100})
+    assert trial_state(config, trial) == "done"
+    other = pipeline.record()
+    other["env"] = {**other["env"], "reward": "survival"}
+    (trial.out / "agent" / "agent.json").write_text(json.dumps({"pipeline": other, "config": recorded}))
+    with pytest.raises(InputError, match="env.reward: 'survival' vs 'lane_progress'"):
+        trial_state(config, trial)
+
+
+def test_a_report_refuses_agents_other_than_the_evaluated_ones(tmp_path: Path) -> None:
+    from agents.benchmark import _agent_run, agent_fingerprints
+    from generators.configs import config_to_dict
+
+    config = load_benchmark_config(_config_file(tmp_path))
+    for trial in config.trials():
+        _, pipeline, algo_config = _agent_run(config, trial)
+        _fake_agent(trial, pipeline, json.loads(json.dumps(config_to_dict(algo_config), default=str)))
+    matrix = tmp_path / "report" / "matrix"
+    matrix.mkdir(parents=True)
+    (matrix / "results.json").write_text(json.dumps(_fake_matrix(config, 1.0)))
+    (matrix / "agents.json").write_text(json.dumps(agent_fingerprints(config)))
+    (config.trials()[1].agent_path / "policy.safetensors").write_bytes(b"retrained")
+    with pytest.raises(InputError, match=r"1 agent\(s\) differ from the ones .* scored \(first: bc_sim2real_s0\)"):
+        run_benchmark(config, stages=("report",), progress=False)
