@@ -22,7 +22,6 @@ import functools
 import io
 import json
 import math
-import os
 import pickle
 import time
 import zipfile
@@ -44,7 +43,7 @@ from generators.configs import config_from_dict, config_to_dict, rename_deprecat
 from sim2real_env.errors import ConfigError
 from sim2real_env.maps import resolve_map
 from sim2real_env.names import resolve_name
-from sim2real_env.provenance import provenance, write_json_atomic
+from sim2real_env.provenance import atomic_directory, provenance, write_json_atomic
 from sim2real_env.signals import StopFlag
 
 #: The SB3 archive of a run's checkpoint (for ``--resume`` only: loading it unpickles code).
@@ -99,8 +98,9 @@ class PPOConfig:
     bc_init_epochs: int = 10
     #: Maps of the demonstrations (cycled); empty: the pipeline's map.
     bc_init_maps: tuple[str, ...] = ()
-    #: Env steps at the start during which only the value function learns (actor frozen), so that
-    #: the first policy updates use a critic fitted to the cloned policy instead of a random one.
+    #: Env steps at the start during which the actor (features included, as SB3's CnnPolicy shares
+    #: them) and its std are frozen and only the value head learns, so the first policy updates use
+    #: a value head fitted to the cloned policy's returns instead of a random one.
     critic_warmup_steps: int = 0
 
     def __post_init__(self) -> None:
@@ -361,18 +361,11 @@ def _vec_env(pipeline: Pipeline, cfg: PPOConfig) -> Any:
     return VecTransposeImage(VecMonitor(vec))
 
 
-def _save_zip_atomic(model: Any, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    model.save(str(tmp))
-    os.replace(tmp, path)
-
-
 def clone_expert(model: Any, pipeline: Pipeline, cfg: PPOConfig, *, progress: bool = True) -> dict[str, Any]:
     """Fit the actor of an SB3 PPO ``model`` to expert demonstrations driven through ``pipeline``.
 
-    The demonstrations are the behaviour-cloning collector's (noisy executed actions, clean
-    labels), so a BC agent and a BC-initialised PPO agent of one pipeline see the same data.
+    The demonstrations come from the behaviour-cloning collector (noisy executed actions, clean
+    labels) on the BC agent's episode seeds, at PPO's frame skip and episode length.
     Returns what the fit did (samples, final MSE, seconds) for the run's summary.
     """
     from tqdm import tqdm
@@ -443,7 +436,11 @@ def train_ppo(
     if resume:
         if not checkpoint.exists() or not progress_file.exists():
             raise FileNotFoundError(f"--resume: no checkpoint at {checkpoint} (with {progress_file.name})")
-        state = json.loads(progress_file.read_text())
+        # The checkpoint folder holds the state saved with its ppo.zip (written as one folder, so a
+        # kill between the two files cannot pair a model with another step's state); older runs
+        # kept only <out>/progress.json.
+        paired = checkpoint.parent / progress_file.name
+        state = json.loads((paired if paired.exists() else progress_file).read_text())
         diffs = pipeline.differences(state.get("pipeline", {}))
         if diffs:
             raise ConfigError(f"--resume: {out} was trained on another pipeline ({'; '.join(diffs)}); use a new out")
@@ -554,8 +551,20 @@ def train_ppo(
 
     def checkpoint_now() -> None:
         state["wall_s"] = time.perf_counter() - started
-        _save_zip_atomic(model, checkpoint)
-        write_json_atomic(progress_file, state)
+        with atomic_directory(checkpoint.parent) as folder:
+            model.save(str(folder / MODEL_FILE))
+            write_json_atomic(folder / progress_file.name, state)
+        write_json_atomic(progress_file, state)  # the copy readers (reports, plots) use
+
+    def record_update(env_steps: int) -> None:
+        """The SB3 losses of the update made after ``env_steps`` env steps (once per update)."""
+        logged = model.logger.name_to_value
+        updates = state.setdefault("updates", [])
+        if "train/value_loss" in logged and (not updates or updates[-1]["env_steps"] < env_steps):
+            updates.append(
+                {"env_steps": env_steps}
+                | {key.split("/", 1)[1]: float(logged[key]) for key in UPDATE_LOGS if key in logged}
+            )
 
     class Loop(BaseCallback):
         def __init__(self, stop: StopFlag) -> None:
@@ -569,12 +578,10 @@ def train_ppo(
             _set_actor_trainable(model.policy, model.num_timesteps > cfg.critic_warmup_steps)
             # The previous update's losses are still in the logger here (dumped after this hook):
             # kept per update so a collapse can be read off value loss, entropy and KL.
-            logged = model.logger.name_to_value
-            if "train/value_loss" in logged:
-                state.setdefault("updates", []).append(
-                    {"env_steps": int(model.num_timesteps)}
-                    | {key.split("/", 1)[1]: float(logged[key]) for key in UPDATE_LOGS if key in logged}
-                )
+            record_update(int(model.num_timesteps) - cfg.n_steps * cfg.n_envs)
+
+        def _on_training_end(self) -> None:
+            record_update(int(model.num_timesteps))  # the last update, which no rollout follows
 
         def _on_step(self) -> bool:
             for info in self.locals.get("infos", []):

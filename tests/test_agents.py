@@ -407,8 +407,12 @@ def test_ppo_trains_resumes_and_loads(tmp_path: Path) -> None:
     assert progress["best"]["env_steps"] == resumed["best"]["env_steps"] == best["env_steps"]
     assert resumed["best"]["distance_in_lane_m"] == best["distance_in_lane_m"]
     assert load_agent(tmp_path / "best_agent", pipeline=pipeline).algo == "ppo"
-    # A finished run from before best_agent existed: resuming it at its end evaluates once and keeps that.
+    # The checkpoint folder holds the state saved with its ppo.zip, the same as the readers' copy.
+    assert json.loads((tmp_path / "checkpoint" / "progress.json").read_text()) == progress
+    # A finished run from before best_agent (and before the paired state) existed: resuming it at its
+    # end reads <out>/progress.json, evaluates once and keeps that.
     shutil.rmtree(tmp_path / "best_agent")
+    (tmp_path / "checkpoint" / "progress.json").unlink()
     progress.pop("best")
     (tmp_path / "progress.json").write_text(json.dumps(progress))
     again = train_ppo(
