@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Command 1: set everything up (idempotent) and run the main job on defaults (1.6 min on this 2-core machine, ~4 on a slower one).
+# Command 1: set everything up (idempotent) and run the main job on defaults (6.9 min on the 2-core development machine).
 #   ./run.sh [OUT]          the main job, outputs in OUT (default runs/quickstart)
 #   ./run.sh --long [OUT]   first re-train the shipped checkpoints from their recipes (hours), then the main job
 #   SIM2REAL_MAIN_JOB=tiny ./run.sh OUT   the same steps at toy sizes (~2 min; what CI runs)
