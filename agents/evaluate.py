@@ -256,6 +256,23 @@ def evaluate(config: EvalConfig, *, progress: bool = True, ray: RayOptions | Non
     ``ray``: run the (agent, domain, seed) episodes on Ray workers (:mod:`agents.cluster`), each
     reusing its simulator across the episodes of a cell; the results are the serial run's.
     """
+    import torch
+
+    previous_threads = torch.get_num_threads()
+    torch.set_num_threads(INFERENCE_THREADS)
+    try:
+        return _evaluate(config, progress=progress, ray=ray)
+    finally:
+        torch.set_num_threads(previous_threads)
+
+
+#: Threads of agent and generator inference in every evaluation process, serial or Ray worker: a
+#: batch-1 forward pass gains little from more, and a fixed count makes the float results (and so
+#: the episodes) independent of how many workers ran them.
+INFERENCE_THREADS = 1
+
+
+def _evaluate(config: EvalConfig, *, progress: bool, ray: RayOptions | None) -> dict[str, Any]:
     from agents.expert import PurePursuitExpert
 
     out = config.out_dir()
@@ -302,7 +319,7 @@ def evaluate(config: EvalConfig, *, progress: bool = True, ray: RayOptions | Non
                     def policy(obs: np.ndarray, env: Any = env, expert: Any = expert) -> np.ndarray:
                         return expert.act(env)
                 else:
-                    env = _agent_env(config, pipelines[(variant.name, dname)], domain, map_name)
+                    env = _agent_env(config, pipelines[(variant.name, dname)], domain, map_name, INFERENCE_THREADS)
                     policy = loaded[variant.name].act
                 for seed in seeds:
                     cell.append(run_episode(env, policy, seed))
@@ -351,6 +368,9 @@ class _EvalWorker:
         from agents.cluster import pin_threads
 
         pin_threads(threads)
+        import torch
+
+        torch.set_num_threads(INFERENCE_THREADS)  # the serial run's count: the same floats, the same episodes
         self.config, self.threads = config, threads
         self.agents: dict[str, Any] = {}
         self.cell: tuple[str, str, str] | None = None
@@ -378,7 +398,7 @@ class _EvalWorker:
                 self.agents[variant.name] = load_agent(variant.path)  # type: ignore[arg-type]
             agent = self.agents[variant.name]
             pipeline = _effective_pipeline(variant, agent.record["pipeline"], domain)
-            self.env = _agent_env(self.config, pipeline, domain, map_name, threads=self.threads)
+            self.env = _agent_env(self.config, pipeline, domain, map_name, threads=INFERENCE_THREADS)
             self.policy = agent.act
         self.cell = (variant_name, domain_name, map_name)
 
