@@ -531,22 +531,17 @@ def analyse(config: BenchmarkConfig, rows: list[dict[str, Any]]) -> dict[str, An
             matrices = st.score_matrices(rows, algo, domain)
             estimates = st.interval_estimates(matrices, reps, seed)
             out["estimates"][algo][domain] = {k: dataclasses.asdict(v) for k, v in estimates.items()}
-            best = st.compare(rows, algo, domain, reps, seed)
+            if len(matrices) < 2:
+                raise InputError(f"{algo} on {domain} has only pipeline {next(iter(matrices))!r}: nothing to compare")
+            first, second = st.ranked(estimates)[:2]
+            best = st.comparison(rows, algo, domain, matrices, estimates, first, second, reps, seed)
             out["best"][algo][domain] = _comparison_dict(best)
-            pairs = [(config.candidate, other) for other in config.comparisons if other != config.candidate]
-            improvements = st.probability_of_improvement(matrices, pairs, reps, seed)
             out["pairs"][algo][domain] = {}
-            for (x, y), interval in improvements.items():
-                pair = dataclasses.replace(
-                    best,
-                    best=x,
-                    best_iqm=estimates[x].iqm,
-                    runner_up=y,
-                    runner_up_iqm=estimates[y].iqm,
-                    improvement=interval,
-                    best_seeds=matrices[x].shape[0],
-                    runner_up_seeds=matrices[y].shape[0],
-                )
+            for other in config.comparisons:
+                if other == config.candidate:
+                    continue
+                x, y = config.candidate, other
+                pair = st.comparison(rows, algo, domain, matrices, estimates, x, y, reps, seed)
                 out["pairs"][algo][domain][f"{x} vs {y}"] = _comparison_dict(pair)
                 out["sentences"][algo][f"{domain}: {x} vs {y}"] = st.certainty_sentence(pair)
             out["sentences"][algo][f"{domain}: best"] = st.certainty_sentence(best)

@@ -286,6 +286,45 @@ def _episode_counts(rows: Sequence[Mapping[str, Any]], algo: str, domain: str) -
     return len(tasks), len({map_name for map_name, _ in tasks})
 
 
+def ranked(estimates: Mapping[str, Estimates]) -> list[str]:
+    """Pipelines by IQM, best first (ties by name)."""
+    return sorted(estimates, key=lambda pipeline: (-estimates[pipeline].iqm.point, pipeline))
+
+
+def comparison(
+    rows: Sequence[Mapping[str, Any]],
+    algo: str,
+    domain: str,
+    matrices: Mapping[str, np.ndarray],
+    estimates: Mapping[str, Estimates],
+    first: str,
+    second: str,
+    reps: int = DEFAULT_REPS,
+    seed: int = 0,
+) -> Comparison:
+    """``first`` against ``second`` (in :class:`Comparison`'s best / runner-up fields, whichever leads).
+
+    ``matrices`` and ``estimates`` are those of ``rows`` for ``algo`` on ``domain``, computed once by
+    the caller and shared by all its comparisons.
+    """
+    improvement = probability_of_improvement(matrices, [(first, second)], reps, seed)[(first, second)]
+    num_episodes, num_maps = _episode_counts(rows, algo, domain)
+    return Comparison(
+        algo=algo,
+        domain=domain,
+        best=first,
+        best_iqm=estimates[first].iqm,
+        runner_up=second,
+        runner_up_iqm=estimates[second].iqm,
+        improvement=improvement,
+        best_seeds=matrices[first].shape[0],
+        runner_up_seeds=matrices[second].shape[0],
+        num_episodes=num_episodes,
+        num_maps=num_maps,
+        reps=reps,
+    )
+
+
 def compare(
     rows: Sequence[Mapping[str, Any]], algo: str, domain: str, reps: int = DEFAULT_REPS, seed: int = 0
 ) -> Comparison:
@@ -299,24 +338,8 @@ def compare(
             f"{algo} on {domain} has only pipeline {next(iter(matrices))!r}: a comparison needs two or more"
         )
     estimates = interval_estimates(matrices, reps, seed)
-    ranked = sorted(estimates, key=lambda pipeline: (-estimates[pipeline].iqm.point, pipeline))
-    best, runner_up = ranked[0], ranked[1]
-    improvement = probability_of_improvement(matrices, [(best, runner_up)], reps, seed)[(best, runner_up)]
-    num_episodes, num_maps = _episode_counts(rows, algo, domain)
-    return Comparison(
-        algo=algo,
-        domain=domain,
-        best=best,
-        best_iqm=estimates[best].iqm,
-        runner_up=runner_up,
-        runner_up_iqm=estimates[runner_up].iqm,
-        improvement=improvement,
-        best_seeds=matrices[best].shape[0],
-        runner_up_seeds=matrices[runner_up].shape[0],
-        num_episodes=num_episodes,
-        num_maps=num_maps,
-        reps=reps,
-    )
+    best, runner_up = ranked(estimates)[:2]
+    return comparison(rows, algo, domain, matrices, estimates, best, runner_up, reps, seed)
 
 
 def best_per_domain(

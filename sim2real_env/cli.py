@@ -26,24 +26,22 @@ def _cameras(text: str) -> tuple[tuple[int, int], ...]:
     return tuple(_camera(c.strip()) for c in text.split(","))
 
 
-def _workers(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"--workers must be an integer >= 1, got {text!r}")
-    return value
+def _at_least(option: str, low: int) -> Callable[[str], int]:
+    """An argparse type: an integer >= ``low``, or an error naming ``option`` and what it got."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = low - 1
+        if value < low:
+            raise argparse.ArgumentTypeError(f"{option} must be an integer >= {low}, got {text!r}")
+        return value
+
+    return parse
 
 
-def _max_steps(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"--max-steps must be an integer >= 1, got {text!r}")
-    return value
+_workers, _max_steps, _seed = _at_least("--workers", 1), _at_least("--max-steps", 1), _at_least("--seed", 0)
 
 
 def _fraction(text: str) -> float:
@@ -53,16 +51,6 @@ def _fraction(text: str) -> float:
         value = -1.0
     if not 0.0 < value <= 1.0:
         raise argparse.ArgumentTypeError(f"--crop must be a fraction in (0, 1], got {text!r}")
-    return value
-
-
-def _seed(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"--seed must be an integer >= 0, got {text!r}")
     return value
 
 
