@@ -37,6 +37,7 @@ from sim2real_env.errors import ConfigError, InputError
 from sim2real_env.maps import resolve_map
 from sim2real_env.names import resolve_name
 from sim2real_env.provenance import provenance, write_json_atomic
+from sim2real_env.rollout import rollout
 
 WEIGHTS_FILE = "policy.safetensors"
 SOURCES = ("rollout", "harvest")
@@ -191,6 +192,57 @@ class BCAgent:
 # -- data ---------------------------------------------------------------------------------------
 
 
+class _Envs:
+    """One env per map for a whole BC run (demonstrations, DAgger rounds and closed-loop checks).
+
+    Every episode starts with a seeded reset, so reusing an env changes no episode; it saves
+    building the simulator and loading the generator again for every round.
+    """
+
+    def __init__(self, pipeline: Pipeline, episode_actions: int) -> None:
+        self.pipeline, self.episode_actions = pipeline, episode_actions
+        self.envs: dict[str, Any] = {}
+
+    def __call__(self, map_name: str) -> Any:
+        if map_name not in self.envs:
+            self.envs[map_name] = self.pipeline.make_env(map_name=map_name, episode_length=self.episode_actions)
+        return self.envs[map_name]
+
+    def close(self) -> None:
+        for env in self.envs.values():
+            env.close()
+        self.envs.clear()
+
+
+def _collect_episode(
+    env: Any,
+    seed: int,
+    *,
+    policy: BCPolicy | None,
+    beta: float,
+    noise: float,
+    frames: list[np.ndarray],
+    labels: list[np.ndarray],
+    bar: Any,
+) -> None:
+    """One seeded episode; every visited frame is labelled with the clean expert action."""
+    expert = PurePursuitExpert()
+    rng = np.random.default_rng(seed)
+
+    def act(obs: np.ndarray) -> np.ndarray:
+        label = expert.act(env)
+        frames.append(obs)
+        labels.append(label)
+        if policy is None or rng.random() < beta:
+            executed = label + rng.normal(0.0, noise, size=2) if noise > 0 else label
+        else:
+            with torch.no_grad():
+                executed = policy(torch.from_numpy(obs[None]))[0].numpy()
+        return np.clip(executed, -1, 1).astype(np.float32)
+
+    rollout(env, act, seed=seed, on_step=lambda step: bar.update(1))
+
+
 def _collect(
     pipeline: Pipeline,
     cfg: BCConfig,
@@ -200,35 +252,22 @@ def _collect(
     beta: float,
     noise: float,
     bar: Any,
+    envs: _Envs | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Drive one episode per seed, executing expert (share ``beta``) or policy actions; label all."""
+    """Drive one episode per seed, executing expert (share ``beta``) or policy actions; label all.
+
+    ``envs``: the run's envs (built here, and closed again, when not given).
+    """
     maps = cfg.maps or (pipeline.env_config().map_name,)
     frames: list[np.ndarray] = []
     labels: list[np.ndarray] = []
-    envs: dict[str, Any] = {}
+    own = envs is None
+    envs = envs or _Envs(pipeline, cfg.episode_actions)
     for i, seed in enumerate(seeds):
-        map_name = maps[i % len(maps)]
-        if map_name not in envs:
-            envs[map_name] = pipeline.make_env(map_name=map_name, episode_length=cfg.episode_actions)
-        env = envs[map_name]
-        expert = PurePursuitExpert()
-        rng = np.random.default_rng(seed)
-        obs, _ = env.reset(seed=seed)
-        while True:
-            label = expert.act(env)
-            frames.append(obs)
-            labels.append(label)
-            if policy is None or rng.random() < beta:
-                executed = label + rng.normal(0.0, noise, size=2) if noise > 0 else label
-            else:
-                with torch.no_grad():
-                    executed = policy(torch.from_numpy(obs[None]))[0].numpy()
-            obs, _, terminated, truncated, _ = env.step(np.clip(executed, -1, 1).astype(np.float32))
-            bar.update(1)
-            if terminated or truncated:
-                break
-    for env in envs.values():
-        env.close()
+        env = envs(maps[i % len(maps)])
+        _collect_episode(env, seed, policy=policy, beta=beta, noise=noise, frames=frames, labels=labels, bar=bar)
+    if own:
+        envs.close()
     return np.stack(frames), np.stack(labels).astype(np.float32)
 
 
@@ -279,7 +318,7 @@ def _harvest_data(pipeline: Pipeline, cfg: BCConfig) -> tuple[np.ndarray, np.nda
     if pipeline.checkpoint is not None:
         generator = load_generator(pipeline.checkpoint, direction=GENERATOR_DIRECTION[pipeline.name])
         frames = translate_in_batches(generator, frames)
-    frames = resize_frames(np.ascontiguousarray(frames[:, pipeline.preprocess.crop_top :]), pipeline.preprocess.resize)
+    frames = pipeline.preprocess.frames(frames)  # the wrappers' crop and resize, offline
     wheels = np.array([[float(r["expert_left"]), float(r["expert_right"])] for r in rows])
     return frames, action_from_wheels(wheels, config.action_space, config.steer_scale)
 
@@ -337,6 +376,7 @@ def train_bc(pipeline: Pipeline, cfg: BCConfig, out: Path, *, progress: bool = T
     total_steps = cfg.episode_actions * (cfg.val_episodes + (cfg.demo_episodes if cfg.source == "rollout" else 0))
     total_steps += cfg.episode_actions * cfg.dagger_rounds * cfg.dagger_episodes
     bar = tqdm(total=total_steps, desc="bc collect", unit="step", disable=not progress)
+    envs = _Envs(pipeline, cfg.episode_actions)  # one per map for the whole run
     # Held-out states: expert-driven with the same noise, seeds disjoint from training seeds.
     val_frames, val_labels = _collect(
         pipeline,
@@ -346,6 +386,7 @@ def train_bc(pipeline: Pipeline, cfg: BCConfig, out: Path, *, progress: bool = T
         beta=1.0,
         noise=cfg.action_noise_std,
         bar=bar,
+        envs=envs,
     )
     if cfg.source == "rollout":
         frames, labels = _collect(
@@ -356,6 +397,7 @@ def train_bc(pipeline: Pipeline, cfg: BCConfig, out: Path, *, progress: bool = T
             beta=1.0,
             noise=cfg.action_noise_std,
             bar=bar,
+            envs=envs,
         )
     else:
         frames, labels = _harvest_data(pipeline, cfg)
@@ -368,7 +410,9 @@ def train_bc(pipeline: Pipeline, cfg: BCConfig, out: Path, *, progress: bool = T
         if round_index > 0:
             beta = cfg.dagger_beta**round_index
             seeds = episode_seeds("bc_dagger", cfg.seed, cfg.dagger_episodes, offset=round_index * 100)
-            new_frames, new_labels = _collect(pipeline, cfg, seeds, policy=policy, beta=beta, noise=0.0, bar=bar)
+            new_frames, new_labels = _collect(
+                pipeline, cfg, seeds, policy=policy, beta=beta, noise=0.0, bar=bar, envs=envs
+            )
             frames = np.concatenate([frames, new_frames])
             labels = np.concatenate([labels, new_labels])
         for _ in range(cfg.epochs):
@@ -389,14 +433,14 @@ def train_bc(pipeline: Pipeline, cfg: BCConfig, out: Path, *, progress: bool = T
             bar.set_postfix(round=round_index, mse=f"{loss:.4f}", val_mae=f"{val:.3f}")
         closed: dict[str, float] = {}
         if cfg.eval_episodes:
-            env = pipeline.make_env(map_name=eval_map, episode_length=cfg.episode_actions)
+            env = envs(eval_map)
             agent = BCAgent(policy, shape, {})
             results = [run_episode(env, agent.act, s) for s in episode_seeds("bc_eval", cfg.seed, cfg.eval_episodes)]
-            env.close()
             closed = summarize(results)
             for key in ("distance_m", "distance_in_lane_m", "out_of_lane_fraction", "survival_s"):
                 writer.add_scalar(f"closed_loop/{key}", closed[key], round_index)
         history[-1]["closed_loop"] = closed
+    envs.close()
     bar.close()
     writer.close()
     wall = time.perf_counter() - started

@@ -1,19 +1,23 @@
-"""``sim2real drive``: run the expert on a map, write a video of the camera and a summary."""
+"""Expert drives: ``sim2real drive`` (a video of the camera and a summary) and the frames of one drive.
+
+:func:`expert_drive_frames` is the frame source that the flicker measure of
+``generators.image_metrics`` is handed (generators build no simulator themselves).
+"""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
-import gymnasium as gym
 import numpy as np
 from tqdm import tqdm
 
 from agents.expert import ExpertConfig, PurePursuitExpert
-from sim2real_env.env import ENV_ID
+from sim2real_env.env import EnvConfig
 from sim2real_env.errors import ConfigError
+from sim2real_env.make import build_env
 from sim2real_env.provenance import provenance, write_json_atomic, write_text_atomic
+from sim2real_env.rollout import Step, rollout
 from sim2real_env.video import write_video
 
 
@@ -32,32 +36,45 @@ def drive(
         raise ConfigError(f"drive: steps must be >= 1, got {steps}")
     if video_format not in ("mp4", "gif"):
         raise ConfigError(f"drive: video format must be 'mp4' or 'gif', got {video_format!r}")
-    env = gym.make(ENV_ID, map_name=map_name, camera_width=camera[0], camera_height=camera[1], episode_length=steps)
+    env = build_env(EnvConfig(map_name=map_name, camera_width=camera[0], camera_height=camera[1], episode_length=steps))
     expert = PurePursuitExpert(ExpertConfig(wheel_noise_std=wheel_noise_std), seed=seed)
-    obs, info = env.reset(seed=seed)
-    frames = [obs]
+    frames: list[np.ndarray] = []
     lateral: list[float] = []
     heading: list[float] = []
     failures: list[str] = []
+    visited: set[tuple[int, int]] = set()
     distance = 0.0
-    step_time = 0.0
-    visited = {info["tile"]}
-    for _ in tqdm(range(steps), unit="step", disable=not progress, desc=f"drive {map_name}"):
-        action = expert.act(env)
-        start = time.perf_counter()
-        obs, _, terminated, truncated, info = env.step(action)
-        step_time += time.perf_counter() - start
-        frames.append(obs)
+    bar = tqdm(total=steps, unit="step", disable=not progress, desc=f"drive {map_name}")
+
+    def first(obs: np.ndarray, info: dict[str, Any], episode: int) -> None:
+        if episode == 0:  # the video runs on across a restart: the restart's first frame is not shown
+            frames.append(obs)
+            visited.add(info["tile"])
+
+    def record(step: Step) -> None:
+        nonlocal distance
+        frames.append(step.next_obs)
+        info = step.info
         distance += info["progress_m"]
         visited.add(info["tile"])
         if info["in_lane"]:
             lateral.append(abs(info["lane_lateral_m"]))
             heading.append(abs(info["lane_heading_rad"]))
-        if terminated:
+        if step.terminated:
             failures.append(info["termination"])
-            obs, info = env.reset()
-        elif truncated:
-            break
+        bar.update(1)
+
+    run = rollout(
+        env,
+        lambda obs: expert.act(env),
+        seed=seed,
+        max_steps=steps,
+        restart="on_termination",
+        on_reset=first,
+        on_step=record,
+    )
+    bar.close()
+    step_time = run.step_s
     drivable = {tuple(t["coords"]) for t in env.unwrapped.sim.drivable_tiles}  # type: ignore[attr-defined]
     fps = env.metadata["render_fps"]
     env.close()
@@ -86,3 +103,23 @@ def drive(
     lines += ["", f"Produced by `{summary['provenance']['command']}` at git {summary['provenance']['git_sha']}."]
     write_text_atomic(out / "summary.md", "\n".join(lines) + "\n")
     return summary
+
+
+def expert_drive_frames(map_name: str, steps: int, seed: int = 0) -> np.ndarray:
+    """``(N, 120, 160, 3)`` uint8 camera frames of the pure-pursuit expert driving ``steps`` steps.
+
+    The first frame is the reset's; the drive stops early if the episode ends (``N <= steps + 1``).
+    """
+    env = build_env(EnvConfig(map_name=map_name, episode_length=steps + 1))
+    expert = PurePursuitExpert()
+    frames: list[np.ndarray] = []
+    rollout(
+        env,
+        lambda obs: expert.act(env),
+        seed=seed,
+        max_steps=steps,
+        on_reset=lambda obs, info, episode: frames.append(obs),
+        on_step=lambda step: frames.append(step.next_obs),
+    )
+    env.close()
+    return np.stack(frames)

@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from sim2real_env.rollout import EpisodeEnd, Step, rollout
+
 OUT_OF_LANE_M = 0.10
 
 #: Disjoint episode-seed ranges (x 1000 per config seed), so no evaluation starts where training did.
@@ -150,16 +152,19 @@ def run_episode(
     on_step: Callable[[np.ndarray, dict[str, Any]], None] | None = None,
 ) -> EpisodeResult:
     """Drive one seeded episode with ``policy(obs) -> action`` and measure it."""
-    obs, info = env.reset(seed=seed, options=options)
     tracker = EpisodeTracker(seed, env.unwrapped.config.map_name, step_seconds(env))
-    while True:
-        action = policy(obs)
-        obs, reward, terminated, truncated, info = env.step(action)
-        tracker.update(float(reward), info)
+    ending: list[str | None] = [None]
+
+    def record(step: Step) -> None:
+        tracker.update(step.reward, step.info)
         if on_step is not None:
-            on_step(obs, info)
-        if terminated or truncated:
-            return tracker.result("time_limit" if truncated and not terminated else None)
+            on_step(step.next_obs, step.info)
+
+    def end(episode: EpisodeEnd) -> None:
+        ending[0] = "time_limit" if episode.truncated and not episode.terminated else None
+
+    rollout(env, policy, seed=seed, options=options, on_step=record, on_episode_end=end)
+    return tracker.result(ending[0])
 
 
 def summarize(results: list[EpisodeResult]) -> dict[str, float]:

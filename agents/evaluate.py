@@ -236,8 +236,8 @@ def _agent_env(config: EvalConfig, pipeline: Pipeline, domain: Domain, map_name:
     base = {k: v for k, v in pipeline.env.items() if k in OBSERVATION_FIELDS and k not in domain.env}
     frame_skip = int(domain.env.get("frame_skip", base.get("frame_skip", 1)))
     length = max(1, config.episode_frames // frame_skip)
-    env = domain.make_env(map_name=map_name, episode_length=length, **base)
-    return pipeline.wrap(env, threads=threads)
+    env_config = domain.env_config(map_name=map_name, episode_length=length, **base)
+    return pipeline.make_env(config=env_config, image_ops=domain.image, threads=threads)
 
 
 def _expert_env(config: EvalConfig, domain: Domain, map_name: str) -> Any:
@@ -352,9 +352,12 @@ def _evaluate(config: EvalConfig, *, progress: bool, ray: RayOptions | None) -> 
     results["provenance"] = provenance()
     write_json_atomic(out / "results.json", results)  # episodes are safe before the image metrics run
     if config.image_metrics:
+        from agents.drive import expert_drive_frames
         from generators.image_metrics import image_metrics_from_config
 
-        results["image_metrics"] = image_metrics_from_config(config.image_metrics, out)
+        results["image_metrics"] = image_metrics_from_config(
+            config.image_metrics, out, drive_frames=expert_drive_frames
+        )
         write_json_atomic(out / "results.json", results)
     _plots(config, results, samples, out)
     write_text_atomic(out / "report.md", render_report(config, results))

@@ -25,18 +25,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import gymnasium as gym
 import numpy as np
 from tqdm import tqdm
 
 from agents.expert import ExpertConfig, PurePursuitExpert
-from sim2real_env import ENV_ID
 from sim2real_env.checks import check_ints
 from sim2real_env.env import EnvConfig
 from sim2real_env.errors import ConfigError, Sim2RealError
+from sim2real_env.make import build_env
 from sim2real_env.maps import resolve_map
 from sim2real_env.paired import PairedRenderer
 from sim2real_env.provenance import provenance, remove_partial_files, write_json_atomic, write_text_atomic
+from sim2real_env.rollout import rollout
 from sim2real_env.video import write_png
 
 if TYPE_CHECKING:
@@ -169,7 +169,7 @@ def harvest(out: Path, config: HarvestConfig, progress: bool = True, ray: RayOpt
         todo = []
     for map_name, episode in todo:
         if map_name not in envs:
-            env = gym.make(ENV_ID, config=config.env_config(map_name))
+            env = build_env(config.env_config(map_name))
             envs[map_name] = (env, PairedRenderer(env, seed=config.seed))
         if not claimed:
             _claim(out, config)
@@ -214,7 +214,7 @@ class _HarvestWorker:
     def episode(self, map_name: str, episode: int) -> tuple[str, int, list[dict[str, Any]], list[tuple[str, Any]]]:
         """Record one episode; returns ``(map, episode, rows, [(relative PNG path, image), ...])``."""
         if map_name not in self.envs:
-            env = gym.make(ENV_ID, config=self.config.env_config(map_name))
+            env = build_env(self.config.env_config(map_name))
             self.envs[map_name] = (env, PairedRenderer(env, seed=self.config.seed))
         env, renderer = self.envs[map_name]
         seed = self.config.episode_seed(map_name, episode)
@@ -271,9 +271,17 @@ def _record_episode(
 ) -> list[dict[str, Any]]:
     clean_expert = PurePursuitExpert(ExpertConfig())
     noise = np.random.default_rng(seed)
-    obs, info = env.reset(seed=seed)
     rows: list[dict[str, Any]] = []
-    for step in range(config.steps_per_episode):
+    latest: dict[str, Any] = {}  # the info of the observation the next action is chosen on
+
+    def keep_info(info: dict[str, Any]) -> None:
+        latest["info"] = info
+
+    def act(obs: np.ndarray) -> np.ndarray:
+        # Runs before the step: the frame and the paired renders show the state the action is chosen in.
+        step = int(latest.get("step", 0))
+        latest["step"] = step + 1
+        info = latest["info"]
         expert_action = clean_expert.act(env)
         applied = np.clip(expert_action + noise.normal(0.0, config.noise_std, size=2), -1, 1).astype(np.float32)
         if step % config.every == 0:
@@ -302,12 +310,18 @@ def _record_episode(
                 }
             )
             bar.update(1)
-        obs, _, terminated, truncated, info = env.step(applied)
-        if terminated or truncated:
-            if terminated:  # noise pushed it off the road: start again in the lane
-                obs, info = env.reset()
-            else:
-                break
+        return applied
+
+    # Noise that pushes the robot off the road starts it again in the lane; the time limit ends it.
+    rollout(
+        env,
+        act,
+        seed=seed,
+        max_steps=config.steps_per_episode,
+        restart="on_termination",
+        on_reset=lambda obs, info, restart: keep_info(info),
+        on_step=lambda step: keep_info(step.info),
+    )
     return rows
 
 

@@ -30,10 +30,12 @@ from typing import Any
 
 import gymnasium as gym
 
-from generators.configs import config_from_dict, config_to_dict
+from generators.configs import config_to_dict
 from sim2real_env.env import EnvConfig
 from sim2real_env.errors import ConfigError, InputError, Sim2RealError
+from sim2real_env.make import GeneratorStage, build_env
 from sim2real_env.names import resolve_name
+from sim2real_env.preprocess import Preprocess as Preprocess  # re-exported: its home before the one builder
 
 PIPELINES: tuple[str, ...] = ("raw", "randomized", "augmented", "sim2real", "sim2real_randomized", "canonicalized")
 CANONICALIZE_SOURCES: tuple[str, ...] = ("randomized", "distorted")
@@ -59,36 +61,6 @@ GENERATOR_DIRECTION = {"sim2real": "sim->real", "sim2real_randomized": "sim->rea
 
 #: Pipelines whose simulator renders with upstream domain randomization.
 RANDOMIZED_PIPELINES: tuple[str, ...] = ("randomized", "sim2real_randomized")
-
-
-@dataclass(frozen=True)
-class Preprocess:
-    """Agent-side preprocessing, applied after any generator: crop rows, resize, stack frames."""
-
-    #: Rows cut from the top (the horizon and sky carry no lane information).
-    crop_top: int = 40
-    #: ``[height, width]`` after cropping (INTER_AREA).
-    resize: tuple[int, int] = (40, 80)
-    #: Consecutive frames stacked along channels (gives the policy velocity).
-    frame_stack: int = 3
-
-    def __post_init__(self) -> None:
-        if isinstance(self.crop_top, bool) or not isinstance(self.crop_top, int) or self.crop_top < 0:
-            raise ConfigError(f"preprocess.crop_top must be an integer >= 0, got {self.crop_top!r}")
-        if (
-            not isinstance(self.resize, tuple)
-            or len(self.resize) != 2
-            or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 8 for v in self.resize)
-        ):
-            raise ConfigError(f"preprocess.resize must be [height, width], integers >= 8, got {self.resize!r}")
-        stack = self.frame_stack
-        if isinstance(stack, bool) or not isinstance(stack, int) or not 1 <= stack <= 8:
-            raise ConfigError(f"preprocess.frame_stack must be an integer in [1, 8], got {self.frame_stack!r}")
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any] | None) -> Preprocess:
-        """From a mapping; unknown keys are an error naming the key."""
-        return config_from_dict(cls, values or {}, "preprocess")
 
 
 class PipelineMismatchError(Sim2RealError, ValueError):
@@ -227,38 +199,34 @@ class Pipeline:
 
     # -- building envs ------------------------------------------------------------------------
 
-    def wrap(self, env: gym.Env[Any, Any], *, device: str = "cpu", threads: int = 2) -> gym.Env[Any, Any]:
-        """Put this pipeline's generator and preprocessing on ``env`` (a camera-frame env).
-
-        Used both by :meth:`make_env` and by evaluation, whose domains build their own base env
-        (e.g. a real-proxy camera) and then show the agent what its pipeline would.
-        """
-        from sim2real_env.domains import RandomImageOps
-        from sim2real_env.preprocess import ChannelFrameStack, CropObservation, ResizeObservation
-        from sim2real_env.wrappers import CanonicalizeObservation, Sim2RealObservation
-
-        if self.name == "augmented":
-            env = RandomImageOps(env)
+    def build_options(self, *, device: str = "cpu", threads: int = 2) -> dict[str, Any]:
+        """Keywords of :func:`sim2real_env.make.build_env` that put this pipeline's wrappers on an env."""
+        options: dict[str, Any] = {"augment": self.name == "augmented", "preprocess": self.preprocess}
         if self.checkpoint is not None:
-            from generators.checkpoint import load_generator
+            stage = GeneratorStage(self.checkpoint, device=device, threads=threads)
+            options["canonicalize" if self.name == "canonicalized" else "translate"] = stage
+        return options
 
-            direction = GENERATOR_DIRECTION[self.name]
-            generator = load_generator(self.checkpoint, direction=direction, device="cpu")
-            wrapper = CanonicalizeObservation if self.name == "canonicalized" else Sim2RealObservation
-            env = wrapper(env, generator, device=device, threads=threads)
-        pre = self.preprocess
-        if pre.crop_top:
-            env = CropObservation(env, pre.crop_top)
-        env = ResizeObservation(env, pre.resize)
-        if pre.frame_stack > 1:
-            env = ChannelFrameStack(env, pre.frame_stack)
-        return env
+    def make_env(
+        self,
+        *,
+        device: str = "cpu",
+        threads: int = 2,
+        config: EnvConfig | None = None,
+        image_ops: tuple[dict[str, Any], ...] = (),
+        **env_overrides: Any,
+    ) -> gym.Env[Any, Any]:
+        """The simulator env with this pipeline's wrappers (``env_overrides``: map, episode length...).
 
-    def make_env(self, *, device: str = "cpu", threads: int = 2, **env_overrides: Any) -> gym.Env[Any, Any]:
-        """The simulator env with this pipeline's wrappers (``env_overrides``: map, episode length...)."""
-        from sim2real_env.env import DuckietownEnv
-
-        return self.wrap(DuckietownEnv(self.env_config(**env_overrides)), device=device, threads=threads)
+        Evaluation shows an agent a domain's camera instead: ``config`` (the domain's env config)
+        then replaces the pipeline's, and ``image_ops`` are the domain's image chain, applied
+        before the pipeline's generator and preprocessing.
+        """
+        if config is not None and env_overrides:
+            raise ConfigError("Pipeline.make_env: give either config or env overrides, not both")
+        if config is None:
+            config = self.env_config(**env_overrides)
+        return build_env(config, image_ops=image_ops, **self.build_options(device=device, threads=threads))
 
     def with_env(self, **env: Any) -> Pipeline:
         """Same pipeline, other non-observation env fields (e.g. the map)."""

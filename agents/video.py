@@ -6,15 +6,16 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import gymnasium as gym
 import numpy as np
 from tqdm import tqdm
 
 from agents.expert import PurePursuitExpert
 from generators.checkpoint import load_generator
-from sim2real_env.env import ENV_ID
+from sim2real_env.env import EnvConfig
 from sim2real_env.errors import ConfigError
+from sim2real_env.make import build_env
 from sim2real_env.provenance import provenance, write_json_atomic
+from sim2real_env.rollout import Step, rollout
 from sim2real_env.video import VIDEO_FORMATS, labelled_grid, write_png, write_video
 from sim2real_env.wrappers import Sim2RealObservation
 
@@ -47,8 +48,8 @@ def side_by_side_video(
     if not checkpoints:
         raise ConfigError("video: give at least one checkpoint")
     generators = [load_generator(c, direction="sim->real") for c in checkpoints]
-    base = gym.make(
-        ENV_ID, map_name=map_name, camera_width=camera[0], camera_height=camera[1], episode_length=steps + 1
+    base = build_env(
+        EnvConfig(map_name=map_name, camera_width=camera[0], camera_height=camera[1], episode_length=steps + 1)
     )
     env = Sim2RealObservation(base, generators[0], keep_original=True)
     # The other generators translate the same simulator frame through the same resize logic.
@@ -59,13 +60,23 @@ def side_by_side_video(
         sim = info["untranslated_obs"]
         return [sim, translated, *(w.observation(sim) for w in others)]
 
-    translated, info = env.reset(seed=seed)
-    frames = [panels(translated, info)]
-    for _ in tqdm(range(steps), unit="step", disable=not progress, desc=f"video {map_name}"):
-        translated, _, terminated, truncated, info = env.step(expert.act(env))
-        frames.append(panels(translated, info))
-        if terminated or truncated:
-            translated, info = env.reset()
+    frames: list[list[np.ndarray]] = []
+    bar = tqdm(total=steps, unit="step", disable=not progress, desc=f"video {map_name}")
+
+    def record(step: Step) -> None:
+        frames.append(panels(step.next_obs, step.info))
+        bar.update(1)
+
+    rollout(
+        env,
+        lambda obs: expert.act(env),
+        seed=seed,
+        max_steps=steps,
+        restart="always",  # a restart's first frame is not shown: the video runs on
+        on_reset=lambda obs, info, episode: frames.append(panels(obs, info)) if episode == 0 else None,
+        on_step=record,
+    )
+    bar.close()
     fps = env.metadata.get("render_fps", 30)
     env.close()
     count = write_video(out, (np.concatenate(f, axis=1) for f in frames), fps=fps, scale=scale)

@@ -9,33 +9,25 @@ GL buffers and meshes) and the RSS after the cell.
 from __future__ import annotations
 
 import statistics
-import time
 from pathlib import Path
 from typing import Any
 
-import gymnasium as gym
 import psutil
 
 from agents.expert import PurePursuitExpert
 from sim2real_env._compat import load_simulator
-from sim2real_env.env import ENV_ID
+from sim2real_env.env import EnvConfig
 from sim2real_env.errors import ConfigError
+from sim2real_env.make import build_env
 from sim2real_env.maps import resolve_map
 from sim2real_env.provenance import provenance, write_json_atomic, write_text_atomic
+from sim2real_env.rollout import rollout
 
 
 def _time_steps(env: Any, steps: int, seed: int) -> float:
     expert = PurePursuitExpert()
-    env.reset(seed=seed)
-    elapsed = 0.0
-    for _ in range(steps):
-        action = expert.act(env)
-        start = time.perf_counter()
-        _, _, terminated, truncated, _ = env.step(action)
-        elapsed += time.perf_counter() - start
-        if terminated or truncated:
-            env.reset()
-    return steps / elapsed
+    run = rollout(env, lambda obs: expert.act(env), seed=seed, max_steps=steps, restart="always")
+    return steps / run.step_s
 
 
 def run(
@@ -59,13 +51,16 @@ def run(
         for width, height in cameras:
             for domain_rand in randomization:
                 rss_before = process.memory_info().rss
-                env = gym.make(
-                    ENV_ID,
-                    map_name=map_name,
-                    camera_width=width,
-                    camera_height=height,
-                    domain_rand=domain_rand,
-                    episode_length=10**6,
+                # A private simulator: the cell measures what building one costs, not the pool.
+                env = build_env(
+                    EnvConfig(
+                        map_name=map_name,
+                        camera_width=width,
+                        camera_height=height,
+                        domain_rand=domain_rand,
+                        episode_length=10**6,
+                    ),
+                    reuse_simulator=False,
                 )
                 rss_created = process.memory_info().rss
                 _time_steps(env, 20, seed=0)  # warm-up: texture uploads, caches

@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -163,22 +164,10 @@ def temporal_change(frames: np.ndarray) -> float:
     return float(np.abs(np.diff(frames.astype(np.int16), axis=0)).mean())
 
 
-def expert_drive_frames(map_name: str, steps: int, seed: int = 0) -> np.ndarray:
-    """Camera frames (160x120) of the pure-pursuit expert driving ``steps`` steps."""
-    from agents.expert import PurePursuitExpert
-    from sim2real_env.env import DuckietownEnv, EnvConfig
-
-    env = DuckietownEnv(EnvConfig(map_name=map_name, episode_length=steps + 1))
-    expert = PurePursuitExpert()
-    obs, _ = env.reset(seed=seed)
-    frames = [obs]
-    for _ in range(steps):
-        obs, _, terminated, truncated, _ = env.step(expert.act(env))
-        frames.append(obs)
-        if terminated or truncated:
-            break
-    env.close()
-    return np.stack(frames)
+#: Where the flicker measure's frames come from: ``(map_name, steps, seed) -> (N, H, W, 3)`` uint8
+#: camera frames along one drive (``agents.drive.expert_drive_frames``: the expert's). The caller
+#: drives; this module builds no simulator.
+FrameSource = Callable[[str, int, int], np.ndarray]
 
 
 # -- the whole set ---------------------------------------------------------------------------------
@@ -262,6 +251,7 @@ def image_metrics(
     seed: int = 0,
     segmenter: str | Path | None = None,
     baselines: bool = True,
+    drive_frames: FrameSource,
 ) -> dict[str, Any]:
     """One table over sim->real generators (plus the identity and colour-transfer baselines).
 
@@ -270,7 +260,8 @@ def image_metrics(
     features, for the full frame and for the road (bottom half); the domain-classifier accuracy;
     the robot's colour-threshold scores per marking; the per-class IoU of a frozen lane-marking
     segmenter (when ``segmenter`` is given; a ``sim2real train-segmenter`` checkpoint, ideally not
-    the one a method trained against); and the flicker ratio along an expert drive.
+    the one a method trained against); and the flicker ratio along a drive of ``drive_steps``
+    steps on ``drive_map`` whose frames ``drive_frames(drive_map, drive_steps, seed)`` gives.
     Writes ``image_metrics_samples.png`` (sim | each method | a real frame) to ``out``.
     """
     from generators.data import FolderSpec, default_real_dir, load_images
@@ -290,7 +281,7 @@ def image_metrics(
     real_features = {
         (space, region): f(real, region=region) for space, f in features.items() for region in ("full", "road")
     }
-    drive = expert_drive_frames(drive_map, drive_steps, seed)
+    drive = drive_frames(drive_map, drive_steps, seed)
     methods: dict[str, Any] = {}
     samples: dict[str, np.ndarray] = {}
     for name, generator in generators.items():
@@ -354,13 +345,14 @@ def check_image_metrics_section(section: Any) -> None:
         )
 
 
-def image_metrics_from_config(section: dict[str, Any], out: Path) -> dict[str, Any]:
-    """``image_metrics:`` section of an eval config -> :func:`image_metrics`."""
+def image_metrics_from_config(section: dict[str, Any], out: Path, *, drive_frames: FrameSource) -> dict[str, Any]:
+    """``image_metrics:`` section of an eval config -> :func:`image_metrics` (``drive_frames``: see there)."""
     check_image_metrics_section(section)
     return image_metrics(
         section["checkpoint"],
         section["harvest"],
         out,
+        drive_frames=drive_frames,
         **{k: v for k, v in section.items() if k not in ("checkpoint", "harvest")},
     )
 

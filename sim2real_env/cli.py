@@ -360,6 +360,7 @@ def _named_checkpoints(items: list[str], flag: str = "--checkpoint") -> dict[str
 
 
 def _cmd_image_metrics(args: argparse.Namespace) -> int:
+    from agents.drive import expert_drive_frames
     from generators.image_metrics import image_metrics, render_image_metrics
     from sim2real_env.provenance import provenance, write_json_atomic, write_text_atomic
 
@@ -376,6 +377,7 @@ def _cmd_image_metrics(args: argparse.Namespace) -> int:
         seed=args.seed,
         segmenter=args.segmenter,
         baselines=not args.no_baselines,
+        drive_frames=expert_drive_frames,
     )
     metrics["provenance"] = provenance()
     write_json_atomic(out / "image_metrics.json", metrics)

@@ -277,13 +277,10 @@ class Domain:
         return EnvConfig.from_dict({**base, "domain_rand": False, "distortion": False, **self.env})
 
     def make_env(self, **base: Any) -> gym.Env[np.ndarray, Any]:
-        """The domain's camera-frame env (before any agent pipeline)."""
-        from sim2real_env.env import DuckietownEnv
+        """The domain's camera-frame env (before any agent pipeline), from the one builder."""
+        from sim2real_env.make import build_env
 
-        env: gym.Env[np.ndarray, Any] = DuckietownEnv(self.env_config(**base))
-        if self.image:
-            env = DomainImage(env, self.image)
-        return env
+        return build_env(self.env_config(**base), image_ops=self.image)
 
 
 def available_domains() -> list[str]:

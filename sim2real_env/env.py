@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -271,13 +272,24 @@ class DuckietownEnv(gym.Env[np.ndarray, np.ndarray]):
     along the lane), ``distance_m`` (this episode), ``step``, ``termination`` ("", "off_road" or
     "collision").
 
-    The Simulator is created once and reused across resets (each create/close leaks GPU-side
-    memory upstream); build one env per process, e.g. inside a ``SubprocVecEnv`` factory.
+    The Simulator is created once and reused across resets. Upstream never frees one (each
+    costs ~40-80 MB for good), so ``close()`` hands it back to this process's pool
+    (:data:`SIMULATORS`) and the next env built with the same simulator settings takes it:
+    evaluation cells and BC rounds reuse one simulator instead of leaking one each. A reused
+    simulator gives the same episodes as a fresh one (``reset(seed=...)`` sets all of its state;
+    ``tests/test_env_sim.py`` checks it). ``reuse_simulator=False`` builds a private one.
     """
 
     metadata: dict[str, Any] = {"render_modes": ["rgb_array"], "render_fps": 30}  # noqa: RUF012 (gymnasium declares it so; instances override render_fps)
 
-    def __init__(self, config: EnvConfig | None = None, render_mode: str | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        config: EnvConfig | None = None,
+        render_mode: str | None = None,
+        *,
+        reuse_simulator: bool = True,
+        **kwargs: Any,
+    ) -> None:
         if config is not None and kwargs:
             raise ValueError("DuckietownEnv: pass either config=EnvConfig(...) or keyword options, not both")
         if config is None:
@@ -290,20 +302,9 @@ class DuckietownEnv(gym.Env[np.ndarray, np.ndarray]):
         self.render_mode = render_mode
         self.metadata = {**self.metadata, "render_fps": round(config.frame_rate / config.frame_skip)}
 
-        simulator_module = _compat.load_simulator()
-        self._sim_module = simulator_module
-        self.sim = simulator_module.Simulator(
-            map_name=config.map_name,
-            max_steps=_NEVER,
-            domain_rand=config.domain_rand,
-            distortion=config.distortion,
-            camera_width=config.camera_width,
-            camera_height=config.camera_height,
-            frame_rate=config.frame_rate,
-            frame_skip=1,
-            accept_start_angle_deg=config.accept_start_angle_deg,
-            seed=0,
-        )
+        self._sim_module = _compat.load_simulator()
+        self._sim_key: SimulatorKey | None = simulator_key(config) if reuse_simulator else None
+        self.sim: Any = SIMULATORS.acquire(config) if reuse_simulator else _build_simulator(config)
         self._has_moving_objects = any(not getattr(o, "static", True) for o in self.sim.objects)
         self.observation_space = spaces.Box(0, 255, (config.camera_height, config.camera_width, 3), dtype=np.uint8)
         self._box = spaces.Box(-1.0, 1.0, (2,), dtype=np.float32)
@@ -321,6 +322,8 @@ class DuckietownEnv(gym.Env[np.ndarray, np.ndarray]):
 
         ``options``: ``{"start_tile": (i, j)}`` spawns on that tile (random pose on it).
         """
+        if self.sim is None:
+            raise RuntimeError("DuckietownEnv.reset called after close(); build a new env")
         super().reset(seed=seed)
         options = dict(options or {})
         start_tile = options.pop("start_tile", None)
@@ -407,7 +410,16 @@ class DuckietownEnv(gym.Env[np.ndarray, np.ndarray]):
         return self._last_obs.copy()
 
     def close(self) -> None:
-        """Upstream frees nothing on close; the simulator object is dropped with the env."""
+        """Hand the simulator back to the process's pool (upstream frees nothing; see the class doc).
+
+        The env is unusable afterwards; closing twice is harmless.
+        """
+        sim, self.sim = getattr(self, "sim", None), None
+        if sim is not None and self._sim_key is not None and not self._has_moving_objects:
+            # Moving objects keep their positions across upstream resets: such a simulator would
+            # start the next env where this one left its duckies, so it is not reused.
+            SIMULATORS.release(self._sim_key, sim)
+        self._needs_reset = True
         super().close()
 
     # -- helpers -------------------------------------------------------------------------------
@@ -489,6 +501,90 @@ class DuckietownEnv(gym.Env[np.ndarray, np.ndarray]):
             "step": self._steps,
             "termination": termination,
         }
+
+
+#: What a ``Simulator`` is built with (everything else is set on every reset): map, domain
+#: randomization, distortion, camera width and height, frame rate, spawn angle tolerance.
+SimulatorKey = tuple[str, bool, bool, int, int, float, float]
+
+
+def simulator_key(config: EnvConfig) -> SimulatorKey:
+    """The settings that ``config``'s simulator is built with (its key in :data:`SIMULATORS`)."""
+    return (
+        config.map_name,
+        config.domain_rand,
+        config.distortion,
+        int(config.camera_width),
+        int(config.camera_height),
+        float(config.frame_rate),
+        float(config.accept_start_angle_deg),
+    )
+
+
+def _build_simulator(config: EnvConfig) -> Any:
+    return _compat.load_simulator().Simulator(
+        map_name=config.map_name,
+        max_steps=_NEVER,
+        domain_rand=config.domain_rand,
+        distortion=config.distortion,
+        camera_width=config.camera_width,
+        camera_height=config.camera_height,
+        frame_rate=config.frame_rate,
+        frame_skip=1,
+        accept_start_angle_deg=config.accept_start_angle_deg,
+        seed=0,
+    )
+
+
+class SimulatorPool:
+    """Idle simulators of this process by :func:`simulator_key`; an env takes one and gives it back on close.
+
+    An env holds its simulator alone while open (two open envs never share one: vector envs in
+    one process keep working), so the pool only saves building, and leaking, a new simulator
+    for an env built after another was closed. A forked child starts with an empty pool: the
+    parent's OpenGL contexts are not the child's.
+    """
+
+    def __init__(self) -> None:
+        self._idle: dict[SimulatorKey, list[Any]] = {}
+        self._pid = os.getpid()
+        #: Simulators built / handed out again, for tests and memory reports.
+        self.built = 0
+        self.reused = 0
+
+    def _check_process(self) -> None:
+        if os.getpid() != self._pid:
+            self._idle, self._pid, self.built, self.reused = {}, os.getpid(), 0, 0
+
+    def acquire(self, config: EnvConfig) -> Any:
+        """An idle simulator built with ``config``'s settings, else a new one."""
+        self._check_process()
+        idle = self._idle.get(simulator_key(config))
+        if idle:
+            self.reused += 1
+            return idle.pop()
+        self.built += 1
+        return _build_simulator(config)
+
+    def release(self, key: SimulatorKey, sim: Any) -> None:
+        """Take back a simulator that its env no longer uses."""
+        self._check_process()
+        idle = self._idle.setdefault(key, [])
+        if not any(s is sim for s in idle):
+            idle.append(sim)
+
+    def idle(self) -> int:
+        """How many simulators wait in the pool."""
+        self._check_process()
+        return sum(len(v) for v in self._idle.values())
+
+    def clear(self) -> None:
+        """Forget the idle simulators (upstream frees nothing, so this frees no memory either)."""
+        self._idle.clear()
+
+
+#: This process's simulator pool (see :class:`SimulatorPool`).
+SIMULATORS = SimulatorPool()
 
 
 # This module defines the env, and Gymnasium is loaded: make ``gymnasium.make(ENV_ID)`` work.

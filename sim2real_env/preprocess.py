@@ -1,8 +1,14 @@
-"""Agent-side preprocessing of uint8 HWC frames: crop the horizon, resize, stack frames on channels."""
+"""Agent-side preprocessing of uint8 HWC frames: crop the horizon, resize, stack frames on channels.
+
+:class:`Preprocess` is the one description of it: :meth:`Preprocess.wrap` puts it on an env as
+wrappers (online, what :func:`sim2real_env.make.build_env` does), :meth:`Preprocess.frames`
+applies its crop and resize to stored frames (offline, e.g. harvested ones).
+"""
 
 from __future__ import annotations
 
 from collections import deque
+from dataclasses import dataclass
 from typing import Any
 
 import gymnasium as gym
@@ -11,7 +17,63 @@ from gymnasium import spaces
 
 from sim2real_env.errors import ConfigError
 from sim2real_env.frames import resize_frames
+from sim2real_env.names import unknown_name_message
 from sim2real_env.wrappers import check_image_space
+
+
+@dataclass(frozen=True)
+class Preprocess:
+    """Crop rows, resize, stack frames; applied after any generator.
+
+    The defaults are the agents' (every pipeline records its values with the agent).
+    ``crop_top=0`` crops nothing and ``frame_stack=1`` stacks nothing; a resize to the frame's
+    own size changes nothing.
+    """
+
+    #: Rows cut from the top (the horizon and sky carry no lane information).
+    crop_top: int = 40
+    #: ``[height, width]`` after cropping (INTER_AREA).
+    resize: tuple[int, int] = (40, 80)
+    #: Consecutive frames stacked along channels (gives the policy velocity).
+    frame_stack: int = 3
+
+    def __post_init__(self) -> None:
+        if isinstance(self.crop_top, bool) or not isinstance(self.crop_top, int) or self.crop_top < 0:
+            raise ConfigError(f"preprocess.crop_top must be an integer >= 0, got {self.crop_top!r}")
+        if (
+            not isinstance(self.resize, tuple)
+            or len(self.resize) != 2
+            or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 8 for v in self.resize)
+        ):
+            raise ConfigError(f"preprocess.resize must be [height, width], integers >= 8, got {self.resize!r}")
+        stack = self.frame_stack
+        if isinstance(stack, bool) or not isinstance(stack, int) or not 1 <= stack <= 8:
+            raise ConfigError(f"preprocess.frame_stack must be an integer in [1, 8], got {self.frame_stack!r}")
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any] | None) -> Preprocess:
+        """From a mapping (YAML); unknown keys are an error naming the key, lists become tuples."""
+        values = dict(values or {})
+        known = ("crop_top", "resize", "frame_stack")
+        for key in values:
+            if key not in known:
+                raise ConfigError(unknown_name_message("preprocess key", str(key), known))
+        if isinstance(values.get("resize"), list):
+            values["resize"] = tuple(values["resize"])
+        return cls(**values)
+
+    def wrap(self, env: gym.Env[np.ndarray, Any]) -> gym.Env[Any, Any]:
+        """``env`` with the crop, resize and frame-stack wrappers this asks for."""
+        if self.crop_top:
+            env = CropObservation(env, self.crop_top)
+        env = ResizeObservation(env, self.resize)
+        if self.frame_stack > 1:
+            return ChannelFrameStack(env, self.frame_stack)
+        return env
+
+    def frames(self, frames: np.ndarray) -> np.ndarray:
+        """Crop and resize ``(N, H, W, 3)`` uint8 frames as the wrappers do (no stacking)."""
+        return resize_frames(np.ascontiguousarray(frames[:, self.crop_top :]), self.resize)
 
 
 class CropObservation(gym.ObservationWrapper[np.ndarray, Any, np.ndarray], gym.utils.RecordConstructorArgs):

@@ -193,3 +193,63 @@ def test_render_rgb_array_and_frame_skip() -> None:
         env.step(np.array([0.5, 0.5], np.float32))
     assert env.unwrapped.sim.step_count == 30
     env.close()
+
+
+def _episode(env: Any, seed: int, steps: int = 25) -> tuple[list[np.ndarray], list[float], list[tuple[float, ...]]]:
+    """Frames, rewards and poses of one seeded episode under a fixed action sequence."""
+    obs, info = env.reset(seed=seed)
+    frames, rewards, poses = [obs], [], [(*info["position_m"], info["heading_rad"])]
+    for k in range(steps):
+        obs, reward, terminated, truncated, info = env.step(np.array([0.4, 0.45 + 0.002 * k], dtype=np.float32))
+        frames.append(obs)
+        rewards.append(reward)
+        poses.append((*info["position_m"], info["heading_rad"]))
+        if terminated or truncated:
+            break
+    return frames, rewards, poses
+
+
+def test_a_reused_simulator_gives_the_same_episodes_as_a_fresh_one() -> None:
+    import dataclasses
+
+    from sim2real_env.env import SIMULATORS, DuckietownEnv, EnvConfig
+
+    config = EnvConfig(map_name="small_loop", camera_width=80, camera_height=60)
+    fresh = DuckietownEnv(config, reuse_simulator=False)
+    reference = [_episode(fresh, seed) for seed in (7, 8)]
+    idle = SIMULATORS.idle()
+    fresh.close()
+    assert SIMULATORS.idle() == idle  # a private simulator never enters the pool
+
+    # Same simulator settings, every per-env setting changed: it leaves its camera, spawn and pose behind.
+    changed = dataclasses.replace(
+        config,
+        camera_height_m=0.15,
+        camera_tilt_deg=5.0,
+        camera_fov_y_deg=90.0,
+        spawn="random",
+        frame_skip=2,
+        action_space="speed_steer",
+        episode_length=40,
+    )
+    other = make_env(config=changed)
+    _episode(other, seed=3)
+    _episode(other, seed=4)
+    simulator = other.unwrapped.sim
+    other.close()
+    built, reused = SIMULATORS.built, SIMULATORS.reused
+    again = make_env(config=config)
+    assert again.unwrapped.sim is simulator and (SIMULATORS.built, SIMULATORS.reused) == (built, reused + 1)
+    # While it is open, another env with the same settings gets a simulator of its own.
+    beside = make_env(config=config)
+    assert beside.unwrapped.sim is not simulator
+    for seed, (frames, rewards, poses) in zip((7, 8), reference, strict=True):
+        got_frames, got_rewards, got_poses = _episode(again, seed)
+        assert all(np.array_equal(a, b) for a, b in zip(frames, got_frames, strict=True))
+        assert got_rewards == rewards and got_poses == poses
+    beside.close()
+    again.close()
+    with pytest.raises(RuntimeError, match="after close"):
+        again.reset(seed=0)
+    again.close()  # closing twice hands nothing back twice
+    assert SIMULATORS.idle() == len({id(s) for v in SIMULATORS._idle.values() for s in v})

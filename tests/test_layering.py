@@ -63,10 +63,7 @@ CLI = "sim2real_env.cli"
 INTERFACE = frozenset({"generators", "generators.protocol"})
 #: Function-level imports from ``generators`` that break the layering and are known, with why.
 #: New ones fail the test; an entry whose import is gone fails it too, so the list only shrinks.
-KNOWN_LAZY: dict[tuple[str, str], str] = {
-    ("generators.image_metrics", "agents.expert"): "flicker measure drives the expert (issue 15 item 3: one rollout)",
-    ("generators.image_metrics", "sim2real_env.env"): "flicker measure builds the simulator (issue 15 item 3)",
-}
+KNOWN_LAZY: dict[tuple[str, str], str] = {}
 #: Modules that register ``sim2real/Duckietown-v0`` when imported (see ``sim2real_env/__init__``).
 REGISTERING = frozenset({"sim2real_env.env", "sim2real_env.wrappers"})
 
