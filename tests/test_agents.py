@@ -364,6 +364,31 @@ def test_bc_learns_saves_and_refuses_another_pipeline(tmp_path: Path, sim2real_c
 
 
 @pytest.mark.sim
+def test_pipeline_and_evaluation_envs_name_their_wrappers_and_checkpoint_in_env_spec(sim2real_checkpoint: Path) -> None:
+    from agents.evaluate import AgentVariant, EvalConfig, _agent_env, _effective_pipeline
+    from sim2real_env.domains import load_domain
+
+    pipeline = Pipeline.build("sim2real", env=SMALL_ENV, preprocess=SMALL_PRE, checkpoint=sim2real_checkpoint)
+    env = pipeline.make_env(episode_length=5)
+    assert env.spec is not None and env.spec.id == "sim2real/Duckietown-v0"
+    wrappers = {w.name: w.kwargs for w in env.spec.additional_wrappers}
+    assert wrappers["Sim2RealObservation"]["generator_checkpoint"] == pipeline.checkpoint_id
+    assert wrappers["CropObservation"] == {"top": 20} and wrappers["ChannelFrameStack"] == {"k": 2}
+    env.close()
+    # Evaluation: a domain's camera and image chain under the agent's pipeline, through the same builder.
+    domain = load_domain("real_proxy_image")
+    config = EvalConfig(name="spec", agents=(AgentVariant(name="a", path="unused"),), episode_frames=10)
+    variant = AgentVariant(name="a", path="unused", translate=str(sim2real_checkpoint))
+    shown = _effective_pipeline(variant, pipeline.record(), domain)
+    env = _agent_env(config, shown, domain, "small_loop", threads=1)
+    names = [w.name for w in env.spec.additional_wrappers] if env.spec else []
+    assert names[:2] == ["DomainImage", "Sim2RealObservation"] and names[-1] == "ChannelFrameStack"
+    obs, _ = env.reset(seed=0)
+    assert obs.shape == (20, 40, 6)
+    env.close()
+
+
+@pytest.mark.sim
 def test_bc_on_the_sim2real_pipeline_records_the_checkpoint(tmp_path: Path, sim2real_checkpoint: Path) -> None:
     config = {**TINY_BC, "dagger_rounds": 0, "eval_episodes": 0, "episode_actions": 15}
     pipeline = Pipeline.build("sim2real", env=SMALL_ENV, preprocess=SMALL_PRE, checkpoint=sim2real_checkpoint)
