@@ -139,6 +139,10 @@ def test_make_env_config_errors(tmp_path: Path) -> None:
         EnvBuild(preprocess={"crop": 4})
     with pytest.raises(ValueError, match="'translate' needs 'checkpoint'"):
         EnvBuild(translate={"device": "cpu"})
+    with pytest.raises(ValueError, match="Unknown make_env 'translate' key 'backnd'. Did you mean 'backend'"):
+        EnvBuild(translate={"checkpoint": "x", "backnd": "torch"})
+    with pytest.raises(ValueError, match=r"preprocess.resize must be \[height, width\]"):
+        EnvBuild(preprocess={"resize": [4]})
     with pytest.raises(ValueError, match="Unknown EnvConfig key 'mapname'"):
         EnvBuild(env={"mapname": "small_loop"})
     (tmp_path / "bad.yaml").write_text("envv: {}\n")
@@ -161,7 +165,7 @@ def test_make_env_two_lines_on_real_simulator(tmp_path: Path, checkpoint: Path) 
     config = tmp_path / "env.yaml"
     config.write_text(
         f"env: {{map_name: small_loop, camera_width: 160, camera_height: 120}}\n"
-        f"translate: {{checkpoint: {checkpoint}, keep_original: true}}\n"
+        f"translate: {{checkpoint: {checkpoint}, keep_original: true, backend: torch}}\n"
         "preprocess: {crop_top: 40, resize: [40, 80], frame_stack: 2}\n"
     )
     env = make_env(config)
@@ -171,6 +175,7 @@ def test_make_env_two_lines_on_real_simulator(tmp_path: Path, checkpoint: Path) 
     assert info["untranslated_obs"].shape == (120, 160, 3)
     spec_kwargs = [s.kwargs for s in env.spec.additional_wrappers] if env.spec else []  # type: ignore[union-attr]
     assert any(k.get("generator_checkpoint", "").startswith("cyclegan-") for k in spec_kwargs)
+    assert [k["backend"] for k in spec_kwargs if "backend" in k] == ["torch"]  # passed on, not dropped
     env.close()
 
 
@@ -261,3 +266,17 @@ def test_wrapper_backend_choice_and_errors() -> None:
     assert np.abs(a.astype(int) - b).max() <= 1
     with pytest.raises(ValueError, match="backend must be one of"):
         Sim2RealObservation(FakeImageEnv(), generator(), backend="tensorrt")
+
+
+def test_preprocess_online_as_wrappers_equals_offline_on_stored_frames() -> None:
+    from sim2real_env.preprocess import Preprocess
+
+    pre = Preprocess(crop_top=4, resize=(10, 16), frame_stack=2)
+    env = pre.wrap(FakeImageEnv())
+    assert env.observation_space.shape == (10, 16, 6)
+    stacked, _ = env.reset(seed=3)
+    raw, _ = FakeImageEnv().reset(seed=3)
+    np.testing.assert_array_equal(stacked[..., 3:], pre.frames(raw[None])[0])
+    assert Preprocess.from_dict({"resize": [20, 40]}) == Preprocess(resize=(20, 40))
+    with pytest.raises(ValueError, match="Unknown preprocess key 'stack'. Did you mean 'frame_stack'"):
+        Preprocess.from_dict({"stack": 2})
