@@ -253,3 +253,14 @@ def test_a_reused_simulator_gives_the_same_episodes_as_a_fresh_one() -> None:
         again.reset(seed=0)
     again.close()  # closing twice hands nothing back twice
     assert SIMULATORS.idle() == len({id(s) for v in SIMULATORS._idle.values() for s in v})
+
+
+def test_a_simulator_with_moving_objects_is_not_reused() -> None:
+    """Upstream's reset leaves moving duckiebots where the last episode left them: such a simulator is dropped."""
+    from sim2real_env.env import SIMULATORS
+
+    env = make_env(map_name="loop_dyn_duckiebots", camera_width=32, camera_height=24)
+    assert env.unwrapped._has_moving_objects
+    idle = SIMULATORS.idle()
+    env.close()
+    assert SIMULATORS.idle() == idle
