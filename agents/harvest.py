@@ -272,16 +272,16 @@ def _record_episode(
     clean_expert = PurePursuitExpert(ExpertConfig())
     noise = np.random.default_rng(seed)
     rows: list[dict[str, Any]] = []
-    latest: dict[str, Any] = {}  # the info of the observation the next action is chosen on
+    step = 0  # steps taken so far (across restarts)
+    info: dict[str, Any] = {}  # the info of the observation the next action is chosen on
 
-    def keep_info(info: dict[str, Any]) -> None:
-        latest["info"] = info
+    def keep_info(latest: dict[str, Any]) -> None:
+        nonlocal info
+        info = latest
 
     def act(obs: np.ndarray) -> np.ndarray:
         # Runs before the step: the frame and the paired renders show the state the action is chosen in.
-        step = int(latest.get("step", 0))
-        latest["step"] = step + 1
-        info = latest["info"]
+        nonlocal step
         expert_action = clean_expert.act(env)
         applied = np.clip(expert_action + noise.normal(0.0, config.noise_std, size=2), -1, 1).astype(np.float32)
         if step % config.every == 0:
@@ -310,6 +310,7 @@ def _record_episode(
                 }
             )
             bar.update(1)
+        step += 1
         return applied
 
     # Noise that pushes the robot off the road starts it again in the lane; the time limit ends it.
@@ -319,8 +320,8 @@ def _record_episode(
         seed=seed,
         max_steps=config.steps_per_episode,
         restart="on_termination",
-        on_reset=lambda obs, info, restart: keep_info(info),
-        on_step=lambda step: keep_info(step.info),
+        on_reset=lambda obs, reset_info, episode: keep_info(reset_info),
+        on_step=lambda taken: keep_info(taken.info),
     )
     return rows
 
