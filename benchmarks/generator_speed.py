@@ -44,6 +44,59 @@ CASES: list[tuple[str, str, dict[str, Any], dict[str, Any]]] = [
 ]
 
 
+#: The reference network (Zhu et al.: 9 blocks, width 64, transposed convolutions, 7x7 outer) at
+#: batch 1, the setting the authors' code was timed in side by side (benchmarks/README.md).
+REFERENCE_NETWORK: dict[str, Any] = {"width": 64, "blocks": 9, "upsample": "transpose", "outer_kernel": 7}
+TRAINING_STEP_SIZES = ((60, 80), (120, 160))
+
+
+def training_step_comparison(
+    sizes: tuple[tuple[int, int], ...] = TRAINING_STEP_SIZES,
+    network: dict[str, Any] | None = None,
+    batch: int = 1,
+    steps: int = 3,
+    rounds: int = 3,
+) -> list[dict[str, Any]]:
+    """CycleGAN training it/s, each pass on its own (as the authors' loop) vs batched passes.
+
+    Batched: ``CycleGANTrainer.joint_passes``. Interleaved rounds, medians.
+    """
+    from generators.cyclegan.train import CycleGANLosses, CycleGANTrainer
+
+    cls = method_class("cyclegan")
+    rows = []
+    for height, width in sizes:
+        steppers = {}
+        for joint in (False, True):
+            torch.manual_seed(0)
+            model = cls(cls.config_class.from_dict({"image_size": [height, width], **(network or REFERENCE_NETWORK)}))
+            trainer = CycleGANTrainer(model, CycleGANLosses(), lr=2e-4, beta1=0.5, seed=0)
+            trainer.joint_passes = joint
+            sim = torch.rand(batch, 3, height, width) * 2 - 1
+            real = torch.rand(batch, 3, height, width) * 2 - 1
+            steppers["joint" if joint else "separate"] = lambda t=trainer, a=sim, b=real: t.train_step(a, b)
+        rates: dict[str, list[float]] = {name: [] for name in steppers}
+        for fn in steppers.values():
+            fn()  # warm-up (allocator, oneDNN primitive cache)
+        for _ in range(rounds):
+            for name, fn in steppers.items():
+                start = time.perf_counter()
+                for _ in range(steps):
+                    fn()
+                rates[name].append(steps / (time.perf_counter() - start))
+        separate, joint_rate = statistics.median(rates["separate"]), statistics.median(rates["joint"])
+        row = {
+            "image_size": [height, width],
+            "batch": batch,
+            "it_per_s_separate_passes": round(separate, 3),
+            "it_per_s_joint_passes": round(joint_rate, 3),
+            "speedup": round(joint_rate / separate, 2),
+        }
+        rows.append(row)
+        print(f"bench-generators: training step {row}", flush=True)
+    return rows
+
+
 def _median_ms(fn: Any, repeats: int, sync: Any) -> float:
     fn()
     sync()
@@ -59,7 +112,11 @@ def _median_ms(fn: Any, repeats: int, sync: Any) -> float:
 def run(
     out_dir: Path, repeats: int = 20, train_steps: int = 5, cases: list[str] | None = None, threads: int = 2
 ) -> list[Path]:
-    """Measure every case on every available device; write ``generators.{json,md}``."""
+    """Measure every case on every available device; write ``generators.{json,md}``.
+
+    With the ``cyclegan reference`` case selected, also the reference network's training step at
+    batch 1, passes separate vs batched (:func:`training_step_comparison`), on the CPU.
+    """
     if repeats < 1 or train_steps < 1 or threads < 1:
         raise ConfigError(
             f"bench-generators: repeats, train steps and threads must be >= 1, got {repeats}, {train_steps}, {threads}"
@@ -113,6 +170,8 @@ def run(
         "provenance": provenance(),
         "results": rows,
     }
+    if any(label == "cyclegan reference" for label, *_ in selected):
+        result["training_step"] = training_step_comparison(steps=train_steps)
     out_dir.mkdir(parents=True, exist_ok=True)
     json_path, md_path = out_dir / "generators.json", out_dir / "generators.md"
     write_json_atomic(json_path, result)
@@ -141,5 +200,24 @@ def _markdown(result: dict[str, Any]) -> str:
             f"{r['infer_ms_per_frame_b8']} | {r.get('ort_ms_per_frame_b1', '-')} | "
             f"{r.get('ort_ms_per_frame_b8', '-')} | {r['train_it_per_s_b4']} |"
         )
+    if result.get("training_step"):
+        lines += [
+            "",
+            "## Training step of the reference network (9 blocks, width 64), CPU",
+            "",
+            "CycleGAN train it/s with every generator and discriminator pass on its own (the authors' loop; "
+            "it measured the same it/s as their code, `benchmarks/README.md`) and with the independent passes "
+            "batched (each generator's translation with its identity pass, each discriminator's real with "
+            f"its fake batch: the same losses). Medians of 3 interleaved rounds of {settings['train_steps']} steps.",
+            "",
+            "| size (HxW) | batch | separate passes it/s | joint passes it/s | speed-up |",
+            "|---|---:|---:|---:|---:|",
+        ]
+        for r in result["training_step"]:
+            size = "x".join(str(v) for v in r["image_size"])
+            lines.append(
+                f"| {size} | {r['batch']} | {r['it_per_s_separate_passes']} | {r['it_per_s_joint_passes']} | "
+                f"{r['speedup']}x |"
+            )
     lines += ["", "Versions: " + ", ".join(f"{k} {v}" for k, v in prov["versions"].items()) + ".", ""]
     return "\n".join(lines)

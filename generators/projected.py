@@ -96,14 +96,26 @@ def _logits(disc: nn.Module, x: torch.Tensor, rng: torch.Generator | None) -> li
 
 
 def discriminator_loss(
-    disc: nn.Module, real: torch.Tensor, fake: torch.Tensor, hinge: bool, rng: torch.Generator | None
+    disc: nn.Module,
+    real: torch.Tensor,
+    fake: torch.Tensor,
+    hinge: bool,
+    rng: torch.Generator | None,
+    *,
+    joint: bool = False,
 ) -> torch.Tensor:
     """Hinge (projected, as Projected GAN) or LSGAN (PatchGAN, as CycleGAN/CUT) loss of ``disc``.
 
     ``rng``: DiffAugment both batches with this generator (``None``: no augmentation).
+    ``joint``: score real and fake in one batch, for a ``disc`` whose answer on an image does not
+    depend on the rest of the batch (instance norm, as the PatchGAN): the same loss, one call.
     """
     zero = torch.zeros((), device=real.device)
-    pairs = zip(_logits(disc, real, rng), _logits(disc, fake, rng), strict=True)
+    if joint:
+        both = _logits(disc, torch.cat([real, fake]), rng)
+        pairs = zip([b[: real.shape[0]] for b in both], [b[real.shape[0] :] for b in both], strict=True)
+    else:
+        pairs = zip(_logits(disc, real, rng), _logits(disc, fake, rng), strict=True)
     if hinge:
         return sum((F.relu(1 - r).mean() + F.relu(1 + f).mean() for r, f in pairs), zero)
     return sum((0.5 * (F.mse_loss(r, torch.ones_like(r)) + F.mse_loss(f, torch.zeros_like(f))) for r, f in pairs), zero)

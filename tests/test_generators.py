@@ -317,6 +317,36 @@ def test_a_few_steps_lower_the_cycle_loss() -> None:
     assert np.mean(losses[-5:]) < 0.5 * np.mean(losses[:5])
 
 
+def test_joint_passes_train_the_same_function_as_separate_ones() -> None:
+    """Batching the translation with the identity pass (and real with fake in the discriminator) is a
+    speed-up only: the same losses and weights, step after step, up to float rounding."""
+    runs = []
+    for joint in (False, True):
+        torch.manual_seed(0)
+        trainer = CycleGANTrainer(tiny_model(), CycleGANLosses(pool_size=2), lr=2e-3, beta1=0.5, seed=0)
+        trainer.joint_passes = joint
+        initial = torch.cat([p.detach().flatten() for p in trainer.model.parameters()])
+        data = torch.Generator().manual_seed(1)
+        steps = []
+        for _ in range(4):
+            sim = torch.rand(2, 3, 16, 20, generator=data) * 2 - 1
+            real = torch.rand(2, 3, 16, 20, generator=data) * 2 - 1
+            steps.append(trainer.train_step(sim, real))
+        trained = torch.cat([p.detach().flatten() for p in trainer.model.parameters()])
+        assert (trained - initial).abs().max() > 1e-3  # the steps did train
+        runs.append((steps, trained))
+    (separate, weights_separate), (joint_steps, weights_joint) = runs
+    for a, b in zip(separate, joint_steps, strict=True):
+        assert a.keys() == b.keys()
+        for key in a:
+            assert b[key] == pytest.approx(a[key], rel=1e-4, abs=1e-5), key
+    # Adam divides by the gradient's running RMS, so a rounding-level difference in a near-zero
+    # gradient can move a weight by up to lr; all but a few weights agree to rounding.
+    differ = (weights_separate - weights_joint).abs()
+    assert differ.median() < 1e-6
+    assert differ.gt(1e-4).float().mean() < 0.01
+
+
 def test_train_resume_continues_exactly(tmp_path: Path, domains: tuple[Path, Path]) -> None:
     straight = train(run_config_from_dict(run_dict(domains, tmp_path / "straight")), progress=False)
     run = run_config_from_dict(run_dict(domains, tmp_path / "resumed"))
@@ -425,6 +455,24 @@ def test_bench_generators_writes_json_and_markdown(tmp_path: Path) -> None:
     assert row["infer_ms_per_frame_b1"] > 0 and row["train_it_per_s_b4"] > 0 and row["device"] == "cpu"
     assert "| cyclegan default | cpu | 60x80 |" in (tmp_path / "generators.md").read_text()
     assert main(["bench-generators", "--cases", "nope", "--out", str(tmp_path)]) == 2
+    assert "training_step" not in result  # only with the reference case
+
+
+def test_training_step_comparison_times_both_loops() -> None:
+    from benchmarks.generator_speed import _markdown, training_step_comparison
+
+    network = {"width": 4, "blocks": 1, "outer_kernel": 3}
+    (row,) = training_step_comparison(sizes=((32, 40),), network=network, steps=1, rounds=1)
+    assert row["image_size"] == [32, 40] and row["batch"] == 1
+    assert row["it_per_s_separate_passes"] > 0 and row["it_per_s_joint_passes"] > 0
+    assert row["speedup"] == pytest.approx(row["it_per_s_joint_passes"] / row["it_per_s_separate_passes"], abs=0.02)
+    result = {
+        "provenance": {"command": "c", "git_sha": "s", "versions": {}},
+        "settings": {"repeats": 1, "train_steps": 1, "torch_threads": 2},
+        "results": [],
+        "training_step": [row],
+    }
+    assert f"| 32x40 | 1 | {row['it_per_s_separate_passes']} |" in _markdown(result)
 
 
 @pytest.mark.slow
