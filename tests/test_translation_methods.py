@@ -403,3 +403,39 @@ def test_marking_loss_is_zero_inside_the_robot_thresholds_and_flags_dark_lines_a
     glow[20:40, 40:60] = (230, 40, 40)  # red where there is no red line
     assert loss(dark) > 0.05 and loss(glow) > 0.02  # the glow covers 2% of the frame
     assert color_threshold_scores(dark[None], labels[None])["white"]["iou"] < 0.05
+
+
+def _two_tone(top: float, bottom: float, seed: int) -> torch.Tensor:
+    """Frames whose upper half has one colour level and lower half another (plus noise), in [-1, 1]."""
+    frames = torch.empty(4, 3, 40, 20)
+    frames[:, :, :20], frames[:, :, 20:] = top, bottom
+    return frames + 0.05 * torch.randn(frames.shape, generator=torch.Generator().manual_seed(seed))
+
+
+@pytest.mark.parametrize("bands", [1, 4])
+def test_banded_color_transfer_matches_each_height(tmp_path: Path, bands: int) -> None:
+    """Sim dark above and bright below, real the other way round: one global fit cannot map both
+    halves (it keeps sim's layout), per-band statistics can."""
+    model = ColorTransfer(ColorTransferConfig(image_size=(40, 20), blur=0, bands=bands))
+    model.sim_stats.update(_two_tone(-0.6, 0.4, 0))
+    model.real_stats.update(_two_tone(0.3, -0.5, 1))
+    model.refit()
+    loaded = load_generator(save_generator(model, tmp_path / "ct"))
+    out = loaded(_two_tone(-0.6, 0.4, 2))
+    top, bottom = float(out[:, :, :10].mean()), float(out[:, :, 30:].mean())
+    if bands == 1:
+        assert top < bottom  # the global transfer keeps the sim's dark-above layout
+    else:
+        assert top == pytest.approx(0.3, abs=0.03) and bottom == pytest.approx(-0.5, abs=0.03)
+    from generators.runtime import OnnxRuntimeGenerator
+
+    frames = np.random.default_rng(0).integers(0, 256, (3, 40, 20, 3), dtype=np.uint8)
+    fast = OnnxRuntimeGenerator(loaded, threads=1).translate(frames)
+    assert np.abs(fast.astype(int) - loaded.translate(frames).astype(int)).max() <= 1
+
+
+def test_color_transfer_bands_are_validated() -> None:
+    with pytest.raises(ValueError, match="bands"):
+        ColorTransferConfig(bands=0)
+    with pytest.raises(ValueError, match="bands must be at most the image height"):
+        ColorTransferConfig(image_size=(8, 8), bands=12)

@@ -18,6 +18,7 @@ from torch.nn import functional as F
 from generators.base import TorchGenerator
 from generators.color import gaussian_kernel, lab_transfer, rgb_to_lab
 from generators.configs import check_image_size, config_from_dict
+from sim2real_env.checks import check_ints
 from sim2real_env.errors import ConfigError
 
 BLUR_KERNELS = (0, 3, 5)
@@ -58,14 +59,24 @@ class Identity(TorchGenerator):
 
 @dataclass(frozen=True)
 class ColorTransferConfig:
-    """``blur``: Gaussian kernel size after the transfer (0 = none); ``blur_sigma`` its width in pixels."""
+    """``blur``: Gaussian kernel size after the transfer (0 = none); ``blur_sigma`` its width in pixels.
+
+    ``bands``: horizontal bands with their own statistics (1: Reinhard's global transfer). The top
+    of a frame is backdrop and the bottom road, in different proportions and light in the two
+    domains, so one global fit leaves the road the agent sees darker than the real road (benchmark
+    frame statistics); per-band gains, interpolated between band centres, match each height.
+    """
 
     image_size: tuple[int, int] = (120, 160)
     blur: int = 3
     blur_sigma: float = 0.8
+    bands: int = 1
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "image_size", check_image_size(self.image_size, "ColorTransferConfig", 1))
+        check_ints("ColorTransferConfig", self, {"bands": (1, 16)})
+        if self.bands > self.image_size[0]:
+            raise ConfigError(f"ColorTransferConfig.bands must be at most the image height, got {self.bands}")
         if self.blur not in BLUR_KERNELS or isinstance(self.blur, bool):
             raise ConfigError(f"ColorTransferConfig.blur must be one of {BLUR_KERNELS}, got {self.blur!r}")
         if isinstance(self.blur_sigma, bool) or not isinstance(self.blur_sigma, (int, float)):
@@ -80,13 +91,19 @@ class ColorTransferConfig:
 
 
 class LabStatistics(torch.nn.Module):
-    """Running per-channel Lab sums of one domain (float64, so long fits do not drift)."""
+    """Running per-channel Lab sums of one domain (float64, so long fits do not drift).
 
-    def __init__(self) -> None:
+    With ``bands > 1`` the sums are kept per horizontal band (shapes ``(bands,)`` and ``(3, bands)``);
+    one band keeps the original scalar / ``(3,)`` buffers, so older checkpoints load unchanged.
+    """
+
+    def __init__(self, bands: int = 1) -> None:
         super().__init__()
-        self.register_buffer("count", torch.zeros((), dtype=torch.float64))
-        self.register_buffer("total", torch.zeros(3, dtype=torch.float64))
-        self.register_buffer("total_sq", torch.zeros(3, dtype=torch.float64))
+        self.bands = bands
+        shape: tuple[int, ...] = () if bands == 1 else (bands,)
+        self.register_buffer("count", torch.zeros(shape, dtype=torch.float64))
+        self.register_buffer("total", torch.zeros((3, *shape), dtype=torch.float64))
+        self.register_buffer("total_sq", torch.zeros((3, *shape), dtype=torch.float64))
 
     @torch.no_grad()
     def update(self, frames: torch.Tensor) -> None:
@@ -95,12 +112,19 @@ class LabStatistics(torch.nn.Module):
         count: torch.Tensor = self.count  # type: ignore[assignment]
         total: torch.Tensor = self.total  # type: ignore[assignment]
         total_sq: torch.Tensor = self.total_sq  # type: ignore[assignment]
-        count.add_(lab.shape[0] * lab.shape[2] * lab.shape[3])
-        total.add_(lab.sum(dim=(0, 2, 3)))
-        total_sq.add_((lab**2).sum(dim=(0, 2, 3)))
+        height = lab.shape[2]
+        # (H, bands) one-hot of each row's band: per-row sums -> per-band sums.
+        band_of_row = torch.arange(height, device=lab.device) * self.bands // height
+        rows = F.one_hot(band_of_row, self.bands).to(lab.dtype)
+        pixels = rows.sum(dim=0) * lab.shape[0] * lab.shape[3]
+        per_band = lab.sum(dim=(0, 3)) @ rows  # (3, bands)
+        per_band_sq = (lab**2).sum(dim=(0, 3)) @ rows
+        count.add_(pixels.view(count.shape))
+        total.add_(per_band.view(total.shape))
+        total_sq.add_(per_band_sq.view(total_sq.shape))
 
     def moments(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """(mean, std) per Lab channel, float32."""
+        """(mean, std) per Lab channel (and band), float32."""
         count: torch.Tensor = self.count  # type: ignore[assignment]
         total: torch.Tensor = self.total  # type: ignore[assignment]
         total_sq: torch.Tensor = self.total_sq  # type: ignore[assignment]
@@ -121,11 +145,11 @@ class ColorTransfer(TorchGenerator):
         super().__init__(config, direction)
         if direction != "sim->real":
             raise ConfigError(f"ColorTransfer translates sim->real only, got direction {direction!r}")
-        self.sim_stats = LabStatistics()
-        self.real_stats = LabStatistics()
-        # The fitted transfer (float32): lab_out = lab * gain + offset, refreshed by refit().
-        self.register_buffer("gain", torch.ones(1, 3, 1, 1))
-        self.register_buffer("offset", torch.zeros(1, 3, 1, 1))
+        self.sim_stats = LabStatistics(config.bands)
+        self.real_stats = LabStatistics(config.bands)
+        # The fitted transfer (float32): lab_out = lab * gain + offset, one row per band, refreshed by refit().
+        self.register_buffer("gain", torch.ones(1, 3, config.bands, 1))
+        self.register_buffer("offset", torch.zeros(1, 3, config.bands, 1))
         kernel = gaussian_kernel(config.blur, float(config.blur_sigma)) if config.blur else torch.ones(1, 1)
         self.register_buffer("kernel", kernel.expand(3, 1, *kernel.shape).clone(), persistent=False)
 
@@ -135,13 +159,17 @@ class ColorTransfer(TorchGenerator):
         sim_mean, sim_std = self.sim_stats.moments()
         real_mean, real_std = self.real_stats.moments()
         gain = real_std / sim_std
-        self.gain.copy_(gain.view(1, 3, 1, 1))  # type: ignore[operator]
-        self.offset.copy_((real_mean - sim_mean * gain).view(1, 3, 1, 1))  # type: ignore[operator]
+        bands = self.config.bands
+        self.gain.copy_(gain.view(1, 3, bands, 1))  # type: ignore[operator]
+        self.offset.copy_((real_mean - sim_mean * gain).view(1, 3, bands, 1))  # type: ignore[operator]
 
     def transfer(self, x: torch.Tensor) -> torch.Tensor:
         """``(N, 3, H, W)`` in ``[-1, 1]`` -> colour-transferred (not blurred), same range."""
         gain: torch.Tensor = self.gain  # type: ignore[assignment]
         offset: torch.Tensor = self.offset  # type: ignore[assignment]
+        if self.config.bands > 1:  # per-row values, linear between band centres (no seams)
+            gain = F.interpolate(gain, size=(x.shape[2], 1), mode="bilinear", align_corners=False)
+            offset = F.interpolate(offset, size=(x.shape[2], 1), mode="bilinear", align_corners=False)
         return lab_transfer(x, gain, offset)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

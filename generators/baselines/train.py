@@ -66,4 +66,4 @@ class ColorTransferTrainer(IdentityTrainer):
         model.refit()
         sim_mean, _ = model.sim_stats.moments()
         real_mean, _ = model.real_stats.moments()
-        return {"sim_L": float(sim_mean[0]), "real_L": float(real_mean[0])}
+        return {"sim_L": float(sim_mean[0].mean()), "real_L": float(real_mean[0].mean())}
