@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from agents.algorithms import ALGORITHMS
 from agents.pipeline import GENERATOR_DIRECTION, PIPELINES, Pipeline
-from agents.saved import ALGOS
 from generators.configs import load_yaml_config
 from sim2real_env.errors import ConfigError
 from sim2real_env.names import resolve_name, unknown_name_message
@@ -40,7 +40,7 @@ class AgentRunConfig:
     ppo: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
-        resolve_name("agent algorithm", self.algo, ALGOS)
+        algorithm = ALGORITHMS.lookup(self.algo)
         for name in ("env", "preprocess", "checkpoints"):
             if not isinstance(getattr(self, name), dict):
                 raise ConfigError(f"agent config: '{name}' must be a mapping, got {getattr(self, name)!r}")
@@ -53,20 +53,14 @@ class AgentRunConfig:
         for key in self.checkpoints:
             if key not in GENERATOR_DIRECTION:
                 raise ConfigError(unknown_name_message("checkpoints key", str(key), tuple(GENERATOR_DIRECTION)))
-        other = "ppo" if self.algo == "bc" else "bc"
-        if getattr(self, other) is not None:
-            raise ConfigError(f"agent config with algo {self.algo!r} has a '{other}' section; remove it")
-        self.algo_config()  # validates the algorithm's section now, not after the data is collected
+        for other in ALGORITHMS:
+            if other != self.algo and getattr(self, other) is not None:
+                raise ConfigError(f"agent config with algo {self.algo!r} has a '{other}' section; remove it")
+        algorithm.config(getattr(self, self.algo))  # validates the section now, not after the data is collected
 
     def algo_config(self) -> Any:
-        """The validated ``BCConfig`` or ``PPOConfig``."""
-        if self.algo == "bc":
-            from agents.bc import BCConfig
-
-            return BCConfig.from_dict(self.bc)
-        from agents.ppo import PPOConfig
-
-        return PPOConfig.from_dict(self.ppo)
+        """The validated algorithm config (``BCConfig``, ``PPOConfig``) from the section named by ``algo``."""
+        return ALGORITHMS.lookup(self.algo).config(getattr(self, self.algo))
 
     def pipeline(self, name: str, checkpoint: str | None = None) -> Pipeline:
         """Build the named pipeline; ``checkpoint`` overrides ``checkpoints.<name>``."""
@@ -89,7 +83,7 @@ def load_agent_config(path: str | Path, overrides: list[str] | tuple[str, ...] =
     path = Path(path)
     raw = load_yaml_config(path, "agent config", [f.name for f in dataclasses.fields(AgentRunConfig)], overrides)
     if "algo" not in raw:
-        raise ConfigError(f"agent config {path} needs 'algo' ({' or '.join(ALGOS)})")
+        raise ConfigError(f"agent config {path} needs 'algo' ({' or '.join(ALGORITHMS)})")
     for key in ("env", "preprocess", "checkpoints"):
         if raw.get(key) is None:
             raw.pop(key, None)

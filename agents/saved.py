@@ -22,6 +22,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from agents.algorithms import ALGORITHMS
 from agents.pipeline import Pipeline, PipelineMismatchError
 from sim2real_env import __version__ as package_version
 from sim2real_env.errors import ConfigError, Sim2RealError
@@ -30,7 +31,7 @@ from sim2real_env.provenance import atomic_directory, git_sha, versions
 
 AGENT_FILE = "agent.json"
 FORMAT_VERSION = 1
-ALGOS: tuple[str, ...] = ("ppo", "bc")
+ALGOS: tuple[str, ...] = tuple(ALGORITHMS)  # ("ppo", "bc")
 
 
 class AgentError(Sim2RealError, ValueError):
@@ -147,14 +148,7 @@ def load_agent(
     """Load a saved agent; with ``pipeline`` given, refuse a mismatch unless explicitly allowed."""
     meta = read_agent_record(path)
     diffs = check_pipeline(meta, pipeline, allow_pipeline_mismatch, str(path))
-    if meta["algo"] == "ppo":
-        from agents.ppo import PPOAgent
-
-        agent: Agent = PPOAgent.load(Path(path), meta, device=device)
-    else:
-        from agents.bc import BCAgent
-
-        agent = BCAgent.load(Path(path), meta, device=device)
+    agent = ALGORITHMS.lookup(meta["algo"]).load(Path(path), meta, device=device)
     agent.record["pipeline_differences"] = diffs
     return agent
 

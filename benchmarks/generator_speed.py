@@ -61,9 +61,10 @@ def training_step_comparison(
 
     Batched: ``CycleGANTrainer.joint_passes``. Interleaved rounds, medians.
     """
+    from generators.cyclegan.model import CycleGAN
     from generators.cyclegan.train import CycleGANLosses, CycleGANTrainer
 
-    cls = method_class("cyclegan")
+    cls = CycleGAN
     rows = []
     for height, width in sizes:
         steppers = {}

@@ -78,13 +78,15 @@ class TorchGenerator(nn.Module):
     """
 
     method: str = "abstract"
+    #: The method's model config: a frozen dataclass with ``from_dict`` (set by every registered method).
+    config_class: Any
     size_multiple: int = 1
     #: Positions a frame must keep at the lowest resolution (``check_frames``): the shared blocks
     #: use instance normalisation, which fails on a single position.
     min_positions: int = 2
     normalization: str = NORMALIZATION
 
-    def __init__(self, config: Any, direction: str) -> None:
+    def __init__(self, config: Any, direction: str = "sim->real") -> None:
         super().__init__()
         if direction not in DIRECTIONS:
             raise ConfigError(f"{type(self).__name__}: direction must be one of {DIRECTIONS}, got {direction!r}")

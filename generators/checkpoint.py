@@ -14,7 +14,7 @@ import datetime as _dt
 import hashlib
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from safetensors import SafetensorError
@@ -26,6 +26,9 @@ from sim2real_env import __version__ as package_version
 from sim2real_env.errors import Sim2RealError
 from sim2real_env.names import unknown_name_message
 from sim2real_env.provenance import atomic_directory, git_sha, recover_directory
+
+if TYPE_CHECKING:
+    from generators.base import TorchGenerator
 
 FORMAT_VERSION = 1
 CONFIG_FILE = "config.json"
@@ -83,7 +86,7 @@ def unflatten_state(skeleton: Any, tensors: dict[str, torch.Tensor]) -> Any:
 
 # -- save ---------------------------------------------------------------------------------------
 def save_generator(
-    generator: Any,
+    generator: TorchGenerator,
     path: str | Path,
     *,
     step: int = 0,

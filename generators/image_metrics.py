@@ -25,6 +25,7 @@ import cv2
 import numpy as np
 import torch
 
+from generators.protocol import Generator
 from generators.realism import Features, kernel_distance
 from sim2real_env.errors import ConfigError, InputError
 from sim2real_env.frames import resize_frames, translate_in_batches
@@ -184,7 +185,7 @@ def _harvest_frames(root: Path, limit: int, seed: int) -> tuple[np.ndarray, np.n
 BASELINES = {"identity": "identity", "color_transfer": "pretrained:color_transfer"}
 
 
-def _load_named(name: str, path: str | Path) -> Any:
+def _load_named(name: str, path: str | Path) -> Generator:
     """A generator by checkpoint path, ``pretrained:<name>``, or the built-in ``identity``."""
     from generators.checkpoint import load_generator
     from generators.registry import build_generator
@@ -197,7 +198,7 @@ def _load_named(name: str, path: str | Path) -> Any:
 
 
 def _method_metrics(
-    generator: Any,
+    generator: Generator,
     sim: np.ndarray,
     classes: np.ndarray,
     real_features: dict[tuple[str, str], np.ndarray],

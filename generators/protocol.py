@@ -28,11 +28,14 @@ class Generator(Protocol):
 
     method: str
     direction: str
-    #: ``(height, width)`` the model was trained at; wrappers resize to this.
-    image_size: tuple[int, int]
     normalization: str
     #: Stable id of the weights (hash of the checkpoint), recorded by wrappers and agents.
     checkpoint_id: str
+
+    @property
+    def image_size(self) -> tuple[int, int]:
+        """``(height, width)`` the model was trained at; wrappers resize to this (an attribute or a property)."""
+        ...
 
     def translate(self, frames: Frames) -> Frames:
         """Translate a batch; output layout and dtype equal the input's."""

@@ -13,11 +13,11 @@ the common convention elsewhere; here raw units are used throughout, as in the p
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 
+from generators.protocol import Generator
 from sim2real_env.errors import ConfigError
 from sim2real_env.frames import resize_frames
 
@@ -94,9 +94,9 @@ class RealismProbe:
         self.features = {space: Features(space) for space in spaces}
         self.real = {space: f(real_frames) for space, f in self.features.items()}
 
-    def __call__(self, generator: Any) -> dict[str, float]:
+    def __call__(self, generator: Generator) -> dict[str, float]:
         """``{"kid_lite0": ..., "kid_lite2": ...}`` of ``generator.translate(sim_frames)``."""
-        translated = generator.translate(self.sim)
+        translated = np.asarray(generator.translate(self.sim))  # an ndarray in, an ndarray out
         out = {}
         for space, features in self.features.items():
             size = min(len(self.sim), len(self.real[space])) // 2

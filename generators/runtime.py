@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from generators.base import check_frames
-from generators.protocol import Frames
+from generators.protocol import Frames, Generator
 from sim2real_env.errors import ConfigError, InputError
 
 BACKENDS = ("torch", "onnxruntime")
@@ -31,7 +31,7 @@ BACKENDS = ("torch", "onnxruntime")
 class OnnxRuntimeGenerator:
     """A :class:`~generators.protocol.Generator` that runs a torch generator's ``forward`` in ONNX Runtime."""
 
-    def __init__(self, generator: Any, threads: int = 2) -> None:
+    def __init__(self, generator: Generator, threads: int = 2) -> None:
         try:
             import onnxruntime as ort
         except ImportError as exc:
@@ -108,7 +108,7 @@ class OnnxRuntimeGenerator:
         return result
 
 
-def with_backend(generator: Any, backend: str, threads: int = 2) -> Any:
+def with_backend(generator: Generator, backend: str, threads: int = 2) -> Generator:
     """``generator`` itself for ``torch``, an :class:`OnnxRuntimeGenerator` for ``onnxruntime``."""
     if backend == "torch":
         return generator

@@ -383,7 +383,7 @@ def train(run: RunConfig, resume: bool = False, progress: bool = True, max_steps
                     )
                     writer.add_image("samples", grid, step, dataformats="HWC")
                     if fixed_canonical is not None:  # real->canonical models: distorted | corrected | canonical
-                        columns = trainer.distortion_columns(fixed_canonical)
+                        columns = trainer.distortion_columns(fixed_canonical)  # type: ignore[attr-defined]  # STN-U-Net's
                         grid = save_sample_grid(out / "samples" / f"distortion_step_{step:07d}.png", columns)
                         writer.add_image("distortion_samples", grid, step, dataformats="HWC")
             if probe is not None and (step % cfg.kid_every == 0 or step == stop_at):

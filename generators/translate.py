@@ -25,12 +25,13 @@ import numpy as np
 
 from generators.checkpoint import load_generator
 from generators.data import IMAGE_SUFFIXES, is_truncated_jpeg
+from generators.protocol import Generator
 from sim2real_env.errors import ConfigError, InputError
 from sim2real_env.frames import resize_frames
 from sim2real_env.video import IMAGE_WRITE_SUFFIXES, VIDEO_FORMATS, write_image, write_video
 
 
-def translate_frames(generator: Any, frames: list[np.ndarray], side_by_side: bool) -> list[np.ndarray]:
+def translate_frames(generator: Generator, frames: list[np.ndarray], side_by_side: bool) -> list[np.ndarray]:
     """Translate RGB frames of any size: resized to the generator's size and back."""
     batch = np.concatenate([resize_frames(f[None], generator.image_size) for f in frames])
     out = generator.translate(batch)
@@ -182,7 +183,9 @@ def translate_path(
     )
 
 
-def _translate_folder(generator: Any, files: list[Path], target: Path, side_by_side: bool, batch_size: int) -> int:
+def _translate_folder(
+    generator: Generator, files: list[Path], target: Path, side_by_side: bool, batch_size: int
+) -> int:
     """Translate into a temporary folder inside ``target``, then move every frame into place."""
     with _output_folder(target):
         try:

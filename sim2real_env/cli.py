@@ -265,6 +265,7 @@ def _cmd_eval_canonical(args: argparse.Namespace) -> int:
 
 
 def _cmd_train_agent(args: argparse.Namespace) -> int:
+    from agents.algorithms import ALGORITHMS
     from agents.config import load_agent_config
 
     config = load_agent_config(args.config, args.overrides)
@@ -272,33 +273,11 @@ def _cmd_train_agent(args: argparse.Namespace) -> int:
         raise ConfigError(f"--algo {args.algo} but {args.config} is a {config.algo!r} config")
     pipeline = config.pipeline(args.pipeline, checkpoint=args.checkpoint)
     out = Path(args.out) if args.out else config.out_dir(args.pipeline)
-    algo_config = config.algo_config()
-    if config.algo == "bc":
-        if args.resume:
-            raise ConfigError("--resume is for PPO; a BC run is short and starts afresh")
-        from agents.bc import train_bc
-
-        summary = train_bc(pipeline, algo_config, out, progress=not args.quiet)
-        print(
-            f"train-agent bc/{pipeline.name}: {summary['samples']} samples, held-out action MAE "
-            f"{summary['final_val_action_mae']:.3f}, closed loop {summary['closed_loop']}"
-        )
-        print(f"train-agent: agent {out / 'agent'}, curve {out / 'bc_curve.png'}, TensorBoard {out / 'tb'}")
-        return 0
-    from agents.ppo import train_ppo
-
-    summary = train_ppo(pipeline, algo_config, out, resume=args.resume, progress=not args.quiet)
-    print(f"train-agent ppo/{pipeline.name}: {json.dumps(summary['final_eval'])}")
-    print(f"train-agent: target {summary['target_distance_m']} m reached at {summary['target_reached']}")
-    best = summary["best"]
-    print(
-        f"train-agent: best evaluation {best['distance_in_lane_m']:.2f} m in lane at {best['env_steps']} env steps; "
-        f"that policy is in {best['agent']}"
-    )
-    print(f"train-agent: agent {out / 'agent'}, curve {out / 'learning_curve.png'}, TensorBoard {out / 'tb'}")
-    if summary["interrupted"]:
-        print(f"train-agent: stopped by signal at {summary['env_steps']} env steps; continue with --resume")
-    return _stopped_exit(summary["interrupted"])
+    algorithm = ALGORITHMS.lookup(config.algo)
+    summary = algorithm.train(pipeline, config.algo_config(), out, resume=args.resume, progress=not args.quiet)
+    for line in algorithm.report(pipeline.name, summary, out):
+        print(line)
+    return _stopped_exit(bool(summary.get("interrupted", False)))
 
 
 def _cmd_transfer_benchmark(args: argparse.Namespace) -> int:
@@ -421,6 +400,8 @@ def _cmd_model_card(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
+    from agents.algorithms import ALGORITHMS  # names only: the algorithms import their code when run
+
     parser = argparse.ArgumentParser(prog="sim2real", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -573,7 +554,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_bench_wrapper)
 
     p = sub.add_parser("train-agent", help="train a PPO or behaviour-cloning agent on an observation pipeline")
-    p.add_argument("--algo", required=True, choices=["ppo", "bc"])
+    p.add_argument("--algo", required=True, choices=list(ALGORITHMS))
     p.add_argument("--pipeline", required=True, help="one of agents.pipeline.PIPELINES (raw, sim2real, ...)")
     p.add_argument("--config", required=True, help="configs/agents/<name>.yaml")
     p.add_argument("--checkpoint", help="generator checkpoint for sim2real/canonicalized (else checkpoints.<pipeline>)")

@@ -15,31 +15,42 @@ Results equal the single-env wrappers' exactly on CPU for the same frames (teste
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper
 
-from sim2real_env.wrappers import DIRECTION_OF, check_image_space, prepare_generator, translate_batch
+from sim2real_env.wrappers import check_image_space, prepare_generator, translate_batch
+
+if TYPE_CHECKING:
+    from generators.protocol import Generator
 
 
 def _setup(
-    owner: str, single_space: Any, generator: Any, output_size: tuple[int, int] | None, device: str, backend: str | None
+    owner: str,
+    direction: str,
+    single_space: Any,
+    generator: Generator,
+    output_size: tuple[int, int] | None,
+    device: str,
+    backend: str | None,
 ) -> tuple[tuple[int, int], Any]:
     height, width = check_image_space(single_space, owner)
-    direction = DIRECTION_OF[owner.replace("VectorObservation", "Observation").replace("VecEnv", "Observation")]
     runner, _ = prepare_generator(generator, owner, direction, device, backend)
     size = output_size or (height, width)
     return (int(size[0]), int(size[1])), runner
 
 
 class _VectorGeneratorObservation(gym.vector.VectorObservationWrapper):
+    #: The generator's direction this wrapper needs.
+    direction: ClassVar[str]
+
     def __init__(
         self,
         env: gym.vector.VectorEnv,
-        generator: Any,
+        generator: Generator,
         *,
         output_size: tuple[int, int] | None = None,
         device: str = "cpu",
@@ -47,7 +58,7 @@ class _VectorGeneratorObservation(gym.vector.VectorObservationWrapper):
     ) -> None:
         super().__init__(env)
         self.output_size, self.generator = _setup(
-            type(self).__name__, env.single_observation_space, generator, output_size, device, backend
+            type(self).__name__, self.direction, env.single_observation_space, generator, output_size, device, backend
         )
         self.single_observation_space = spaces.Box(0, 255, (*self.output_size, 3), dtype=np.uint8)
         self.observation_space = gym.vector.utils.batch_space(self.single_observation_space, env.num_envs)
@@ -60,22 +71,31 @@ class _VectorGeneratorObservation(gym.vector.VectorObservationWrapper):
 class Sim2RealVectorObservation(_VectorGeneratorObservation):
     """Gymnasium vector wrapper: batched ``sim->real`` translation."""
 
+    direction = "sim->real"
+
 
 class CanonicalizeVectorObservation(_VectorGeneratorObservation):
     """Gymnasium vector wrapper: batched ``real->canonical`` translation."""
 
+    direction = "real->canonical"
+
 
 class _SB3GeneratorVecEnv(VecEnvWrapper):
+    #: The generator's direction this wrapper needs.
+    direction: ClassVar[str]
+
     def __init__(
         self,
         venv: VecEnv,
-        generator: Any,
+        generator: Generator,
         *,
         output_size: tuple[int, int] | None = None,
         device: str = "cpu",
         backend: str | None = None,
     ) -> None:
-        size, runner = _setup(type(self).__name__, venv.observation_space, generator, output_size, device, backend)
+        size, runner = _setup(
+            type(self).__name__, self.direction, venv.observation_space, generator, output_size, device, backend
+        )
         super().__init__(venv, observation_space=spaces.Box(0, 255, (*size, 3), dtype=np.uint8))
         self.generator = runner
         self.output_size = size
@@ -100,6 +120,10 @@ class _SB3GeneratorVecEnv(VecEnvWrapper):
 class Sim2RealVecEnv(_SB3GeneratorVecEnv):
     """SB3 ``VecEnvWrapper``: batched ``sim->real`` translation."""
 
+    direction = "sim->real"
+
 
 class CanonicalizeVecEnv(_SB3GeneratorVecEnv):
     """SB3 ``VecEnvWrapper``: batched ``real->canonical`` translation."""
+
+    direction = "real->canonical"

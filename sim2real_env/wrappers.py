@@ -18,7 +18,7 @@ Example::
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import gymnasium as gym
 import numpy as np
@@ -30,12 +30,14 @@ from sim2real_env.frames import resize_frames as resize_frames  # re-exported: i
 from sim2real_env.frames import translate_batch
 from sim2real_env.frames import translate_in_batches as translate_in_batches  # re-exported, as above
 
+if TYPE_CHECKING:
+    from generators.protocol import Generator
+
 # Gymnasium is loaded now, so registering the env id is free: ``gym.make`` works beside the wrappers.
 register_envs()
 
 #: Largest wrapper output side: a 100000x100000 output_size ran out of memory inside gymnasium.spaces.Box.
 MAX_OUTPUT_SIDE = 4096
-DIRECTION_OF = {"Sim2RealObservation": "sim->real", "CanonicalizeObservation": "real->canonical"}
 
 
 def check_image_space(space: Any, owner: str) -> tuple[int, int]:
@@ -55,7 +57,7 @@ def default_backend(device: str) -> str:
 
 
 def prepare_generator(
-    generator: Any, owner: str, direction: str, device: str, backend: str | None, threads: int = 2
+    generator: Generator, owner: str, direction: str, device: str, backend: str | None, threads: int = 2
 ) -> tuple[Any, str]:
     """Check the generator and return it on ``device`` in eval mode, run by ``backend``.
 
@@ -79,7 +81,7 @@ def prepare_generator(
     return with_backend(generator, backend, threads), backend
 
 
-def check_generator(generator: Any, owner: str, direction: str, device: str) -> None:
+def check_generator(generator: object, owner: str, direction: str, device: str) -> None:
     """The generator satisfies the protocol, translates in ``direction`` and can run on ``device``."""
     from generators.protocol import Generator
 
@@ -102,10 +104,13 @@ def check_generator(generator: Any, owner: str, direction: str, device: str) -> 
 class _GeneratorObservation(gym.ObservationWrapper[np.ndarray, Any, np.ndarray], gym.utils.RecordConstructorArgs):
     """Shared implementation; subclasses fix the direction."""
 
+    #: The generator's direction this wrapper needs (``generators.protocol.DIRECTIONS``).
+    direction: ClassVar[str]
+
     def __init__(
         self,
         env: gym.Env[np.ndarray, Any],
-        generator: Any,
+        generator: Generator,
         *,
         output_size: tuple[int, int] | None = None,
         resize: bool = True,
@@ -116,7 +121,7 @@ class _GeneratorObservation(gym.ObservationWrapper[np.ndarray, Any, np.ndarray],
     ) -> None:
         owner = type(self).__name__
         height, width = check_image_space(env.observation_space, owner)
-        runner, backend = prepare_generator(generator, owner, DIRECTION_OF[owner], device, backend, threads)
+        runner, backend = prepare_generator(generator, owner, self.direction, device, backend, threads)
         if not resize and generator.image_size != (height, width):
             raise ValueError(
                 f"{owner}: resize=False but the env gives {height}x{width} frames and the generator was "
@@ -171,6 +176,10 @@ class _GeneratorObservation(gym.ObservationWrapper[np.ndarray, Any, np.ndarray],
 class Sim2RealObservation(_GeneratorObservation):
     """Translate simulator frames to the real camera's look with a ``sim->real`` generator."""
 
+    direction = "sim->real"
+
 
 class CanonicalizeObservation(_GeneratorObservation):
     """Bring frames back to the canonical simulator look with a ``real->canonical`` generator."""
+
+    direction = "real->canonical"

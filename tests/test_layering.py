@@ -33,9 +33,8 @@ Enforced:
   imported gym-free (Gymnasium 1.x has no plugin entry points, so it cannot be registered
   before anything of ours is imported).
 
-Not checked: imports made by string (``importlib.import_module``, the registries'
-``"module:Class"`` paths, Gymnasium entry-point strings) and the order of layers *inside* a
-package.
+Not checked: imports made by string (``importlib.import_module``, the module a registry imports
+on its first lookup, Gymnasium entry-point strings) and the order of layers *inside* a package.
 """
 
 from __future__ import annotations

@@ -18,6 +18,7 @@ from torch.nn import functional as F
 from generators.base import TorchGenerator
 from generators.color import gaussian_kernel, lab_transfer, rgb_to_lab
 from generators.configs import check_image_size, config_from_dict
+from generators.registry import register_method
 from sim2real_env.checks import check_ints
 from sim2real_env.errors import ConfigError
 
@@ -39,12 +40,12 @@ class IdentityConfig:
         return config_from_dict(cls, values)
 
 
+@register_method("identity")
 class Identity(TorchGenerator):
     """Returns its input: the "no translation" row of every realism table."""
 
     method = "identity"
     config_class = IdentityConfig
-    trainer_path = "generators.baselines.train:IdentityTrainer"
 
     def __init__(self, config: IdentityConfig, direction: str = "sim->real") -> None:
         super().__init__(config, direction)
@@ -134,12 +135,12 @@ class LabStatistics(torch.nn.Module):
         return mean.float(), std.float()
 
 
+@register_method("color_transfer")
 class ColorTransfer(TorchGenerator):
     """Lab mean/std transfer from the simulator's statistics to the real camera's, then a light blur."""
 
     method = "color_transfer"
     config_class = ColorTransferConfig
-    trainer_path = "generators.baselines.train:ColorTransferTrainer"
 
     def __init__(self, config: ColorTransferConfig, direction: str = "sim->real") -> None:
         super().__init__(config, direction)

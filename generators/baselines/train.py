@@ -13,6 +13,7 @@ import torch
 
 from generators.baselines.model import ColorTransfer, Identity
 from generators.configs import config_from_dict
+from generators.registry import register_trainer
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,7 @@ class NoLosses:
         return config_from_dict(cls, values, "losses")
 
 
+@register_trainer("identity")
 class IdentityTrainer:
     """Nothing to learn; the loop still writes a checkpoint, samples and the run record."""
 
@@ -51,6 +53,7 @@ class IdentityTrainer:
         """Nothing to restore."""
 
 
+@register_trainer("color_transfer")
 class ColorTransferTrainer(IdentityTrainer):
     """Accumulates Lab statistics of both domains, one batch of each per step."""
 

@@ -23,6 +23,7 @@ from generators.color import atanh, lab_transfer
 from generators.configs import check_image_size, config_from_dict
 from generators.cyclegan.model import UPSAMPLING
 from generators.layers import ResnetGenerator
+from generators.registry import register_method
 from sim2real_env.checks import check_ints
 from sim2real_env.errors import ConfigError
 
@@ -93,13 +94,13 @@ class CUTConfig:
         return [channels(i) for i in self.nce_layers]
 
 
+@register_method("cut")
 class CUT(TorchGenerator):
     """One sim->real generator (CUT has no inverse network)."""
 
     method = "cut"
     size_multiple = 4
     config_class = CUTConfig
-    trainer_path = "generators.cut.train:CUTTrainer"
 
     def __init__(self, config: CUTConfig, direction: str = "sim->real") -> None:
         super().__init__(config, direction)

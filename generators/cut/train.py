@@ -20,6 +20,7 @@ from generators.configs import config_from_dict
 from generators.cut.model import CUT
 from generators.markings import marking_color_loss
 from generators.projected import build_discriminator, discriminator_loss, freeze_for_generator_step, generator_loss
+from generators.registry import register_trainer
 from sim2real_env.checks import check_ints
 from sim2real_env.errors import ConfigError
 
@@ -118,6 +119,7 @@ def patch_nce(query: torch.Tensor, key: torch.Tensor, temperature: float) -> tor
     return F.cross_entropy(logits.flatten(0, 1), target.flatten())
 
 
+@register_trainer("cut")
 class CUTTrainer:
     """Generator, patch MLP, discriminator, optimisers and one step; batches in ``[-1, 1]``."""
 

@@ -15,6 +15,7 @@ import torch
 from generators.base import TorchGenerator
 from generators.configs import check_image_size, config_from_dict
 from generators.layers import PatchDiscriminator, ResnetGenerator
+from generators.registry import register_method
 from sim2real_env.checks import check_ints
 from sim2real_env.errors import ConfigError
 
@@ -70,6 +71,7 @@ class CycleGANConfig:
         return cls(image_size=image_size, width=64, blocks=9, upsample="transpose")
 
 
+@register_method("cyclegan")
 class CycleGAN(TorchGenerator):
     """Both CycleGAN generators; :meth:`forward` runs the one for :attr:`direction`.
 
@@ -80,7 +82,6 @@ class CycleGAN(TorchGenerator):
     method = "cyclegan"
     size_multiple = 4
     config_class = CycleGANConfig
-    trainer_path = "generators.cyclegan.train:CycleGANTrainer"
 
     def __init__(self, config: CycleGANConfig, direction: str = "sim->real") -> None:
         super().__init__(config, direction)

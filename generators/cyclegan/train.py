@@ -13,6 +13,7 @@ from generators.configs import config_from_dict
 from generators.cyclegan.model import CycleGAN
 from generators.distributed import gather_batch, own_rows
 from generators.projected import build_discriminator, discriminator_loss, freeze_for_generator_step, generator_loss
+from generators.registry import register_trainer
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,7 @@ def _lsgan(prediction: torch.Tensor, real: bool) -> torch.Tensor:
     return F.mse_loss(prediction, target)
 
 
+@register_trainer("cyclegan")
 class CycleGANTrainer:
     """Networks, optimisers and one step of CycleGAN; ``sim`` and ``real`` batches in ``[-1, 1]``."""
 

@@ -15,6 +15,7 @@ import torch
 from generators.base import TorchGenerator
 from generators.configs import check_image_size, config_from_dict
 from generators.layers import ResnetGenerator
+from generators.registry import register_method
 from sim2real_env.checks import check_ints
 from sim2real_env.errors import ConfigError
 
@@ -37,13 +38,13 @@ class StyleNetConfig:
         return config_from_dict(cls, values)
 
 
+@register_method("nst")
 class StyleNet(TorchGenerator):
     """``(N, 3, H, W)`` in ``[-1, 1]`` -> stylised frames of the same shape."""
 
     method = "nst"
     size_multiple = 4
     config_class = StyleNetConfig
-    trainer_path = "generators.nst.train:StyleNetTrainer"
 
     def __init__(self, config: StyleNetConfig, direction: str = "sim->real") -> None:
         if direction != "sim->real":

@@ -17,6 +17,7 @@ from generators.configs import config_from_dict
 from generators.distributed import mean_over_ranks
 from generators.nst.backbones import BACKBONES, gram, load_backbone, style_content_losses
 from generators.nst.model import StyleNet
+from generators.registry import register_trainer
 from sim2real_env.errors import InputError
 
 
@@ -59,6 +60,7 @@ def total_variation(x: torch.Tensor) -> torch.Tensor:
     return (x[..., 1:, :] - x[..., :-1, :]).abs().mean() + (x[..., :, 1:] - x[..., :, :-1]).abs().mean()
 
 
+@register_trainer("nst")
 class StyleNetTrainer:
     """Optimiser and one step of feed-forward style training (Johnson et al. 2016)."""
 

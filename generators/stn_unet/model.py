@@ -18,6 +18,7 @@ from torch.nn import functional as F
 from generators.base import TorchGenerator
 from generators.configs import check_image_size, config_from_dict
 from generators.layers import double_conv
+from generators.registry import register_method
 from sim2real_env.checks import check_ints
 from sim2real_env.errors import ConfigError
 
@@ -103,6 +104,7 @@ class UNet(nn.Module):
         return self.out(y)
 
 
+@register_method("stn_unet")
 class STNUNet(TorchGenerator):
     """``real->canonical``: STN, then U-Net residual on ``[STN output, its channel std]``."""
 
@@ -112,7 +114,6 @@ class STNUNet(TorchGenerator):
     #: Batch normalisation (inference statistics) works on a single position at the bottleneck.
     min_positions = 1
     config_class = STNUNetConfig
-    trainer_path = "generators.stn_unet.train:STNUNetTrainer"
 
     def __init__(self, config: STNUNetConfig, direction: str = "real->canonical") -> None:
         if direction != "real->canonical":

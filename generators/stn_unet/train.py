@@ -26,6 +26,7 @@ from torch.nn import functional as F
 from generators.base import uint8_to_float
 from generators.configs import config_from_dict
 from generators.data import FolderSpec, load_images
+from generators.registry import register_trainer
 from generators.stn_unet.model import Discriminator, STNUNet
 from sim2real_env.errors import ConfigError, InputError
 from sim2real_env.names import unknown_name_message
@@ -99,6 +100,7 @@ def centre_crop(x: torch.Tensor, fraction: float) -> torch.Tensor:
     return x[..., dh : h - dh, dw : w - dw]
 
 
+@register_trainer("stn_unet")
 class STNUNetTrainer:
     """Optimisers and one step; the runner's ``sim`` batch is the canonical target."""
 

@@ -27,6 +27,7 @@ from torch.nn import functional as F
 
 from generators.base import TorchGenerator
 from generators.configs import check_image_size, config_from_dict
+from generators.registry import register_method
 from sim2real_env.checks import check_ints
 from sim2real_env.errors import ConfigError
 
@@ -63,12 +64,12 @@ class StudentConfig:
         return config_from_dict(cls, values)
 
 
+@register_method("student")
 class Student(TorchGenerator):
     """Colour transfer + low-resolution context + full-resolution detail (see the module docstring)."""
 
     method = "student"
     config_class = StudentConfig
-    trainer_path = "generators.student.train:DistillTrainer"
 
     def __init__(self, config: StudentConfig, direction: str = "sim->real") -> None:
         super().__init__(config, direction)

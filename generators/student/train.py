@@ -15,6 +15,7 @@ import torch
 from torch.nn import functional as F
 
 from generators.configs import config_from_dict
+from generators.registry import register_trainer
 from generators.student.model import Student
 from sim2real_env.errors import ConfigError
 
@@ -46,6 +47,7 @@ class DistillLosses:
         return config_from_dict(cls, values, "losses")
 
 
+@register_trainer("student")
 class DistillTrainer:
     """Frozen teacher, the student, one Adam; batches in ``[-1, 1]``."""
 

@@ -18,6 +18,7 @@ from torch.nn import functional as F
 from generators.base import TorchGenerator
 from generators.configs import check_image_size, config_from_dict
 from generators.layers import ResidualBlock, conv_block
+from generators.registry import register_method
 from sim2real_env.checks import check_ints
 from sim2real_env.errors import ConfigError
 
@@ -118,13 +119,13 @@ class MultiScaleDiscriminator(nn.Module):
         return outputs
 
 
+@register_method("unit")
 class UNIT(TorchGenerator):
     """Encoders, shared latent blocks and decoders of both domains."""
 
     method = "unit"
     size_multiple = 4
     config_class = UNITConfig
-    trainer_path = "generators.unit.train:UNITTrainer"
 
     def __init__(self, config: UNITConfig, direction: str = "sim->real") -> None:
         super().__init__(config, direction)

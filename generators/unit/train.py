@@ -15,6 +15,7 @@ import torch
 from torch.nn import functional as F
 
 from generators.configs import config_from_dict
+from generators.registry import register_trainer
 from generators.unit.model import UNIT
 from sim2real_env.errors import ConfigError
 
@@ -49,6 +50,7 @@ def _kl(mu: torch.Tensor) -> torch.Tensor:
     return mu.pow(2).mean()
 
 
+@register_trainer("unit")
 class UNITTrainer:
     """Networks, optimisers and one step of UNIT; ``sim`` and ``real`` batches in ``[-1, 1]``."""
 
