@@ -9,6 +9,7 @@ export everywhere. Shapes: ``(N, 3, H, W)``; RGB in ``[0, 1]``, L in ``[0, 100]`
 from __future__ import annotations
 
 import torch
+from torch.nn import functional as F
 
 _RGB_TO_XYZ = torch.tensor(
     [[0.412453, 0.357580, 0.180423], [0.212671, 0.715160, 0.072169], [0.019334, 0.119193, 0.950227]]
@@ -49,11 +50,15 @@ def lab_to_rgb(lab: torch.Tensor) -> torch.Tensor:
 def lab_transfer(x: torch.Tensor, gain: torch.Tensor, offset: torch.Tensor) -> torch.Tensor:
     """Reinhard et al.'s colour transfer: ``lab * gain + offset`` per Lab channel, back to RGB.
 
-    ``x``: ``(N, 3, H, W)`` in ``[-1, 1]``; ``gain`` and ``offset``: ``(1, 3, 1, 1)``, fitted from
+    ``x``: ``(N, 3, H, W)`` in ``[-1, 1]``; ``gain`` and ``offset``: ``(1, 3, 1, 1)`` (or ``(1, 3,
+    bands, 1)`` for a per-band fit, interpolated to the rows), fitted from
     the two domains' Lab moments (``gain = real_std / sim_std``, ``offset = real_mean - sim_mean
     * gain``). Returns the same shape and range. The one implementation behind the
     ``color_transfer`` baseline and CUT's colour prior.
     """
+    if gain.shape[2] not in (1, x.shape[2]):  # per-band fits: one value per row, linear between band centres
+        gain = F.interpolate(gain, size=(x.shape[2], 1), mode="bilinear", align_corners=False)
+        offset = F.interpolate(offset, size=(x.shape[2], 1), mode="bilinear", align_corners=False)
     return lab_to_rgb(rgb_to_lab((x + 1.0) / 2.0) * gain + offset) * 2.0 - 1.0
 
 

@@ -439,3 +439,21 @@ def test_color_transfer_bands_are_validated() -> None:
         ColorTransferConfig(bands=0)
     with pytest.raises(ValueError, match="bands must be at most the image height"):
         ColorTransferConfig(image_size=(8, 8), bands=12)
+
+
+def test_cut_prior_takes_a_banded_color_transfer(tmp_path: Path) -> None:
+    from generators.cut.model import CUT, CUTConfig
+
+    banded = ColorTransfer(ColorTransferConfig(image_size=(40, 20), blur=0, bands=4))
+    banded.sim_stats.update(_two_tone(-0.6, 0.4, 0))
+    banded.real_stats.update(_two_tone(0.3, -0.5, 1))
+    banded.refit()
+    config = {"image_size": (40, 20), "width": 4, "blocks": 1, "nce_layers": (0, 3), "prior_checkpoint": None}
+    model = CUT(CUTConfig(**config, prior_bands=4))
+    model.set_prior(banded.gain, banded.offset)
+    frames = _two_tone(-0.6, 0.4, 2)
+    torch.testing.assert_close(model.prior(frames), banded.transfer(frames))
+    loaded = load_generator(save_generator(model, tmp_path / "cut"))
+    torch.testing.assert_close(loaded.prior(frames), banded.transfer(frames))
+    with pytest.raises(ValueError, match="prior_bands is 1 but the prior checkpoint's colour transfer has 4"):
+        CUT(CUTConfig(**config)).set_prior(banded.gain, banded.offset)

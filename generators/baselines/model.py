@@ -168,9 +168,6 @@ class ColorTransfer(TorchGenerator):
         """``(N, 3, H, W)`` in ``[-1, 1]`` -> colour-transferred (not blurred), same range."""
         gain: torch.Tensor = self.gain  # type: ignore[assignment]
         offset: torch.Tensor = self.offset  # type: ignore[assignment]
-        if self.config.bands > 1:  # per-row values, linear between band centres (no seams)
-            gain = F.interpolate(gain, size=(x.shape[2], 1), mode="bilinear", align_corners=False)
-            offset = F.interpolate(offset, size=(x.shape[2], 1), mode="bilinear", align_corners=False)
         return lab_transfer(x, gain, offset)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

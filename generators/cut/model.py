@@ -50,10 +50,12 @@ class CUTConfig:
     prior: str = "color_transfer"
     #: The fitted ``color_transfer`` checkpoint the prior is initialised from (recorded for provenance).
     prior_checkpoint: str | None = "pretrained:color_transfer"
+    #: Horizontal bands of that checkpoint's fit (its ``bands``; 1: one global transfer).
+    prior_bands: int = 1
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "image_size", check_image_size(self.image_size, "CUTConfig", 4))
-        check_ints("CUTConfig", self, {"width": (4, 256), "blocks": (1, 32)})
+        check_ints("CUTConfig", self, {"width": (4, 256), "blocks": (1, 32), "prior_bands": (1, 16)})
         if self.outer_kernel not in (3, 5, 7) or isinstance(self.outer_kernel, bool):
             raise ConfigError(f"CUTConfig.outer_kernel must be 3, 5 or 7, got {self.outer_kernel!r}")
         if self.upsample not in UPSAMPLING:
@@ -115,15 +117,21 @@ class CUT(TorchGenerator):
             nn.init.zeros_(last.weight)
             nn.init.zeros_(last.bias)
         # The colour prior (identity until fitted): lab_out = lab * gain + offset.
-        self.register_buffer("prior_gain", torch.ones(1, 3, 1, 1))
-        self.register_buffer("prior_offset", torch.zeros(1, 3, 1, 1))
+        self.register_buffer("prior_gain", torch.ones(1, 3, config.prior_bands, 1))
+        self.register_buffer("prior_offset", torch.zeros(1, 3, config.prior_bands, 1))
         self.register_buffer("prior_ready", torch.zeros(()))
 
     @torch.no_grad()
     def set_prior(self, gain: torch.Tensor, offset: torch.Tensor) -> None:
         """Copy a fitted colour transfer into the prior buffers."""
-        self.prior_gain.copy_(gain.reshape(1, 3, 1, 1))  # type: ignore[operator]
-        self.prior_offset.copy_(offset.reshape(1, 3, 1, 1))  # type: ignore[operator]
+        bands = self.config.prior_bands
+        if gain.numel() != 3 * bands:
+            raise ConfigError(
+                f"CUTConfig.prior_bands is {bands} but the prior checkpoint's colour transfer has "
+                f"{gain.numel() // 3} band(s); set model.prior_bands={gain.numel() // 3}"
+            )
+        self.prior_gain.copy_(gain.reshape(1, 3, bands, 1))  # type: ignore[operator]
+        self.prior_offset.copy_(offset.reshape(1, 3, bands, 1))  # type: ignore[operator]
         self.prior_ready.fill_(1.0)  # type: ignore[operator]
 
     def prior(self, x: torch.Tensor) -> torch.Tensor:
