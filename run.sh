@@ -35,11 +35,11 @@ if [[ $long == 1 ]]; then
     --real-dir "$real_dir" out="$out/long/color_transfer"
   $sim2real train-segmenter --harvest "$out/long/dataset" --out "$out/long/segmenter" --threads 1
   $sim2real train-generator --config configs/generators/fastcut.yaml --sim-dir "$out/long/dataset/canonical" \
-    --real-dir "$real_dir" out="$out/long/fastcut" model.prior_checkpoint="$out/long/color_transfer/checkpoint" \
-    losses.segmenter="$out/long/segmenter" --max-steps 500  # pretrained:fastcut is its best/ (step 250 of 455)
-  $sim2real distill --teacher "$out/long/fastcut/best" --sim-dir "$out/long/dataset/canonical" --real-dir "$real_dir" \
+    --real-dir "$real_dir" out="$out/long/fastcut" model.prior_checkpoint="$out/long/color_transfer/checkpoints/last" \
+    losses.segmenter="$out/long/segmenter" --max-steps 500  # pretrained:fastcut is its checkpoints/best (step 250 of 455)
+  $sim2real distill --teacher "$out/long/fastcut/checkpoints/best" --sim-dir "$out/long/dataset/canonical" --real-dir "$real_dir" \
     out="$out/long/student"
-  sim2real_ckpt="$out/long/student/best"
+  sim2real_ckpt="$out/long/student/checkpoints/best"
 fi
 
 harvest_steps=300 video_steps=300 metric_frames=120 drive_steps=100 bench=()
@@ -67,6 +67,6 @@ echo
 echo "Main job done:"
 echo "  paired dataset (canonical | randomized | segmentation + manifest.csv): $out/dataset"
 echo "  side-by-side video (simulator | translated by $sim2real_ckpt): $out/video/side_by_side.mp4"
-echo "  agents (agent.json + weights, bc_curve.png, TensorBoard): $out/agents/bc_{raw,color_transfer,sim2real}_s{0,1}"
+echo "  agents (checkpoints/last: agent.json + weights; bc_curve.png, TensorBoard): $out/agents/bc_{raw,color_transfer,sim2real}_s{0,1}"
 echo "  transfer benchmark (report.md with the verdict and how certain it is, results.json, IQM and profile PNGs): $out/report"
 echo "  evaluation matrix (per-agent means, every measure, what each agent sees): $out/report/matrix"

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
+from sim2real_env.checkpoints import last_folder
 from sim2real_env.errors import ConfigError
 from sim2real_env.names import Registry
 
@@ -93,7 +94,7 @@ class PPO:
             f"train-agent: target {summary['target_distance_m']} m reached at {summary['target_reached']}",
             f"train-agent: best evaluation {best['distance_in_lane_m']:.2f} m in lane at {best['env_steps']} "
             f"env steps; that policy is in {best['agent']}",
-            f"train-agent: agent {out / 'agent'}, curve {out / 'learning_curve.png'}, TensorBoard {out / 'tb'}",
+            f"train-agent: agent {last_folder(out)}, curve {out / 'learning_curve.png'}, TensorBoard {out / 'tb'}",
         ]
         if summary["interrupted"]:
             lines.append(f"train-agent: stopped by signal at {summary['env_steps']} env steps; continue with --resume")
@@ -133,5 +134,5 @@ class BC:
         return [
             f"train-agent bc/{pipeline}: {summary['samples']} samples, held-out action MAE "
             f"{summary['final_val_action_mae']:.3f}, closed loop {summary['closed_loop']}",
-            f"train-agent: agent {out / 'agent'}, curve {out / 'bc_curve.png'}, TensorBoard {out / 'tb'}",
+            f"train-agent: agent {last_folder(out)}, curve {out / 'bc_curve.png'}, TensorBoard {out / 'tb'}",
         ]

@@ -31,8 +31,9 @@ from tqdm import tqdm
 from agents.episodes import episode_seeds, run_episode, summarize
 from agents.expert import PurePursuitExpert
 from agents.pipeline import GENERATOR_DIRECTION, Pipeline
-from agents.saved import AgentError, check_observation, save_agent
+from agents.saved import AgentError, check_observation, write_agent
 from generators.configs import config_from_dict, config_to_dict
+from sim2real_env.checkpoints import save_step
 from sim2real_env.errors import ConfigError, InputError
 from sim2real_env.maps import resolve_map
 from sim2real_env.names import resolve_name
@@ -358,7 +359,11 @@ def action_error(policy: BCPolicy, frames: np.ndarray, labels: np.ndarray) -> fl
 
 
 def train_bc(pipeline: Pipeline, cfg: BCConfig, out: Path, *, progress: bool = True) -> dict[str, Any]:
-    """Collect, train (with DAgger rounds), evaluate and save ``out/agent``; returns the summary."""
+    """Collect, train (with DAgger rounds), evaluate and save the agent; returns the summary.
+
+    The agent is ``out/checkpoints/<epochs>/`` (``checkpoints/last`` names it; BC selects nothing,
+    so there is no ``best``). A rerun into ``out`` starts afresh and leaves only its own step folder.
+    """
     from torch.utils.tensorboard import SummaryWriter
 
     if cfg.source == "harvest":
@@ -458,19 +463,23 @@ def train_bc(pipeline: Pipeline, cfg: BCConfig, out: Path, *, progress: bool = T
         "provenance": started_provenance,
     }
     model_config = config_to_dict(cfg.net)
-    save_agent(
-        out / "agent",
-        algo="bc",
-        pipeline=pipeline,
-        observation_shape=shape,
-        config=json.loads(json.dumps(config_to_dict(cfg), default=str)),
-        summary={k: v for k, v in summary.items() if k != "history"},
-        model=model_config,
-        source_git_sha=started_provenance["git_sha"],
-        write_weights=lambda folder: save_file(
-            {k: v.detach().contiguous() for k, v in policy.state_dict().items()}, str(folder / WEIGHTS_FILE)
-        ),
-    )
+
+    def write(folder: Path) -> None:
+        write_agent(
+            folder,
+            algo="bc",
+            pipeline=pipeline,
+            observation_shape=shape,
+            config=json.loads(json.dumps(config_to_dict(cfg), default=str)),
+            summary={k: v for k, v in summary.items() if k != "history"},
+            model=model_config,
+            source_git_sha=started_provenance["git_sha"],
+            write_weights=lambda target: save_file(
+                {k: v.detach().contiguous() for k, v in policy.state_dict().items()}, str(target / WEIGHTS_FILE)
+            ),
+        )
+
+    save_step(out, epoch_index, write, keep_last=1)  # one agent per run: an earlier run's folder goes
     write_json_atomic(out / "bc_history.json", summary)
     plot_bc(history, out / "bc_curve.png", pipeline.name)
     return summary

@@ -35,6 +35,7 @@ import numpy as np
 from agents.cluster import RayOptions
 from agents.pipeline import PIPELINES
 from generators.configs import config_from_dict, config_to_dict
+from sim2real_env.checkpoints import BEST, LAST, has_saved, last_folder
 from sim2real_env.errors import ConfigError, InputError
 from sim2real_env.names import resolve_name, unknown_name_message
 from sim2real_env.provenance import provenance, write_json_atomic, write_text_atomic
@@ -205,8 +206,24 @@ class Trial:
 
     @property
     def agent_path(self) -> Path:
-        """The agent that is evaluated: BC's agent, PPO's best evaluated policy (as SB3's EvalCallback keeps)."""
-        return self.out / ("best_agent" if self.algo == "ppo" else "agent")
+        """The agent that is evaluated: BC's last agent, PPO's best evaluated policy (``checkpoints/best``).
+
+        A trial folder of the older layout: its ``agent/`` or ``best_agent/``.
+        """
+        from agents.saved import resolve_agent_path
+
+        return resolve_agent_path(self.out, default=BEST if self.algo == "ppo" else LAST)
+
+    def last_agent(self) -> Path | None:
+        """The agent the run saved last (``checkpoints/last``, or the older layout's ``agent/``), if any."""
+        if has_saved(self.out):
+            return last_folder(self.out)
+        legacy = self.out / "agent"
+        return legacy if (legacy / "agent.json").exists() else None
+
+
+#: Config keys that do not change the agent (kept checkpoints): not compared when a trial folder is reused.
+BOOKKEEPING = ("keep_last",)
 
 
 def _agent_run(config: BenchmarkConfig, trial: Trial) -> tuple[Any, Any, Any]:
@@ -228,9 +245,9 @@ def trial_state(config: BenchmarkConfig, trial: Trial) -> str:
     it, or silently evaluating it, would both report a budget that was not run.
     """
     _, pipeline, algo_config = _agent_run(config, trial)
-    record_file = trial.out / "agent" / "agent.json"
-    if record_file.exists():
-        record = json.loads(record_file.read_text())
+    last = trial.last_agent()
+    if last is not None:
+        record = json.loads((last / "agent.json").read_text())
         wanted = json.loads(json.dumps(config_to_dict(algo_config), default=str))
         differences = pipeline.differences(record.get("pipeline", {}))
         # The pipeline's other env fields (reward, map, episode length, spawn) change the training too.
@@ -244,18 +261,20 @@ def trial_state(config: BenchmarkConfig, trial: Trial) -> str:
         changed = [
             f"{k}: {recorded.get(k)!r} vs {wanted.get(k)!r}"
             for k in sorted(set(wanted) | set(recorded))
-            if recorded.get(k) != wanted.get(k)
+            if k not in BOOKKEEPING and recorded.get(k) != wanted.get(k)
         ]
         if differences or changed:
             raise InputError(
                 f"{trial.out} holds a {trial.algo} agent trained with other settings "
                 f"({'; '.join(differences + changed)}); remove the folder or set another agents_dir"
             )
+        summary = record.get("summary", {})
+        # A periodic checkpoint's agent ("final": false) and a stopped run's are not the budget the report states.
+        unfinished = summary.get("final") is False or summary.get("interrupted")
+        if trial.algo == "ppo" and (unfinished or summary.get("env_steps", 0) < wanted["total_steps"]):
+            return "resume"
         if not (trial.agent_path / "agent.json").exists():
             raise InputError(f"{trial.out} has an agent but no {trial.agent_path.name}; remove the folder to retrain")
-        summary = record.get("summary", {})
-        if trial.algo == "ppo" and (summary.get("interrupted") or summary.get("env_steps", 0) < wanted["total_steps"]):
-            return "resume"  # a stopped run saves its agent too; it is not the budget the report states
         return "done"
     if trial.algo == "ppo" and (trial.out / "checkpoint").exists() and (trial.out / "progress.json").exists():
         return "resume"
@@ -268,8 +287,9 @@ def train_trial(config: BenchmarkConfig, trial: Trial, *, progress: bool = False
     from agents.ppo import train_ppo
 
     state = trial_state(config, trial)
-    if state == "done":
-        summary = json.loads((trial.out / "agent" / "agent.json").read_text()).get("summary", {})
+    last = trial.last_agent()
+    if state == "done" and last is not None:
+        summary = json.loads((last / "agent.json").read_text()).get("summary", {})
         return _training_row(trial, summary, "reused")
     _, pipeline, algo_config = _agent_run(config, trial)
     if state == "new" and trial.out.exists():
@@ -510,10 +530,22 @@ def agent_fingerprints(config: BenchmarkConfig) -> dict[str, str]:
     prints = {}
     for trial in config.trials():
         digest = hashlib.sha256()
-        for name in sorted(p.name for p in trial.agent_path.iterdir() if p.is_file()):
-            digest.update(name.encode() + (trial.agent_path / name).read_bytes())
+        folder = trial.agent_path
+        for name in agent_files(folder):
+            digest.update(name.encode() + (folder / name).read_bytes())
         prints[trial.name] = digest.hexdigest()
     return prints
+
+
+def agent_files(folder: Path) -> list[str]:
+    """The files that make the agent in ``folder``: ``agent.json`` and the weights its loader reads.
+
+    Not a PPO step folder's resume state (``ppo.zip`` beside ``policy.safetensors``,
+    ``progress.json``). For the agent folders of the older layout these are all their files, so
+    their fingerprints are the ones recorded then.
+    """
+    weights = "policy.safetensors" if (folder / "policy.safetensors").exists() else "ppo.zip"
+    return sorted(name for name in ("agent.json", weights) if (folder / name).is_file())
 
 
 # -- stage 3: statistics and report --------------------------------------------------------------

@@ -2,17 +2,20 @@
 
 Training runs ``n_envs`` simulator worker processes (``SubprocVecEnv``, each building the whole
 pipeline, generator included, with one thread), TensorBoard logging, closed-loop evaluation every
-``eval_every`` env steps on fixed seeds (the same lane measures as the evaluation harness), a
-resumable checkpoint (``checkpoint/ppo.zip`` + ``progress.json``) and a learning-curve PNG. The
-first evaluation whose mean "distance in lane" reaches ``target_distance_m`` is reported with its
-env steps and wall time. SIGINT/SIGTERM stop training at the next env step; the run then saves its
-checkpoint and agent as at the end (``summary["interrupted"]``), so ``--resume`` continues it.
+``eval_every`` env steps on fixed seeds (the same lane measures as the evaluation harness),
+resumable checkpoints every ``checkpoint_every`` and a learning-curve PNG, all through SB3
+callbacks (:mod:`agents.ppo_callbacks`). The first evaluation whose mean "distance in lane"
+reaches ``target_distance_m`` is reported with its env steps and wall time. SIGINT/SIGTERM stop
+training at the next env step; the run then saves its checkpoint and agent as at the end
+(``summary["interrupted"]``), so ``--resume`` continues it.
 
-A saved agent (``agent/``, ``best_agent/``) is ``agent.json`` + ``policy.safetensors``: the policy
-is rebuilt from the recorded pipeline and architecture, nothing is unpickled, so an agent folder
-from elsewhere is safe to load. The SB3 archive ``checkpoint/ppo.zip`` (optimiser, schedules, RNG)
-is only read by ``--resume``; SB3 loads it with cloudpickle, which runs code stored in it, so a
-resume folder is trusted input.
+A run keeps the layout of :mod:`sim2real_env.checkpoints`: ``checkpoints/<env steps>/`` holds the
+agent of that step (``agent.json`` + ``policy.safetensors``) beside the resume state (``ppo.zip``
++ ``progress.json``), ``checkpoints/last`` names the newest, ``checkpoints/best`` is the best
+evaluated agent. An agent is rebuilt from the recorded pipeline and architecture, nothing is
+unpickled, so an agent folder from elsewhere is safe to load. The SB3 archive ``ppo.zip``
+(optimiser, schedules, RNG) is only read by ``--resume``; SB3 loads it with cloudpickle, which
+runs code stored in it, so a resume folder is trusted input.
 """
 
 from __future__ import annotations
@@ -36,10 +39,20 @@ from gymnasium import spaces
 from safetensors.torch import load_model, save_model
 from torch import nn
 
-from agents.episodes import episode_seeds, run_episode, summarize
+from agents.episodes import episode_seeds
 from agents.pipeline import Pipeline, make_pipeline_env
-from agents.saved import AgentError, check_observation, save_agent
+from agents.saved import AGENT_FILE, AgentError, check_observation, write_agent
 from generators.configs import config_from_dict, config_to_dict, rename_deprecated
+from sim2real_env.checkpoints import (
+    LAST,
+    adopt_legacy_best,
+    best_folder,
+    checkpoints_dir,
+    discard_after,
+    has_saved,
+    last_folder,
+    save_step,
+)
 from sim2real_env.errors import ConfigError
 from sim2real_env.maps import resolve_map
 from sim2real_env.names import resolve_name
@@ -48,6 +61,10 @@ from sim2real_env.signals import StopFlag
 
 #: The SB3 archive of a run's checkpoint (for ``--resume`` only: loading it unpickles code).
 MODEL_FILE = "ppo.zip"
+#: The run's progress record (evaluations, updates, best, wall time), in each step folder and in ``<out>``.
+PROGRESS_FILE = "progress.json"
+#: Where a run of the layout before ``checkpoints/`` kept its resume state and its best agent.
+LEGACY_CHECKPOINT, LEGACY_BEST = "checkpoint", "best_agent"
 #: A saved agent's policy weights.
 WEIGHTS_FILE = "policy.safetensors"
 #: Activations a saved policy may name (SB3's default is Tanh).
@@ -87,6 +104,8 @@ class PPOConfig:
     eval_every: int = 10_000
     eval_episodes: int = 3
     checkpoint_every: int = 10_000
+    #: Step checkpoints kept in ``<out>/checkpoints`` (the newest ones; 0: every one).
+    keep_last: int = 3
     target_distance_m: float = 3.0
     seed: int = 0
     torch_threads: int = 1
@@ -116,6 +135,7 @@ class PPOConfig:
             "eval_every": 1,
             "eval_episodes": 1,
             "checkpoint_every": 1,
+            "keep_last": 0,
             "seed": 0,
             "torch_threads": 1,
             "bc_init_episodes": 0,
@@ -313,11 +333,26 @@ def save_ppo_agent(
     summary: dict[str, Any],
     source_git_sha: str | None = None,
 ) -> Path:
-    """Save an SB3 policy as an agent directory: ``agent.json`` + ``policy.safetensors``."""
+    """Save an SB3 policy as an agent directory (atomically): ``agent.json`` + ``policy.safetensors``."""
+    with atomic_directory(folder) as tmp:
+        write_ppo_agent(tmp, policy, pipeline=pipeline, cfg=cfg, summary=summary, source_git_sha=source_git_sha)
+    return Path(folder)
+
+
+def write_ppo_agent(
+    folder: Path,
+    policy: Any,
+    *,
+    pipeline: Pipeline,
+    cfg: PPOConfig,
+    summary: dict[str, Any],
+    source_git_sha: str | None = None,
+) -> None:
+    """The agent files of an SB3 policy into an existing (temporary) ``folder``; see :func:`save_ppo_agent`."""
     shape = pipeline_observation_shape(pipeline)
     if policy.observation_space != policy_spaces(shape)[0]:
         raise ConfigError(f"ppo: the policy sees {policy.observation_space}, the pipeline gives {shape} frames")
-    return save_agent(
+    write_agent(
         folder,
         algo="ppo",
         pipeline=pipeline,
@@ -332,17 +367,14 @@ def save_ppo_agent(
 
 
 #: Config fields a ``--resume`` may change (the rest are baked into the saved model or the run).
-#: SB3 training logs kept per update in ``progress.json`` (``updates``).
-UPDATE_LOGS = (
-    "train/value_loss",
-    "train/entropy_loss",
-    "train/approx_kl",
-    "train/clip_fraction",
-    "train/explained_variance",
-    "train/std",
-    "train/policy_gradient_loss",
+RESUMABLE_CHANGES = (
+    "total_steps",
+    "eval_every",
+    "eval_episodes",
+    "checkpoint_every",
+    "keep_last",
+    "target_distance_m",
 )
-RESUMABLE_CHANGES = ("total_steps", "eval_every", "eval_episodes", "checkpoint_every", "target_distance_m")
 
 
 def _vec_env(pipeline: Pipeline, cfg: PPOConfig) -> Any:
@@ -412,91 +444,223 @@ def clone_expert(model: Any, pipeline: Pipeline, cfg: PPOConfig, *, progress: bo
     }
 
 
-def _set_actor_trainable(policy: Any, trainable: bool) -> None:
-    """Freeze or thaw everything the action depends on (features included when shared)."""
-    for module in (policy.pi_features_extractor, policy.mlp_extractor.policy_net, policy.action_net):
-        for parameter in module.parameters():
-            parameter.requires_grad_(trainable)
-    policy.log_std.requires_grad_(trainable)
+class _Run:
+    """What the callbacks of one training share: the model, the run's progress record, its folder.
+
+    ``state`` is what ``progress.json`` holds: config, pipeline, evaluations, training episodes,
+    per-update losses, best, wall time.
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        pipeline: Pipeline,
+        cfg: PPOConfig,
+        out: Path,
+        state: dict[str, Any],
+        started_provenance: dict[str, Any],
+    ) -> None:
+        self.model, self.pipeline, self.cfg, self.out, self.state = model, pipeline, cfg, out, state
+        self.provenance = started_provenance
+        self.started = time.perf_counter() - float(state["wall_s"])
+
+    def wall_s(self) -> float:
+        """Seconds of training so far, summed over resumes."""
+        return time.perf_counter() - self.started
+
+    def _write_agent(self, folder: Path, summary: dict[str, Any]) -> None:
+        write_ppo_agent(
+            folder,
+            self.model.policy,
+            pipeline=self.pipeline,
+            cfg=self.cfg,
+            summary=summary,
+            source_git_sha=self.provenance["git_sha"],
+        )
+
+    def save_best(self) -> None:
+        """``checkpoints/best``: the policy just evaluated best, with where it was selected."""
+        summary = {"selected_at": self.state["best"], "provenance": self.provenance}
+        with atomic_directory(best_folder(self.out)) as tmp:
+            self._write_agent(tmp, summary)
+
+    def checkpoint(self) -> Path:
+        """A periodic step folder (its agent's summary says it is not the run's end)."""
+        self.state["wall_s"] = self.wall_s()
+        steps = int(self.model.num_timesteps)
+        return self.save({"env_steps": steps, "final": False, "provenance": self.provenance})
+
+    def save(self, summary: dict[str, Any]) -> Path:
+        """Write ``checkpoints/<env steps>`` and ``<out>/progress.json``; returns the step folder.
+
+        The agent (``summary`` in its ``agent.json``), ``ppo.zip`` and ``progress.json`` go in one
+        atomic folder, so a kill cannot pair a model with another step's state; then the copy of
+        ``progress.json`` that readers (reports, plots) use.
+        """
+
+        def write(folder: Path) -> None:
+            self._write_agent(folder, summary)
+            self.model.save(str(folder / MODEL_FILE))
+            write_json_atomic(folder / PROGRESS_FILE, self.state)
+
+        folder = save_step(self.out, int(self.model.num_timesteps), write, keep_last=self.cfg.keep_last)
+        write_json_atomic(self.out / PROGRESS_FILE, self.state)
+        return folder
 
 
-def train_ppo(
-    pipeline: Pipeline, cfg: PPOConfig, out: Path, *, resume: bool = False, progress: bool = True
-) -> dict[str, Any]:
-    """Train (or resume) PPO on ``pipeline``; saves ``out/agent`` and ``out/learning_curve.png``."""
-    from stable_baselines3 import PPO
-    from stable_baselines3.common.callbacks import BaseCallback
+def _resume_point(out: Path) -> tuple[Path, Path]:
+    """``(ppo.zip, progress.json)`` that ``--resume`` continues from: ``checkpoints/last``, else the older layout's.
 
-    started_provenance = provenance()  # the code that runs is the code of now, not of the end
-    torch.set_num_threads(cfg.torch_threads)
-    out.mkdir(parents=True, exist_ok=True)
-    checkpoint = out / "checkpoint" / MODEL_FILE
-    progress_file = out / "progress.json"
-    state: dict[str, Any] = {"evaluations": [], "train_episodes": [], "wall_s": 0.0, "target_reached": None}
-    if resume:
-        if not checkpoint.exists() or not progress_file.exists():
-            raise FileNotFoundError(f"--resume: no checkpoint at {checkpoint} (with {progress_file.name})")
-        # The checkpoint folder holds the state saved with its ppo.zip (written as one folder, so a
-        # kill between the two files cannot pair a model with another step's state); older runs
-        # kept only <out>/progress.json.
-        paired = checkpoint.parent / progress_file.name
-        state = json.loads((paired if paired.exists() else progress_file).read_text())
-        diffs = pipeline.differences(state.get("pipeline", {}))
-        if diffs:
-            raise ConfigError(f"--resume: {out} was trained on another pipeline ({'; '.join(diffs)}); use a new out")
-        # best_agent is written when it improves, progress.json at checkpoints: after a hard crash
-        # the folder may hold a better policy than the checkpoint's state knows of.
-        best_record = out / "best_agent" / "agent.json"
+    Runs of the older layout kept ``<out>/checkpoint/ppo.zip`` with its paired progress.json
+    (older still: only ``<out>/progress.json``).
+    """
+    last = last_folder(out)
+    if last is not None:
+        if not (last / MODEL_FILE).exists() or not (last / PROGRESS_FILE).exists():
+            raise FileNotFoundError(f"--resume: {last} lacks {MODEL_FILE} or {PROGRESS_FILE}; it cannot be resumed")
+        return last / MODEL_FILE, last / PROGRESS_FILE
+    legacy = out / LEGACY_CHECKPOINT / MODEL_FILE
+    progress_file = out / PROGRESS_FILE
+    if not legacy.exists() or not progress_file.exists():
+        raise FileNotFoundError(
+            f"--resume: no checkpoint at {checkpoints_dir(out) / LAST} nor {legacy} (with {progress_file.name})"
+        )
+    paired = legacy.parent / PROGRESS_FILE
+    return legacy, paired if paired.exists() else progress_file
+
+
+def _resumed_state(pipeline: Pipeline, cfg: PPOConfig, out: Path, progress_file: Path) -> dict[str, Any]:
+    """The progress record of the checkpoint to resume, checked against this pipeline and config."""
+    state: dict[str, Any] = json.loads(progress_file.read_text())
+    diffs = pipeline.differences(state.get("pipeline", {}))
+    if diffs:
+        raise ConfigError(f"--resume: {out} was trained on another pipeline ({'; '.join(diffs)}); use a new out")
+    # The best agent is written when it improves, progress.json at checkpoints: after a hard crash
+    # the folder may hold a better policy than the checkpoint's state knows of.
+    for best_record in (best_folder(out) / AGENT_FILE, out / LEGACY_BEST / AGENT_FILE):
         if best_record.exists():
             selected = json.loads(best_record.read_text()).get("summary", {}).get("selected_at")
             best = state.get("best")
             if selected and (best is None or selected["distance_in_lane_m"] > best["distance_in_lane_m"]):
                 state["best"] = selected
-        # A key the saved run predates had its default then; a renamed one is read under its new name.
-        recorded = rename_deprecated(state.get("config", {}), RENAMED, "ppo", warn=False)
-        saved = {**config_to_dict(PPOConfig()), **recorded}
-        changed = [k for k, v in config_to_dict(cfg).items() if k not in RESUMABLE_CHANGES and saved[k] != v]
-        if changed:
-            raise ConfigError(
-                f"--resume: {changed} differ from the run in {out}; only {list(RESUMABLE_CHANGES)} may change"
-            )
-    elif checkpoint.exists():
-        raise FileExistsError(f"{out} already holds a PPO run; pass --resume to continue it or pick another out")
+            break
+    # A key the saved run predates had its default then; a renamed one is read under its new name.
+    recorded = rename_deprecated(state.get("config", {}), RENAMED, "ppo", warn=False)
+    saved = {**config_to_dict(PPOConfig()), **recorded}
+    changed = [k for k, v in config_to_dict(cfg).items() if k not in RESUMABLE_CHANGES and saved[k] != v]
+    if changed:
+        raise ConfigError(
+            f"--resume: {changed} differ from the run in {out}; only {list(RESUMABLE_CHANGES)} may change"
+        )
+    return state
+
+
+def _new_model(vec: Any, cfg: PPOConfig, out: Path) -> Any:
+    """A fresh SB3 PPO with the CnnPolicy on ``vec``."""
+    from stable_baselines3 import PPO
+
+    return PPO(
+        "CnnPolicy",
+        vec,
+        n_steps=cfg.n_steps,
+        batch_size=cfg.batch_size,
+        n_epochs=cfg.n_epochs,
+        learning_rate=cfg.learning_rate,
+        gamma=cfg.gamma,
+        gae_lambda=cfg.gae_lambda,
+        clip_range=cfg.clip_range,
+        ent_coef=cfg.ent_coef,
+        vf_coef=cfg.vf_coef,
+        max_grad_norm=cfg.max_grad_norm,
+        target_kl=cfg.target_kl or None,
+        policy_kwargs={
+            "features_extractor_kwargs": {"features_dim": cfg.features_dim},
+            "log_std_init": cfg.log_std_init,
+        },
+        tensorboard_log=str(out / "tb"),
+        seed=cfg.seed,
+        device="cpu",
+        verbose=0,
+    )
+
+
+def _check_pipeline_frames(pipeline: Pipeline) -> None:
     height, width = pipeline.preprocess.resize
     if min(height, width) < 36:
         raise ConfigError(
             f"ppo: SB3's CnnPolicy (NatureCNN) needs frames of at least 36x36; preprocess.resize is {[height, width]}"
         )
+
+
+def _callbacks(run: _Run, evaluation: Any, stop: StopFlag) -> Any:
+    """Every callback of ``learn``, in the order they see each env step."""
+    from stable_baselines3.common.callbacks import CallbackList
+
+    from agents.ppo_callbacks import CriticWarmup, OnMultiplesOf, StepCheckpoint, StopOnSignal, UpdateLog
+
+    cfg = run.cfg
+    return CallbackList(
+        [
+            UpdateLog(run.state, rollout_steps=cfg.n_steps * cfg.n_envs),
+            CriticWarmup(cfg.critic_warmup_steps),
+            OnMultiplesOf(cfg.eval_every, evaluation),
+            OnMultiplesOf(cfg.checkpoint_every, StepCheckpoint(run.checkpoint, str(checkpoints_dir(run.out)))),
+            StopOnSignal(stop),  # last: the step's evaluation and checkpoint happen first
+        ]
+    )
+
+
+def _final_summary(run: _Run, interrupted: bool) -> dict[str, Any]:
+    state, final = run.state, run.state["evaluations"][-1]
+    return {
+        "env_steps": int(run.model.num_timesteps),
+        "wall_s": state["wall_s"],
+        "final_eval": {k: v for k, v in final.items() if k != "distance_in_lane_each"},
+        "target_distance_m": run.cfg.target_distance_m,
+        "target_reached": state["target_reached"],
+        "interrupted": interrupted,
+        "bc_init": state.get("bc_init"),
+        "provenance": run.provenance,
+        "final": True,
+        "best": {**state["best"], "agent": str(best_folder(run.out))},
+    }
+
+
+def train_ppo(
+    pipeline: Pipeline, cfg: PPOConfig, out: Path, *, resume: bool = False, progress: bool = True
+) -> dict[str, Any]:
+    """Train (or resume) PPO on ``pipeline``; returns the run's summary (also ``out/ppo_summary.json``).
+
+    Writes ``out/checkpoints/<env steps>/`` every ``checkpoint_every`` env steps and at the end
+    (agent + ``ppo.zip`` + ``progress.json``; the newest ``keep_last`` kept, ``checkpoints/last``
+    naming the newest), ``out/checkpoints/best`` (the best evaluated policy), ``out/progress.json``
+    and ``out/learning_curve.png``. ``resume`` continues ``checkpoints/last`` (or a run of the older
+    layout, ``out/checkpoint/ppo.zip``); its archive is unpickled by SB3: trusted input only.
+    """
+    from stable_baselines3 import PPO
+
+    from agents.ppo_callbacks import LaneEvalCallback, SaveBestAgent
+
+    started_provenance = provenance()  # the code that runs is the code of now, not of the end
+    torch.set_num_threads(cfg.torch_threads)
+    out.mkdir(parents=True, exist_ok=True)
+    state: dict[str, Any] = {"evaluations": [], "train_episodes": [], "wall_s": 0.0, "target_reached": None}
+    if resume:
+        model_file, progress_file = _resume_point(out)
+        state = _resumed_state(pipeline, cfg, out, progress_file)
+    elif has_saved(out) or (out / LEGACY_CHECKPOINT / MODEL_FILE).exists():
+        raise FileExistsError(f"{out} already holds a PPO run; pass --resume to continue it or pick another out")
+    _check_pipeline_frames(pipeline)
     state["pipeline"] = pipeline.record()
     state["config"] = config_to_dict(cfg)
     vec = _vec_env(pipeline, cfg)
     eval_env = pipeline.make_env(episode_length=cfg.episode_actions)
     if resume:
-        model = PPO.load(str(checkpoint), env=vec, device="cpu")
+        model = PPO.load(str(model_file), env=vec, device="cpu")
+        discard_after(out, int(model.num_timesteps))  # step folders of a killed stretch past this checkpoint
+        adopt_legacy_best(out, LEGACY_BEST)
     else:
-        model = PPO(
-            "CnnPolicy",
-            vec,
-            n_steps=cfg.n_steps,
-            batch_size=cfg.batch_size,
-            n_epochs=cfg.n_epochs,
-            learning_rate=cfg.learning_rate,
-            gamma=cfg.gamma,
-            gae_lambda=cfg.gae_lambda,
-            clip_range=cfg.clip_range,
-            ent_coef=cfg.ent_coef,
-            vf_coef=cfg.vf_coef,
-            max_grad_norm=cfg.max_grad_norm,
-            target_kl=cfg.target_kl or None,
-            policy_kwargs={
-                "features_extractor_kwargs": {"features_dim": cfg.features_dim},
-                "log_std_init": cfg.log_std_init,
-            },
-            tensorboard_log=str(out / "tb"),
-            seed=cfg.seed,
-            device="cpu",
-            verbose=0,
-        )
+        model = _new_model(vec, cfg, out)
     if not resume and cfg.bc_init_episodes:
         state["bc_init"] = clone_expert(model, pipeline, cfg, progress=progress)
         state["wall_s"] = state["bc_init"]["wall_s"]
@@ -506,143 +670,44 @@ def train_ppo(
     shape = pipeline_observation_shape(pipeline)
     if eval_env.observation_space.shape != shape:
         raise RuntimeError(f"ppo: the pipeline env gives {eval_env.observation_space.shape}, expected {shape}")
-    started = time.perf_counter() - float(state["wall_s"])
-
-    def save(folder: Path, summary: dict[str, Any]) -> None:
-        save_ppo_agent(
-            folder,
-            model.policy,
-            pipeline=pipeline,
-            cfg=cfg,
-            summary=summary,
-            source_git_sha=started_provenance["git_sha"],
-        )
-
-    def evaluate() -> None:
-        agent = PPOAgent(model.policy, shape, {})
-        seeds = episode_seeds("ppo_eval", cfg.seed, cfg.eval_episodes)
-        results = [run_episode(eval_env, agent.act, s) for s in seeds]
-        means = summarize(results)
-        wall = time.perf_counter() - started
-        entry = {
-            "env_steps": int(model.num_timesteps),
-            "wall_s": wall,
-            **means,
-            "distance_in_lane_each": [r.distance_in_lane_m for r in results],
-        }
-        state["evaluations"].append(entry)
-        logger = getattr(model, "_logger", None)  # None when a loaded model has not learned in this call
-        for key in ("distance_m", "distance_in_lane_m", "out_of_lane_fraction", "survival_s", "return"):
-            if logger is not None:
-                logger.record(f"eval/{key}", means[key])
-        if state["target_reached"] is None and means["distance_in_lane_m"] >= cfg.target_distance_m:
-            state["target_reached"] = {"env_steps": int(model.num_timesteps), "wall_s": wall}
-        # PPO on this task is not monotone (a policy that drives well can start weaving 10k steps
-        # later), so the best evaluated policy is kept beside the last one, as SB3's EvalCallback does.
-        best = state.get("best")
-        if best is None or means["distance_in_lane_m"] > best["distance_in_lane_m"]:
-            state["best"] = {
-                "env_steps": int(model.num_timesteps),
-                "wall_s": wall,
-                "distance_in_lane_m": means["distance_in_lane_m"],
-                "distance_m": means["distance_m"],
-            }
-            save(out / "best_agent", {"selected_at": state["best"], "provenance": started_provenance})
-
-    def checkpoint_now() -> None:
-        state["wall_s"] = time.perf_counter() - started
-        with atomic_directory(checkpoint.parent) as folder:
-            model.save(str(folder / MODEL_FILE))
-            write_json_atomic(folder / progress_file.name, state)
-        write_json_atomic(progress_file, state)  # the copy readers (reports, plots) use
-
-    def record_update(env_steps: int) -> None:
-        """The SB3 losses of the update made after ``env_steps`` env steps (once per update)."""
-        logged = model.logger.name_to_value
-        updates = state.setdefault("updates", [])
-        if "train/value_loss" in logged and (not updates or updates[-1]["env_steps"] < env_steps):
-            updates.append(
-                {"env_steps": env_steps}
-                | {key.split("/", 1)[1]: float(logged[key]) for key in UPDATE_LOGS if key in logged}
-            )
-
-    class Loop(BaseCallback):
-        def __init__(self, stop: StopFlag) -> None:
-            super().__init__()
-            self.next_eval = (model.num_timesteps // cfg.eval_every + 1) * cfg.eval_every
-            self.next_ckpt = (model.num_timesteps // cfg.checkpoint_every + 1) * cfg.checkpoint_every
-            self.stop = stop
-
-        def _on_rollout_end(self) -> None:
-            # Called before each policy update: the actor learns only once the critic has warmed up.
-            _set_actor_trainable(model.policy, model.num_timesteps > cfg.critic_warmup_steps)
-            # The previous update's losses are still in the logger here (dumped after this hook):
-            # kept per update so a collapse can be read off value loss, entropy and KL.
-            record_update(int(model.num_timesteps) - cfg.n_steps * cfg.n_envs)
-
-        def _on_training_end(self) -> None:
-            record_update(int(model.num_timesteps))  # the last update, which no rollout follows
-
-        def _on_step(self) -> bool:
-            for info in self.locals.get("infos", []):
-                if "episode" in info:
-                    state["train_episodes"].append(
-                        {
-                            "env_steps": int(self.num_timesteps),
-                            "return": float(info["episode"]["r"]),
-                            "length": int(info["episode"]["l"]),
-                        }
-                    )
-            if self.num_timesteps >= self.next_eval:
-                self.next_eval = (self.num_timesteps // cfg.eval_every + 1) * cfg.eval_every
-                evaluate()
-            if self.num_timesteps >= self.next_ckpt:
-                self.next_ckpt = (self.num_timesteps // cfg.checkpoint_every + 1) * cfg.checkpoint_every
-                checkpoint_now()
-            return not self.stop.requested  # False ends model.learn after this step
-
+    run = _Run(model, pipeline, cfg, out, state, started_provenance)
+    evaluation = LaneEvalCallback(
+        eval_env,
+        PPOAgent(model.policy, shape, {}).act,
+        episode_seeds("ppo_eval", cfg.seed, cfg.eval_episodes),
+        state,
+        target_distance_m=cfg.target_distance_m,
+        wall_s=run.wall_s,
+        callback_on_new_best=SaveBestAgent(run.save_best),
+    )
+    evaluation.init_callback(model)  # it also evaluates outside learn: before (a cloned actor) and after
     if not resume and cfg.bc_init_episodes:
-        evaluate()  # the cloned policy before any PPO update: the learning curve's first point
+        evaluation.evaluate()  # the cloned policy before any PPO update: the learning curve's first point
     remaining = cfg.total_steps - int(model.num_timesteps)
-    # A KeyboardInterrupt inside a simulator step can come out as an unrelated ValueError (upstream
-    # bare excepts), so a signal only sets the flag, checked after every env step; the flag stays
+    # A signal only sets the flag, checked after every env step (StopOnSignal); the flag stays
     # armed through the final save, and a second signal raises KeyboardInterrupt (stop unsaved).
     with StopFlag() as stop:
         try:
             if remaining > 0:
                 model.learn(
                     total_timesteps=remaining,
-                    callback=Loop(stop),
+                    callback=_callbacks(run, evaluation, stop),
                     reset_num_timesteps=not resume,
                     progress_bar=progress,
                     tb_log_name="ppo",
                 )
             interrupted = stop.requested
-            # (A run that predates best_agent and is resumed at its end has no "best": evaluate once.)
-            if (
-                not state["evaluations"]
-                or state["evaluations"][-1]["env_steps"] != model.num_timesteps
-                or state.get("best") is None
-            ):
-                evaluate()
-            checkpoint_now()
+            # (A run that predates the best agent and is resumed at its end has no "best": evaluate once.)
+            evaluations = state["evaluations"]
+            if not evaluations or evaluations[-1]["env_steps"] != model.num_timesteps or state.get("best") is None:
+                evaluation.evaluate()
+            state["wall_s"] = run.wall_s()
         finally:
             eval_env.close()
             with contextlib.suppress(EOFError, BrokenPipeError, OSError):
                 vec.close()  # after a second Ctrl-C the workers may be gone already
-        final = state["evaluations"][-1]
-        summary = {
-            "env_steps": int(model.num_timesteps),
-            "wall_s": state["wall_s"],
-            "final_eval": {k: v for k, v in final.items() if k != "distance_in_lane_each"},
-            "target_distance_m": cfg.target_distance_m,
-            "target_reached": state["target_reached"],
-            "interrupted": interrupted,
-            "bc_init": state.get("bc_init"),
-            "provenance": started_provenance,
-        }
-        summary["best"] = {**state["best"], "agent": str(out / "best_agent")}
-        save(out / "agent", summary)
+        summary = _final_summary(run, interrupted)
+        run.save(summary)
         write_json_atomic(out / "ppo_summary.json", summary)
         plot_learning_curve(state, out / "learning_curve.png", pipeline.name, cfg.target_distance_m)
     return summary
@@ -668,7 +733,7 @@ def plot_learning_curve(state: dict[str, Any], path: Path, title: str, target: f
         ax.axhline(target, color="green", lw=0.8, ls=":", label=f"target {target} m")
     if state.get("best"):
         best = state["best"]
-        ax.plot([best["env_steps"]], [best["distance_in_lane_m"]], "*", ms=14, color="red", label="best_agent")
+        ax.plot([best["env_steps"]], [best["distance_in_lane_m"]], "*", ms=14, color="red", label="best agent")
     ax.set_xlabel("env steps")
     ax.set_ylabel("m (deterministic policy, fixed seeds)")
     ax.set_title(f"PPO evaluation, pipeline {title}")

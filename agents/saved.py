@@ -1,12 +1,16 @@
 """Saved agents: a directory with ``agent.json`` (algorithm, pipeline, config, provenance) + weights.
 
+A training run keeps its agents in the layout of :mod:`sim2real_env.checkpoints`
+(``<out>/checkpoints/<step>/``, ``last``, ``best``); the loaders here also take a run folder or
+its ``last`` pointer, and the folders of the older layout (``<out>/agent``, ``<out>/best_agent``).
+
 A saved agent carries the pipeline it was trained on (including the generator checkpoint id).
 :func:`load_agent` refuses to run it under another pipeline unless the caller passes
 ``allow_pipeline_mismatch=True``, because that is a transfer experiment, not an accident.
 
 Example::
 
-    agent = load_agent("runs/agents/bc_raw/agent")
+    agent = load_agent("runs/agents/bc_raw")  # its checkpoints/last; or .../checkpoints/best
     env = agent.pipeline.make_env(map_name="small_loop")
     obs, _ = env.reset(seed=0)
     action = agent.act(obs)
@@ -25,6 +29,7 @@ import numpy as np
 from agents.algorithms import ALGORITHMS
 from agents.pipeline import Pipeline, PipelineMismatchError
 from sim2real_env import __version__ as package_version
+from sim2real_env.checkpoints import LAST, resolve_run_path
 from sim2real_env.errors import ConfigError, Sim2RealError
 from sim2real_env.names import unknown_name_message
 from sim2real_env.provenance import atomic_directory, git_sha, versions
@@ -68,6 +73,40 @@ def save_agent(
     """
     if algo not in ALGOS:
         raise ConfigError(unknown_name_message("agent algorithm", algo, ALGOS))
+    with atomic_directory(path) as tmp:
+        write_agent(
+            tmp,
+            algo=algo,
+            pipeline=pipeline,
+            observation_shape=observation_shape,
+            config=config,
+            summary=summary,
+            write_weights=write_weights,
+            model=model,
+            source_git_sha=source_git_sha,
+        )
+    return Path(path)
+
+
+def write_agent(
+    folder: Path,
+    *,
+    algo: str,
+    pipeline: Pipeline,
+    observation_shape: tuple[int, ...],
+    config: dict[str, Any],
+    summary: dict[str, Any],
+    write_weights: Callable[[Path], None],
+    model: dict[str, Any] | None = None,
+    source_git_sha: str | None = None,
+) -> None:
+    """The files of an agent (``agent.json`` + weights) into an existing (temporary) ``folder``.
+
+    For a checkpoint step folder that holds more than the agent (:mod:`sim2real_env.checkpoints`);
+    :func:`save_agent` is this in a folder of its own, written atomically.
+    """
+    if algo not in ALGOS:
+        raise ConfigError(unknown_name_message("agent algorithm", algo, ALGOS))
     meta = {
         "kind": "agent",
         "format_version": FORMAT_VERSION,
@@ -82,15 +121,28 @@ def save_agent(
         "versions": versions(),
         "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
     }
-    with atomic_directory(path) as tmp:
-        write_weights(tmp)
-        (tmp / AGENT_FILE).write_text(json.dumps(meta, indent=2, default=str) + "\n")
-    return Path(path)
+    write_weights(folder)
+    (folder / AGENT_FILE).write_text(json.dumps(meta, indent=2, default=str) + "\n")
+
+
+#: Where a training run of the layout before ``checkpoints/`` kept its final and best agents.
+LEGACY_RUN_LAYOUT = {"last": "agent", "best": "best_agent"}
+
+
+def resolve_agent_path(path: str | Path, default: str = LAST) -> Path:
+    """The agent folder ``path`` means.
+
+    Itself when it holds ``agent.json``; for a training run's folder, its ``checkpoints/`` or its
+    ``checkpoints/last`` pointer, the step folder ``last`` names
+    (``default="best"``: ``checkpoints/best``); for a run of the older layout its ``agent/``
+    (``best_agent/``). See :mod:`sim2real_env.checkpoints`.
+    """
+    return resolve_run_path(path, marker=AGENT_FILE, default=default, legacy=LEGACY_RUN_LAYOUT)
 
 
 def read_agent_record(path: str | Path) -> dict[str, Any]:
-    """``agent.json`` of a saved agent, checked."""
-    path = Path(path)
+    """``agent.json`` of a saved agent (or of the agent a run folder or pointer means), checked."""
+    path = resolve_agent_path(path)
     if not path.is_dir():
         raise AgentError(f"agent {path} does not exist (expected a directory with {AGENT_FILE})")
     meta_path = path / AGENT_FILE
@@ -145,7 +197,12 @@ def load_agent(
     allow_pipeline_mismatch: bool = False,
     device: str = "cpu",
 ) -> Agent:
-    """Load a saved agent; with ``pipeline`` given, refuse a mismatch unless explicitly allowed."""
+    """Load a saved agent; with ``pipeline`` given, refuse a mismatch unless explicitly allowed.
+
+    ``path``: an agent folder, or a training run's folder or ``checkpoints/last`` (its last agent;
+    :func:`resolve_agent_path`).
+    """
+    path = resolve_agent_path(path)
     meta = read_agent_record(path)
     diffs = check_pipeline(meta, pipeline, allow_pipeline_mismatch, str(path))
     agent = ALGORITHMS.lookup(meta["algo"]).load(Path(path), meta, device=device)

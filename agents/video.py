@@ -11,6 +11,7 @@ from tqdm import tqdm
 
 from agents.expert import PurePursuitExpert
 from generators.checkpoint import load_generator
+from sim2real_env.checkpoints import run_label
 from sim2real_env.env import EnvConfig
 from sim2real_env.errors import ConfigError
 from sim2real_env.make import build_env
@@ -82,10 +83,7 @@ def side_by_side_video(
     count = write_video(out, (np.concatenate(f, axis=1) for f in frames), fps=fps, scale=scale)
     labels = [
         "simulator",
-        *(
-            f"{g.method} ({c.name if c.name != 'checkpoint' else c.parent.name})"
-            for g, c in zip(generators, checkpoints, strict=True)
-        ),
+        *(f"{g.method} ({run_label(c)})" for g, c in zip(generators, checkpoints, strict=True)),
     ]
     summary: dict[str, Any] = {
         "video": str(out),

@@ -3,7 +3,7 @@
 Public entry points (imported lazily, so ``import generators`` stays cheap)::
 
     from generators import load_generator, save_generator
-    generator = load_generator("runs/generators/cyclegan/checkpoint")
+    generator = load_generator("runs/generators/cyclegan")  # its checkpoints/last
     fake_real = generator.translate(sim_frames)  # (N, H, W, 3) uint8
 """
 

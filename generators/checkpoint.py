@@ -5,7 +5,10 @@ in ``training_state.safetensors`` + ``training_state.json`` so that a run resume
 pickle anywhere: tensors go to safetensors, everything else to JSON.
 
 A checkpoint is written into a temporary sibling directory and renamed into place, so a crash
-never leaves half a checkpoint under the final name.
+never leaves half a checkpoint under the final name. A training run keeps its checkpoints in the
+layout of :mod:`sim2real_env.checkpoints` (``<out>/checkpoints/<step>/``, ``last``, ``best``);
+every loader here takes a run folder or a ``last`` pointer as well as a checkpoint directory, and
+the folders of the older layout (``<out>/checkpoint``, ``<out>/best``, ``generators/pretrained/*``).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from safetensors.torch import load_file, save_file
 from generators.configs import config_to_dict
 from generators.registry import METHODS, method_class
 from sim2real_env import __version__ as package_version
+from sim2real_env.checkpoints import LAST, resolve_run_path, save_step
 from sim2real_env.errors import Sim2RealError
 from sim2real_env.names import unknown_name_message
 from sim2real_env.provenance import atomic_directory, git_sha, recover_directory
@@ -98,16 +102,58 @@ def save_generator(
 
     Example::
 
-        save_generator(model, "runs/cyclegan/checkpoints/step_001000", step=1000)
+        save_generator(model, "runs/cyclegan/checkpoints/best", step=1000)
     """
     path = Path(path)
+    _check_method(generator)
+    with atomic_directory(path) as tmp:
+        write_generator(generator, tmp, step=step, data=data, training=training, training_state=training_state)
+    generator.checkpoint_id = checkpoint_id(path)
+    return path
+
+
+def save_generator_step(
+    generator: Any,
+    out: str | Path,
+    *,
+    step: int,
+    keep_last: int,
+    data: dict[str, Any] | None = None,
+    training: dict[str, Any] | None = None,
+    training_state: dict[str, Any] | None = None,
+) -> Path:
+    """Save ``<out>/checkpoints/<step>``, point ``last`` at it and prune (:mod:`sim2real_env.checkpoints`)."""
+    _check_method(generator)
+
+    def write(folder: Path) -> None:
+        write_generator(generator, folder, step=step, data=data, training=training, training_state=training_state)
+
+    folder = save_step(out, step, write, keep_last=keep_last)
+    generator.checkpoint_id = checkpoint_id(folder)
+    return folder
+
+
+def _check_method(generator: Any) -> str:
     method = getattr(generator, "method", None)
     if method not in METHODS:
         raise ValueError(f"save_generator: {type(generator).__name__} is not a registered generator method")
+    return str(method)
+
+
+def write_generator(
+    generator: Any,
+    folder: Path,
+    *,
+    step: int = 0,
+    data: dict[str, Any] | None = None,
+    training: dict[str, Any] | None = None,
+    training_state: dict[str, Any] | None = None,
+) -> None:
+    """The checkpoint files of ``generator`` into an existing (temporary) ``folder``."""
     config = {
         "kind": "generator",
         "format_version": FORMAT_VERSION,
-        "method": method,
+        "method": _check_method(generator),
         "direction": generator.direction,
         "image_size": list(generator.image_size),
         "normalization": generator.normalization,
@@ -120,16 +166,13 @@ def save_generator(
         "torch_version": torch.__version__,
         "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
     }
-    with atomic_directory(path) as tmp:
-        weights = {k: v.detach().cpu().contiguous() for k, v in generator.state_dict().items()}
-        save_file(weights, str(tmp / WEIGHTS_FILE))
-        if training_state is not None:
-            tensors, skeleton = flatten_state(training_state)
-            save_file(tensors, str(tmp / STATE_TENSORS_FILE))
-            (tmp / STATE_META_FILE).write_text(json.dumps(skeleton))
-        (tmp / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
-    generator.checkpoint_id = checkpoint_id(path)
-    return path
+    weights = {k: v.detach().cpu().contiguous() for k, v in generator.state_dict().items()}
+    save_file(weights, str(folder / WEIGHTS_FILE))
+    if training_state is not None:
+        tensors, skeleton = flatten_state(training_state)
+        save_file(tensors, str(folder / STATE_TENSORS_FILE))
+        (folder / STATE_META_FILE).write_text(json.dumps(skeleton))
+    (folder / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
 
 
 #: Checkpoints shipped with the package, addressed as ``pretrained:<name>``.
@@ -146,11 +189,22 @@ def available_pretrained() -> list[str]:
     )
 
 
-def resolve_checkpoint(path: str | Path) -> Path:
-    """A checkpoint directory; ``pretrained:<name>`` means the one shipped in ``generators/pretrained``."""
+#: Where a run folder of the layout before ``checkpoints/`` kept its last and best checkpoints.
+LEGACY_RUN_LAYOUT = {"last": "checkpoint", "best": "best"}
+
+
+def resolve_checkpoint(path: str | Path, default: str = LAST) -> Path:
+    """A checkpoint directory; ``pretrained:<name>`` means the one shipped in ``generators/pretrained``.
+
+    A training run's folder, its ``checkpoints/`` folder or its ``checkpoints/last`` pointer
+    mean the step folder ``last`` names (``default="best"``: ``checkpoints/best``); a run folder
+    of the older layout means its ``checkpoint/`` (or ``best/``). A checkpoint directory itself
+    (step folder, ``checkpoints/best``, an older ``<out>/checkpoint``) is used as it is; see
+    :mod:`sim2real_env.checkpoints`.
+    """
     text = str(path)
     if not text.startswith(PRETRAINED_PREFIX):
-        return Path(path)
+        return resolve_run_path(path, marker=CONFIG_FILE, default=default, legacy=LEGACY_RUN_LAYOUT)
     name = text[len(PRETRAINED_PREFIX) :]
     if name not in available_pretrained():
         raise CheckpointError(unknown_name_message("pretrained checkpoint", name, available_pretrained()))
@@ -213,7 +267,7 @@ def load_generator(
 
     Example::
 
-        generator = load_generator("runs/cyclegan/checkpoints/latest")   # or "pretrained:cyclegan"
+        generator = load_generator("runs/cyclegan")   # its checkpoints/last; or "pretrained:cyclegan"
         fake_real = generator.translate(sim_frames)  # (N, H, W, 3) uint8
     """
     path = resolve_checkpoint(path)
@@ -267,7 +321,7 @@ def load_generator(
 
 def load_training_state(path: str | Path) -> dict[str, Any]:
     """The resumable training state saved beside a checkpoint's weights."""
-    path = Path(path)
+    path = resolve_checkpoint(path)
     tensors_path, meta_path = path / STATE_TENSORS_FILE, path / STATE_META_FILE
     if not tensors_path.exists() or not meta_path.exists():
         raise CheckpointError(f"checkpoint {path} holds no training state; it cannot be resumed from")

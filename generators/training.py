@@ -14,8 +14,10 @@ A run is described by a YAML file (``configs/generators/<name>.yaml``)::
 
 ``key.sub=value`` overrides on the command line change any field. The loop gives a progress bar
 with losses and it/s, TensorBoard scalars, PNG sample grids (source | translated | cycled back) on
-fixed validation frames, atomic checkpoints every N steps and on SIGINT/SIGTERM, and ``--resume``
-that continues the step count, optimisers, learning-rate schedule, image pools and RNG exactly.
+fixed validation frames, atomic checkpoints every N steps and on SIGINT/SIGTERM in
+``<out>/checkpoints/<step>/`` (the newest ``keep_last`` kept, ``checkpoints/last`` naming the
+newest; :mod:`sim2real_env.checkpoints`), and ``--resume`` that continues the step count,
+optimisers, learning-rate schedule, image pools and RNG exactly.
 """
 
 from __future__ import annotations
@@ -34,11 +36,19 @@ from tqdm import tqdm
 
 from generators import distributed
 from generators.base import uint8_to_float
-from generators.checkpoint import CheckpointError, load_generator, load_training_state, read_config, save_generator
+from generators.checkpoint import (
+    CheckpointError,
+    load_generator,
+    load_training_state,
+    read_config,
+    save_generator,
+    save_generator_step,
+)
 from generators.configs import config_from_dict, config_to_dict, read_yaml_mapping
 from generators.data import Augment, FolderSpec, ImageSet, default_real_dir, load_images, sample_batch
 from generators.protocol import DIRECTIONS
 from generators.registry import METHODS, method_class, trainer_class
+from sim2real_env.checkpoints import adopt_legacy_best, best_folder, discard_after, has_saved, last_folder
 from sim2real_env.checks import check_ints
 from sim2real_env.errors import ConfigError
 from sim2real_env.names import unknown_name_message
@@ -64,6 +74,8 @@ class TrainConfig:
     log_every: int = 10
     sample_every: int = 200
     checkpoint_every: int = 500
+    #: Step checkpoints kept in ``<out>/checkpoints`` (the newest ones; 0: every one).
+    keep_last: int = 3
     sample_count: int = 4
     #: Frames are loaded at this multiple of the model size, then randomly cropped to it.
     load_scale: float = 1.25
@@ -71,7 +83,7 @@ class TrainConfig:
     flip: bool = False
     torch_threads: int = 2
     #: KID to fixed real *training* frames every N steps (0: off), in both feature spaces, logged to
-    #: TensorBoard, ``kid.csv`` and ``kid_curve.png``; the lowest Lite2 KID is kept as ``best/``.
+    #: TensorBoard, ``kid.csv`` and ``kid_curve.png``; the lowest Lite2 KID is kept as ``checkpoints/best``.
     kid_every: int = 0
     kid_frames: int = 64
 
@@ -86,7 +98,7 @@ class TrainConfig:
             "torch_threads",
         )
         check_ints("training", self, dict.fromkeys(names, (1, None)))
-        check_ints("training", self, {"kid_every": (0, None), "kid_frames": (4, 4096)})
+        check_ints("training", self, {"kid_every": (0, None), "kid_frames": (4, 4096), "keep_last": (0, None)})
         if not 0 <= self.decay_start <= self.steps:
             raise ConfigError(f"training.decay_start must be in [0, steps={self.steps}], got {self.decay_start}")
         if not (isinstance(self.lr, (int, float)) and 0 < self.lr < 1):
@@ -221,7 +233,10 @@ def save_sample_grid(path: Path, columns: list[torch.Tensor]) -> np.ndarray:
 
 
 def train(run: RunConfig, resume: bool = False, progress: bool = True, max_steps: int | None = None) -> Path:
-    """Train (or resume) the run; returns the final checkpoint directory ``<out>/checkpoint``.
+    """Train (or resume) the run; returns the final checkpoint directory ``<out>/checkpoints/<step>``.
+
+    ``resume`` continues from ``<out>/checkpoints/last`` (or, for a run of the older layout,
+    ``<out>/checkpoint``); the run then saves in the new layout.
 
     ``max_steps`` stops early after that many steps of *this* call (for tests), checkpointing.
 
@@ -231,7 +246,7 @@ def train(run: RunConfig, resume: bool = False, progress: bool = True, max_steps
     """
     cfg = run.training
     out = Path(run.out)
-    checkpoint_dir = out / "checkpoint"
+    checkpoint_dir = _resume_folder(out) if resume else None
     ctx = distributed.detect()
     torch.set_num_threads(distributed.threads_per_rank(ctx, cfg.torch_threads))
     device = distributed.rank_device(ctx, pick_device(cfg.device))
@@ -240,7 +255,7 @@ def train(run: RunConfig, resume: bool = False, progress: bool = True, max_steps
     model_class = method_class(run.method)
     model = model_class(model_class.config_class.from_dict(run.model), direction=run.direction).to(device)
     step = 0
-    if resume:
+    if checkpoint_dir is not None:
         saved = read_config(checkpoint_dir)
         if saved.get("training", {}).get("run") != _comparable(run):
             raise CheckpointError(
@@ -255,8 +270,8 @@ def train(run: RunConfig, resume: bool = False, progress: bool = True, max_steps
                 f"train-generator: resuming a {saved_world}-rank run on {ctx.world_size} rank(s): the global batch "
                 f"is now {ctx.world_size * cfg.batch_size} frames (was {saved_world * cfg.batch_size})"
             )
-    elif (checkpoint_dir / "config.json").exists():
-        raise CheckpointError(f"{checkpoint_dir} already exists; pass --resume to continue it or choose another 'out'")
+    elif has_saved(out) or (out / "checkpoint" / "config.json").exists():
+        raise CheckpointError(f"{out} already holds a run; pass --resume to continue it or choose another 'out'")
 
     size = model.image_size
     load_size = (round(size[0] * cfg.load_scale), round(size[1] * cfg.load_scale))
@@ -277,8 +292,8 @@ def train(run: RunConfig, resume: bool = False, progress: bool = True, max_steps
         model, trainer_class(model_class).losses_class.from_dict(run.losses), cfg.lr, cfg.beta1, cfg.seed
     )
     sampler = torch.Generator().manual_seed(cfg.seed)
-    saved_state: dict[str, Any] = load_training_state(checkpoint_dir) if resume else {}
-    if resume:
+    saved_state: dict[str, Any] = load_training_state(checkpoint_dir) if checkpoint_dir is not None else {}
+    if checkpoint_dir is not None:
         trainer.load_state_dict(saved_state["trainer"])
         sampler.set_state(saved_state["sampler_rng"])
         torch.set_rng_state(saved_state["torch_rng"])
@@ -297,7 +312,10 @@ def train(run: RunConfig, resume: bool = False, progress: bool = True, max_steps
     # bf16 autocast on CUDA needs no loss scaling; where bf16 is missing, train in fp32.
     use_amp = cfg.amp and device.type == "cuda" and torch.cuda.is_bf16_supported()
 
+    saved_folder = out  # the newest step folder, once saved
+
     def checkpoint(at: int) -> None:
+        nonlocal saved_folder
         if not ctx.is_main:
             return
         state: dict[str, Any] = {
@@ -311,8 +329,15 @@ def train(run: RunConfig, resume: bool = False, progress: bool = True, max_steps
         training_meta: dict[str, Any] = {"run": _comparable(run), "device": str(device)}
         if ctx.enabled:
             training_meta["world_size"] = ctx.world_size
-        save_generator(model, checkpoint_dir, step=at, data=data_summary, training=training_meta, training_state=state)
-        save_generator(model, out / "snapshots" / f"step_{at:07d}", step=at, data=data_summary, training=training_meta)
+        saved_folder = save_generator_step(
+            model,
+            out,
+            step=at,
+            keep_last=cfg.keep_last,
+            data=data_summary,
+            training=training_meta,
+            training_state=state,
+        )
 
     from torch.utils.tensorboard import SummaryWriter
 
@@ -322,6 +347,9 @@ def train(run: RunConfig, resume: bool = False, progress: bool = True, max_steps
     writer: Any = _NoWriter()
     if ctx.is_main:
         out.mkdir(parents=True, exist_ok=True)
+        if checkpoint_dir is not None:
+            discard_after(out, step)  # folders of a killed stretch past the resumed step
+            adopt_legacy_best(out, "best")
         write_json_atomic(out / "run.json", run_record)
         writer = SummaryWriter(str(out / "tensorboard"))
     stop_at = cfg.steps if max_steps is None else min(cfg.steps, step + max_steps)
@@ -413,7 +441,18 @@ def train(run: RunConfig, resume: bool = False, progress: bool = True, max_steps
     distributed.barrier(ctx)  # the checkpoint and run.json exist before any rank returns
     if stopped and ctx.is_main:
         print(f"train-generator: stopped by signal at step {step}; resume with --resume")
-    return checkpoint_dir
+    return saved_folder if ctx.is_main else (last_folder(out) or out)
+
+
+def _resume_folder(out: Path) -> Path:
+    """The checkpoint ``--resume`` continues: ``checkpoints/last``, else an older run's ``checkpoint/``."""
+    last = last_folder(out)
+    if last is not None:
+        return last
+    legacy = out / "checkpoint"
+    if (legacy / "config.json").exists() or legacy.with_name(".checkpoint.old").is_dir():
+        return legacy
+    raise CheckpointError(f"--resume: {out} holds no checkpoint (no checkpoints/last, no checkpoint/)")
 
 
 def _rank_batch(
@@ -453,7 +492,7 @@ class _KidLog:
 
     Rows go to ``<out>/kid.csv`` (step, wall-clock seconds summed over resumes, one column per
     feature space) and ``kid_curve.png``; the checkpoint with the lowest Lite2 KID so far is
-    ``<out>/best`` (model selection on training frames only: the real val split stays unseen).
+    ``<out>/checkpoints/best`` (model selection on training frames only: the real val split stays unseen).
     """
 
     def __init__(
@@ -500,11 +539,13 @@ class _KidLog:
             plot_curve(self.rows, self.out / "kid_curve.png")
         if kids["kid_lite2"] < self.best:
             self.best = kids["kid_lite2"]
-            save_generator(self.model, self.out / "best", step=step, training={"selected_by": "kid_lite2", **row})
+            training = {"selected_by": "kid_lite2", **row}
+            save_generator(self.model, best_folder(self.out), step=step, training=training)
 
 
 def _comparable(run: RunConfig) -> dict[str, Any]:
-    """The parts of a run that must not change across ``--resume`` (everything but the output path)."""
+    """The parts of a run that must not change across ``--resume`` (all but the output path and ``keep_last``)."""
     data = run.to_dict()
     data.pop("out")
+    data["training"].pop("keep_last")  # bookkeeping: may change, and older checkpoints lack it
     return json.loads(json.dumps(data))

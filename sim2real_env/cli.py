@@ -322,14 +322,14 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 def _named_checkpoints(items: list[str], flag: str = "--checkpoint") -> dict[str, str]:
     """``NAME=PATH`` (or a bare path, named by its folder) -> ``{name: path}``; names must be unique."""
+    from sim2real_env.checkpoints import run_label
+
     named: dict[str, str] = {}
     for item in items:
         name, sep, path = item.partition("=")
         if not sep:
             path = item
-            name = path.removeprefix("pretrained:").rstrip("/").split("/")[-1]
-            if name in ("checkpoint", "best") and "/" in path:
-                name = path.rstrip("/").split("/")[-2]
+            name = run_label(path)  # a run's checkpoint is named by its run folder
         if not name or not path:
             raise ConfigError(f"{flag} {item!r} must be PATH or NAME=PATH")
         if name in named:
@@ -440,7 +440,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train-generator", help="train a translation model from a YAML config")
     p.add_argument("--config", required=True, help="configs/generators/<name>.yaml")
-    p.add_argument("--resume", action="store_true", help="continue <out>/checkpoint exactly")
+    p.add_argument("--resume", action="store_true", help="continue <out>/checkpoints/last exactly")
     p.add_argument(
         "--real-dir", help="folder of real frames (default: $SIM2REAL_REAL_DATA or ../shared/data/duckietown_real)"
     )
@@ -559,7 +559,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", required=True, help="configs/agents/<name>.yaml")
     p.add_argument("--checkpoint", help="generator checkpoint for sim2real/canonicalized (else checkpoints.<pipeline>)")
     p.add_argument("--out", help="output folder (default: the config's out)")
-    p.add_argument("--resume", action="store_true", help="PPO: continue <out>/checkpoint")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="PPO: continue <out>/checkpoints/last (its ppo.zip is unpickled: trusted runs only)",
+    )
     p.add_argument("--quiet", action="store_true")
     p.add_argument("overrides", nargs="*", help="key.sub=value overrides, e.g. bc.epochs=4")
     p.set_defaults(func=_cmd_train_agent)

@@ -14,12 +14,13 @@ import torch
 
 from agents.bc import BCConfig, BCPolicy, _fit, action_error, train_bc
 from agents.config import load_agent_config
-from agents.episodes import OUT_OF_LANE_M, EpisodeTracker
+from agents.episodes import OUT_OF_LANE_M, EpisodeTracker, episode_seeds, run_episode
 from agents.pipeline import Pipeline, PipelineMismatchError, Preprocess
 from agents.ppo import PPOConfig, save_ppo_agent, train_ppo
 from agents.saved import AgentError, load_agent, save_agent
 from generators.checkpoint import save_generator
 from generators.cyclegan.model import CycleGAN, CycleGANConfig
+from sim2real_env.checkpoints import last_folder
 from sim2real_env.cli import main
 
 SMALL_ENV = {"map_name": "small_loop", "camera_width": 80, "camera_height": 60, "action_space": "speed_steer"}
@@ -344,7 +345,11 @@ def test_bc_learns_saves_and_refuses_another_pipeline(tmp_path: Path, sim2real_c
     # stuck at zero land far above it (seen: 0.079 against the constant's 0.074).
     assert summary["final_val_action_mae"] < 1.5 * summary["val_constant_action_mae"]
     assert (tmp_path / "bc_curve.png").stat().st_size > 0
-    agent = load_agent(tmp_path / "agent", pipeline=pipeline)
+    # One step folder per run, named by the epochs trained (2 rounds x 2 epochs); BC selects nothing: no best.
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["000000004", "last"]
+    saved = last_folder(tmp_path)
+    assert saved == tmp_path / "checkpoints" / "000000004"
+    agent = load_agent(tmp_path, pipeline=pipeline)  # the run folder means its checkpoints/last
     env = pipeline.make_env()
     obs, _ = env.reset(seed=1)
     action = agent.act(obs)
@@ -355,12 +360,12 @@ def test_bc_learns_saves_and_refuses_another_pipeline(tmp_path: Path, sim2real_c
     env.close()
     translated = Pipeline.build("sim2real", env=SMALL_ENV, preprocess=SMALL_PRE, checkpoint=sim2real_checkpoint)
     with pytest.raises(PipelineMismatchError, match="trained on pipeline 'raw'.*allow_pipeline_mismatch"):
-        load_agent(tmp_path / "agent", pipeline=translated)
-    allowed = load_agent(tmp_path / "agent", pipeline=translated, allow_pipeline_mismatch=True)
+        load_agent(saved, pipeline=translated)
+    allowed = load_agent(tmp_path / "checkpoints" / "last", pipeline=translated, allow_pipeline_mismatch=True)
     assert allowed.record["pipeline_differences"]
-    (tmp_path / "agent" / "policy.safetensors").write_bytes(b"garbage")
+    (saved / "policy.safetensors").write_bytes(b"garbage")
     with pytest.raises(AgentError, match="do not load"):
-        load_agent(tmp_path / "agent")
+        load_agent(tmp_path)
 
 
 @pytest.mark.sim
@@ -393,10 +398,10 @@ def test_bc_on_the_sim2real_pipeline_records_the_checkpoint(tmp_path: Path, sim2
     config = {**TINY_BC, "dagger_rounds": 0, "eval_episodes": 0, "episode_actions": 15}
     pipeline = Pipeline.build("sim2real", env=SMALL_ENV, preprocess=SMALL_PRE, checkpoint=sim2real_checkpoint)
     train_bc(pipeline, BCConfig.from_dict(config), tmp_path, progress=False)
-    record = json.loads((tmp_path / "agent" / "agent.json").read_text())
+    record = json.loads((tmp_path / "checkpoints" / "000000002" / "agent.json").read_text())
     assert record["pipeline"]["name"] == "sim2real"
     assert record["pipeline"]["checkpoint_id"] == pipeline.checkpoint_id
-    assert load_agent(tmp_path / "agent", pipeline=pipeline).algo == "bc"
+    assert load_agent(tmp_path, pipeline=pipeline).algo == "bc"
 
 
 @pytest.mark.sim
@@ -419,6 +424,8 @@ def test_ppo_trains_resumes_and_loads(tmp_path: Path) -> None:
     }
     first = train_ppo(pipeline, PPOConfig.from_dict(settings), tmp_path, progress=False)
     assert first["env_steps"] == 64
+    checkpoints = tmp_path / "checkpoints"
+    at_first = {name: (checkpoints / "000000064" / name).read_bytes() for name in ("ppo.zip", "progress.json")}
     with pytest.raises(FileExistsError, match="--resume"):
         train_ppo(pipeline, PPOConfig.from_dict(settings), tmp_path, progress=False)
     resumed = train_ppo(
@@ -427,25 +434,52 @@ def test_ppo_trains_resumes_and_loads(tmp_path: Path) -> None:
     assert resumed["env_steps"] == 128
     progress = json.loads((tmp_path / "progress.json").read_text())
     assert [e["env_steps"] for e in progress["evaluations"]] == [64, 128]
-    # The best evaluated policy is kept beside the last one and loads like any agent.
+    # The layout: a step folder per checkpoint, last naming the newest, best the best evaluated policy.
+    assert sorted(p.name for p in checkpoints.iterdir()) == ["000000064", "000000128", "best", "last"]
+    assert (checkpoints / "last").read_text() == "000000128\n"
+    # The resume continued the first run's checkpoint and left it as it was.
+    assert {name: (checkpoints / "000000064" / name).read_bytes() for name in at_first} == at_first
+    assert progress["evaluations"][0] == json.loads(at_first["progress.json"])["evaluations"][0]
+    # The best evaluated policy is kept beside the last one and loads like any agent: driven on the
+    # evaluation's seeds it drives the distance it was selected for (the policy of that evaluation,
+    # not of the step folder: an evaluation at the last env step of a rollout precedes its update).
     best = max(progress["evaluations"], key=lambda e: e["distance_in_lane_m"])
     assert progress["best"]["env_steps"] == resumed["best"]["env_steps"] == best["env_steps"]
     assert resumed["best"]["distance_in_lane_m"] == best["distance_in_lane_m"]
-    assert load_agent(tmp_path / "best_agent", pipeline=pipeline).algo == "ppo"
-    # The checkpoint folder holds the state saved with its ppo.zip, the same as the readers' copy.
-    assert json.loads((tmp_path / "checkpoint" / "progress.json").read_text()) == progress
-    # A finished run from before best_agent (and before the paired state) existed: resuming it at its
-    # end reads <out>/progress.json, evaluates once and keeps that.
-    shutil.rmtree(tmp_path / "best_agent")
-    (tmp_path / "checkpoint" / "progress.json").unlink()
+    assert resumed["best"]["agent"] == str(checkpoints / "best")
+    best_agent = load_agent(tmp_path / "checkpoints" / "best", pipeline=pipeline)
+    assert best_agent.record["summary"]["selected_at"] == progress["best"]
+    env = pipeline.make_env(episode_length=settings["episode_actions"])
+    (seed,) = episode_seeds("ppo_eval", 0, 1)
+    assert run_episode(env, best_agent.act, seed).distance_in_lane_m == best["distance_in_lane_each"][0]
+    env.close()
+    # The step folder holds the state saved with its ppo.zip, the same as the readers' copy; its agent
+    # is the run's final one.
+    assert json.loads((checkpoints / "000000128" / "progress.json").read_text()) == progress
+    final = json.loads((checkpoints / "000000128" / "agent.json").read_text())["summary"]
+    assert final["final"] is True and final["env_steps"] == 128
+    # A finished run of the older layout (<out>/checkpoint/ppo.zip, <out>/agent; before best_agent
+    # and the paired state existed): it loads, and resuming it at its end reads <out>/progress.json,
+    # evaluates once and keeps that as the best, in the new layout.
+    last = checkpoints / "000000128"
+    (tmp_path / "checkpoint").mkdir()
+    shutil.move(last / "ppo.zip", tmp_path / "checkpoint" / "ppo.zip")
+    (last / "progress.json").unlink()
+    shutil.move(last, tmp_path / "agent")
+    shutil.rmtree(checkpoints)
     progress.pop("best")
     (tmp_path / "progress.json").write_text(json.dumps(progress))
+    assert load_agent(tmp_path, pipeline=pipeline).record["summary"]["env_steps"] == 128  # its agent/
+    with pytest.raises(FileExistsError, match="--resume"):
+        train_ppo(pipeline, PPOConfig.from_dict(settings), tmp_path, progress=False)
     again = train_ppo(
         pipeline, PPOConfig.from_dict({**settings, "total_steps": 128}), tmp_path, resume=True, progress=False
     )
-    assert again["best"]["env_steps"] == 128 and (tmp_path / "best_agent" / "agent.json").exists()
+    assert again["best"]["env_steps"] == 128 and (checkpoints / "best" / "agent.json").exists()
+    assert sorted(p.name for p in checkpoints.iterdir()) == ["000000128", "best", "last"]
     assert (tmp_path / "learning_curve.png").stat().st_size > 0
-    agent = load_agent(tmp_path / "agent", pipeline=pipeline)
+    agent = load_agent(tmp_path, pipeline=pipeline)
+    assert agent.record["summary"]["final"] is True
     env = pipeline.make_env()
     obs, _ = env.reset(seed=0)
     assert agent.act(obs).shape == (2,)
@@ -472,7 +506,7 @@ def test_train_agent_cli_with_subprocess_envs(tmp_path: Path, capsys: pytest.Cap
     args = ["train-agent", "--algo", "ppo", "--pipeline", "raw", "--config", "configs/agents/ppo.yaml"]
     assert main([*args, "--out", str(tmp_path), "--quiet", *overrides]) == 0
     assert "train-agent ppo/raw" in capsys.readouterr().out
-    assert load_agent(tmp_path / "agent").algo == "ppo"
+    assert load_agent(tmp_path).algo == "ppo"
 
 
 @pytest.mark.sim
@@ -518,7 +552,8 @@ def test_sigint_stops_ppo_saves_and_exits_130(tmp_path: Path) -> None:
     assert "stopped by signal at" in output
     summary = json.loads((out / "ppo_summary.json").read_text())
     assert summary["interrupted"] and 0 < summary["env_steps"] < 100000
-    agent = load_agent(out / "agent")
+    agent = load_agent(out / "checkpoints" / "last")
+    assert agent.record["summary"]["interrupted"] and agent.record["summary"]["final"]
     assert agent.act(np.zeros((40, 80, 6), np.uint8)).shape == (2,)
     # The checkpoint continues where the signal stopped it.
     steps = summary["env_steps"]

@@ -160,8 +160,8 @@ def test_training_trials_on_ray_tune_equal_the_serial_agents(tmp_path: Path) -> 
     tune_rows = train_all(fanned, RayOptions(workers=2), progress=False)
     assert [r["status"] for r in serial_rows] == [r["status"] for r in tune_rows] == ["trained", "trained"]
     for trial in ("bc_raw_s0", "bc_raw_s1"):
-        a = (serial_dir / "agents" / trial / "agent" / "policy.safetensors").read_bytes()
-        b = (tune_dir / "agents" / trial / "agent" / "policy.safetensors").read_bytes()
+        a = (serial_dir / "agents" / trial / "checkpoints" / "000000001" / "policy.safetensors").read_bytes()
+        b = (tune_dir / "agents" / trial / "checkpoints" / "000000001" / "policy.safetensors").read_bytes()
         assert a == b, trial
     assert (tune_dir / "report" / "tune").is_dir()  # Ray Tune's own experiment folder
     assert [r["status"] for r in train_all(fanned, RayOptions(), progress=False)] == ["reused", "reused"]
@@ -170,7 +170,8 @@ def test_training_trials_on_ray_tune_equal_the_serial_agents(tmp_path: Path) -> 
 
 
 def _fake_agent(trial: Any, pipeline: Any, config: dict[str, Any], summary: dict[str, Any] | None = None) -> None:
-    for folder in {trial.out / "agent", trial.agent_path}:
+    """A trial folder of the older layout: ``agent/`` (and PPO's ``best_agent/``)."""
+    for folder in {trial.out / "agent", trial.out / ("best_agent" if trial.algo == "ppo" else "agent")}:
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "agent.json").write_text(
             json.dumps({"pipeline": pipeline.record(), "config": config, "summary": summary or {}})
@@ -196,6 +197,62 @@ def test_a_stopped_ppo_run_is_resumed_and_other_env_settings_are_refused(tmp_pat
     (trial.out / "agent" / "agent.json").write_text(json.dumps({"pipeline": other, "config": recorded}))
     with pytest.raises(InputError, match="env.reward: 'survival' vs 'lane_progress'"):
         trial_state(config, trial)
+
+
+def test_trial_folders_of_both_layouts_are_reused_resumed_and_fingerprinted_alike(tmp_path: Path) -> None:
+    """A PPO trial in ``checkpoints/`` (new) or ``agent/`` + ``best_agent/`` (older) is read the same way.
+
+    A periodic checkpoint's agent ("final": false) is resumed; the run's final agent is done; the
+    evaluated agent is the best one; its fingerprint covers the agent's files only (not the step
+    folder's ppo.zip / progress.json), so an older trial folder keeps the fingerprint recorded for it.
+    """
+    import shutil
+
+    from agents.benchmark import _agent_run, agent_fingerprints, train_trial
+    from generators.configs import config_to_dict
+    from sim2real_env.checkpoints import save_step
+
+    config = load_benchmark_config(
+        _config_file(tmp_path), ["algos={ppo: {config: configs/agents/ppo.yaml, overrides: [ppo.total_steps=100]}}"]
+    )
+    trial = config.trials()[0]
+    _, pipeline, algo_config = _agent_run(config, trial)
+    recorded = json.loads(json.dumps(config_to_dict(algo_config), default=str))
+    older = {k: v for k, v in recorded.items() if k != "keep_last"}  # agents saved before keep_last existed
+
+    def agent(summary: dict[str, Any], config: dict[str, Any] = recorded) -> Any:
+        def write(folder: Path) -> None:
+            (folder / "agent.json").write_text(
+                json.dumps({"pipeline": pipeline.record(), "config": config, "summary": summary})
+            )
+            (folder / "policy.safetensors").write_bytes(b"weights")
+
+        return write
+
+    save_step(trial.out, 64, agent({"env_steps": 64, "final": False}), keep_last=3)
+    (trial.out / "checkpoints" / "000000064" / "ppo.zip").write_bytes(b"resume state")
+    assert trial_state(config, trial) == "resume"
+    save_step(trial.out, 100, agent({"env_steps": 100, "final": True, "best": {"env_steps": 64}}), keep_last=3)
+    (trial.out / "checkpoints" / "000000100" / "ppo.zip").write_bytes(b"resume state")
+    with pytest.raises(InputError, match="has an agent but no best"):
+        trial_state(config, trial)  # a finished PPO run always has its best
+    best = trial.out / "checkpoints" / "best"
+    shutil.copytree(trial.out / "checkpoints" / "000000064", best)
+    assert trial_state(config, trial) == "done"
+    assert train_trial(config, trial)["status"] == "reused"
+    assert trial.agent_path == best
+    new_print = agent_fingerprints(config)[trial.name]
+    (best / "ppo.zip").write_bytes(b"not part of the agent")
+    assert agent_fingerprints(config)[trial.name] == new_print
+
+    # The older layout, with the same agent files and a config without keep_last: reused, same print.
+    shutil.rmtree(trial.out)
+    for name in ("agent", "best_agent"):
+        (trial.out / name).mkdir(parents=True)
+        agent({"env_steps": 100}, older)(trial.out / name)
+    assert trial_state(config, trial) == "done" and trial.agent_path == trial.out / "best_agent"
+    agent({"env_steps": 64, "final": False})(trial.out / "best_agent")  # the files of the new layout's best
+    assert agent_fingerprints(config)[trial.name] == new_print
 
 
 def test_a_report_refuses_agents_other_than_the_evaluated_ones(tmp_path: Path) -> None:

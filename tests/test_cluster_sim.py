@@ -101,8 +101,8 @@ def _eval_config(tmp_path: Path, out: str, extra: str = "") -> Path:
     path.write_text(
         f"name: tiny\nout: {tmp_path / out}\nepisodes: 2\nepisode_steps: 15\nbootstrap: 200\n"
         "domains: [canonical, real_proxy_image]\nallow_pipeline_mismatch: true\n"
-        f"agents:\n  - {{name: bc, path: {tmp_path / 'bc' / 'agent'}}}\n"
-        f"  - {{name: bc_canonicalized, path: {tmp_path / 'bc' / 'agent'}, canonicalize: {tmp_path / 'stn'}}}\n"
+        f"agents:\n  - {{name: bc, path: {tmp_path / 'bc'}}}\n"
+        f"  - {{name: bc_canonicalized, path: {tmp_path / 'bc'}, canonicalize: {tmp_path / 'stn'}}}\n"
         "  - {name: expert, expert: true}\n" + extra
     )
     return path

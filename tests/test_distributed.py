@@ -18,7 +18,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from generators.checkpoint import load_generator
+from generators.checkpoint import load_generator, read_config, resolve_checkpoint
 from generators.cyclegan.model import CycleGAN, CycleGANConfig
 from generators.training import run_config_from_dict, train
 from tests.test_generators import TINY, run_dict, write_images
@@ -61,7 +61,7 @@ def _run(domains: tuple[Path, Path], out: Path, batch_size: int, steps: int = 6,
 
 
 def _weights(checkpoint: Path) -> dict[str, torch.Tensor]:
-    return load_file(str(checkpoint / "weights.safetensors"))
+    return load_file(str(resolve_checkpoint(checkpoint) / "weights.safetensors"))
 
 
 def _logged_losses(out: Path) -> dict[str, list[float]]:
@@ -98,7 +98,7 @@ def test_two_ranks_match_one_process_with_the_global_batch_and_resume_exactly(
         {"run": _run(domains, tmp_path / "resumed", batch_size=2), "calls": [(False, 3), (True, None)]},
     ]
     _spawn(tmp_path, jobs)
-    ddp = tmp_path / "ddp" / "checkpoint"
+    ddp = resolve_checkpoint(tmp_path / "ddp")  # its checkpoints/last
     a, b = _weights(single), _weights(ddp)
     torch.manual_seed(0)  # what train() does before building the model: its initial weights
     initial = CycleGAN(CycleGANConfig.from_dict(TINY)).state_dict()
@@ -117,7 +117,7 @@ def test_two_ranks_match_one_process_with_the_global_batch_and_resume_exactly(
     for tag, values in single_losses.items():
         np.testing.assert_allclose(ddp_losses[tag], values, rtol=1e-4, atol=1e-6, err_msg=tag)
 
-    resumed = _weights(tmp_path / "resumed" / "checkpoint")
+    resumed = _weights(tmp_path / "resumed")
     for key, value in b.items():
         assert torch.equal(value, resumed[key]), key
     config = json.loads((ddp / "config.json").read_text())
@@ -197,9 +197,9 @@ def test_every_method_trains_on_two_ranks_in_step(tmp_path: Path) -> None:
     }  # fmt: skip
     _spawn(tmp_path, [{"run": run, "calls": [(False, None)]} for run in runs.values()])
     for name, run in runs.items():
-        config = json.loads((Path(run["out"]) / "checkpoint" / "config.json").read_text())
+        config = read_config(Path(run["out"]))
         assert config["step"] == 2 and config["training"]["world_size"] == WORLD, name
-    one, two = _weights(single_ct), _weights(tmp_path / "ct" / "checkpoint")
+    one, two = _weights(single_ct), _weights(tmp_path / "ct")
     for key, value in one.items():
         assert torch.equal(value, two[key]), key
 
@@ -255,12 +255,11 @@ def test_torchrun_cli_then_resume_on_one_process(tmp_path: Path, domains: tuple[
     command += ["-m", "sim2real_env.cli", "train-generator", "--config", str(path), "--max-steps", "2", "--quiet"]
     done = subprocess.run(command, env={**env, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True, timeout=540)
     assert done.returncode == 0, done.stderr[-3000:]
-    checkpoint = tmp_path / "out" / "checkpoint"
-    config = json.loads((checkpoint / "config.json").read_text())
+    config = read_config(tmp_path / "out")  # its checkpoints/last
     assert config["step"] == 2 and config["training"]["world_size"] == WORLD
     assert sorted(p.name for p in (tmp_path / "out" / "tensorboard").iterdir())  # rank 0 wrote its log
     assert main(["train-generator", "--config", str(path), "--resume", "--quiet"]) == 0
-    config = json.loads((checkpoint / "config.json").read_text())
+    config = read_config(tmp_path / "out")
     assert config["step"] == 4 and "world_size" not in config["training"]
     assert "distributed" not in json.loads((tmp_path / "out" / "run.json").read_text())
 

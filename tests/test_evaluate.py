@@ -148,7 +148,7 @@ def test_harness_end_to_end_on_the_real_simulator(tmp_path: Path) -> None:
     config.write_text(
         f"name: tiny\nout: {tmp_path / 'report'}\nepisodes: 2\nepisode_frames: 15\nbootstrap: 200\n"
         "domains: [canonical, real_proxy_image]\n"
-        f"agents:\n  - {{name: bc, path: {tmp_path / 'bc' / 'agent'}}}\n  - {{name: expert, expert: true}}\n"
+        f"agents:\n  - {{name: bc, path: {tmp_path / 'bc'}}}\n  - {{name: expert, expert: true}}\n"
     )
     # The raw agent in an image-changed domain is a transfer condition: refused unless allowed.
     with pytest.raises(PipelineMismatchError, match="allow_pipeline_mismatch"):

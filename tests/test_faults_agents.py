@@ -31,6 +31,7 @@ from pathlib import Path
 import pytest
 
 from agents.saved import load_agent
+from sim2real_env.checkpoints import last_folder
 
 pytestmark = [pytest.mark.sim, pytest.mark.slow]
 
@@ -136,6 +137,17 @@ def check_agent_folder(folder: Path) -> None:
         load_agent(folder)
 
 
+def check_run_folder(folder: Path) -> None:
+    """Every agent a run left is absent or complete: the step folders, ``best``, what ``last`` names."""
+    checkpoints = folder / "checkpoints"
+    if checkpoints.is_dir():
+        for child in checkpoints.iterdir():
+            if child.is_dir() and not child.name.startswith("."):
+                check_agent_folder(child)
+        last = last_folder(folder)  # a pointer that exists names a whole folder
+        assert last is None or (last / "agent.json").exists()
+
+
 def check_pngs(folder: Path) -> None:
     """Every PNG in ``folder`` decodes whole (a plot written as it was drawn could be cut off)."""
     import cv2
@@ -168,7 +180,7 @@ def test_bc_killed_then_rerun_equals_an_uninterrupted_run(tmp_path: Path) -> Non
     full = tmp_path / "full"
     span = run_to_end(argv(full), full / "tb")
     killed = killed_folder(argv, tmp_path / "killed", "tb", random_delays(random.Random(KILL_SEED), span))
-    check_agent_folder(killed / "agent")
+    check_run_folder(killed)
     if (killed / "bc_history.json").exists():
         json.loads((killed / "bc_history.json").read_text())
     check_pngs(killed)
@@ -178,13 +190,14 @@ def test_bc_killed_then_rerun_equals_an_uninterrupted_run(tmp_path: Path) -> Non
 
     subprocess.run(argv(killed), cwd=ROOT, check=True, capture_output=True)
     assert temporaries(killed) == []
-    weights = [(f / "agent" / "policy.safetensors").read_bytes() for f in (killed, full)]
+    weights = [(last_folder(f) / "policy.safetensors").read_bytes() for f in (killed, full)]  # type: ignore[operator]
     assert weights[0] == weights[1]
     rerun, uninterrupted = (json.loads((f / "bc_history.json").read_text()) for f in (killed, full))
     assert rerun["history"] == uninterrupted["history"]
     for tag in ("bc/train_mse", "closed_loop/distance_m"):
         assert scalars(killed / "tb", tag) == scalars(full / "tb", tag), tag
-    assert load_agent(killed / "agent").algo == "bc"
+    assert sorted(p.name for p in (killed / "checkpoints").iterdir()) == ["000000004", "last"]
+    assert load_agent(killed).algo == "bc"
 
 
 # -- train-agent --algo ppo ---------------------------------------------------------------------------
@@ -224,11 +237,13 @@ def test_ppo_killed_after_a_checkpoint_resumes_to_the_end(tmp_path: Path) -> Non
     rng = random.Random(KILL_SEED)
     delay = rng.uniform(0.0, 1.0)  # after the first checkpoint (progress.json) appears
     killed = killed_folder(argv, tmp_path / "run", "progress.json", [delay, delay / 4, 0.0])
-    check_agent_folder(killed / "agent")
-    check_agent_folder(killed / "best_agent")
+    check_run_folder(killed)
     check_pngs(killed)
     at_kill = json.loads((killed / "progress.json").read_text())
-    steps = checkpoint_steps(killed / "checkpoint" / "ppo.zip")
+    last = last_folder(killed)
+    assert last is not None
+    steps = checkpoint_steps(last / "ppo.zip")
+    assert last.name == f"{steps:09d}"
     assert steps >= PPO_INTERVAL and steps % PPO_INTERVAL == 0
     # The evaluation and the checkpoint of a step are written together (eval_every == checkpoint_every).
     assert at_kill["evaluations"][-1]["env_steps"] == steps
@@ -237,7 +252,10 @@ def test_ppo_killed_after_a_checkpoint_resumes_to_the_end(tmp_path: Path) -> Non
     assert result.returncode == 0, result.stdout + result.stderr
     summary = json.loads((killed / "ppo_summary.json").read_text())
     assert summary["env_steps"] == PPO_STEPS and not summary["interrupted"]
-    assert checkpoint_steps(killed / "checkpoint" / "ppo.zip") == PPO_STEPS
+    assert checkpoint_steps(last_folder(killed) / "ppo.zip") == PPO_STEPS  # type: ignore[operator]
+    # keep_last (3): the newest step folders of the whole run, resumed or not.
+    newest = [f"{s:09d}" for s in range(PPO_STEPS - 2 * PPO_INTERVAL, PPO_STEPS + 1, PPO_INTERVAL)]
+    assert sorted(p.name for p in (killed / "checkpoints").iterdir()) == [*newest, "best", "last"]
     resumed = json.loads((killed / "progress.json").read_text())
     kept = len(at_kill["evaluations"])
     assert resumed["evaluations"][:kept] == at_kill["evaluations"]
@@ -245,7 +263,7 @@ def test_ppo_killed_after_a_checkpoint_resumes_to_the_end(tmp_path: Path) -> Non
         range(steps + PPO_INTERVAL, PPO_STEPS + 1, PPO_INTERVAL)
     )
     assert resumed["train_episodes"][: len(at_kill["train_episodes"])] == at_kill["train_episodes"]
-    assert load_agent(killed / "agent").algo == "ppo" and load_agent(killed / "best_agent").algo == "ppo"
+    assert load_agent(killed).algo == "ppo" and load_agent(killed / "checkpoints" / "best").algo == "ppo"
     assert temporaries(killed) == []
 
 
@@ -276,7 +294,7 @@ def test_evaluate_killed_then_rerun_equals_an_uninterrupted_run(tmp_path: Path) 
     config = tmp_path / "eval.yaml"
     config.write_text(
         "name: tiny\nepisodes: 2\nepisode_frames: 30\nbootstrap: 100\ndomains: [canonical]\ncamera: [80, 60]\n"
-        f"agents:\n  - {{name: bc, path: {tmp_path / 'bc' / 'agent'}}}\n  - {{name: expert, expert: true}}\n"
+        f"agents:\n  - {{name: bc, path: {tmp_path / 'bc'}}}\n  - {{name: expert, expert: true}}\n"
     )
 
     def argv(out: Path) -> list[str]:

@@ -15,6 +15,9 @@ from generators.checkpoint import (
     CheckpointError,
     flatten_state,
     load_generator,
+    load_training_state,
+    read_config,
+    resolve_checkpoint,
     save_generator,
     unflatten_state,
 )
@@ -351,13 +354,23 @@ def test_train_resume_continues_exactly(tmp_path: Path, domains: tuple[Path, Pat
     straight = train(run_config_from_dict(run_dict(domains, tmp_path / "straight")), progress=False)
     run = run_config_from_dict(run_dict(domains, tmp_path / "resumed"))
     train(run, progress=False, max_steps=3)
-    with pytest.raises(CheckpointError, match="already exists; pass --resume"):
+    with pytest.raises(CheckpointError, match="already holds a run; pass --resume"):
         train(run, progress=False)
     resumed = train(run, resume=True, progress=False)
     a, b = load_generator(straight), load_generator(resumed)
     for (name, x), (_, y) in zip(a.state_dict().items(), b.state_dict().items(), strict=True):
         assert torch.equal(x, y), name
+    # Bit for bit: the weights file of 3 + 3 steps is the one of 6 steps.
+    assert (straight / "weights.safetensors").read_bytes() == (resumed / "weights.safetensors").read_bytes()
     assert json.loads((resumed / "config.json").read_text())["step"] == 6
+    # The layout: checkpoints/<step>/ every checkpoint_every (2) steps and at a stop (3), the newest
+    # keep_last (3) kept, last naming the newest; the run folder loads as its last checkpoint.
+    checkpoints = tmp_path / "resumed" / "checkpoints"
+    assert resumed == checkpoints / "000000006"
+    assert sorted(p.name for p in checkpoints.iterdir()) == ["000000003", "000000004", "000000006", "last"]
+    assert (checkpoints / "last").read_text() == "000000006\n"
+    assert load_generator(tmp_path / "resumed").checkpoint_id == load_generator(resumed).checkpoint_id
+    assert not (tmp_path / "resumed" / "checkpoint").exists() and not (tmp_path / "resumed" / "snapshots").exists()
     assert sorted(p.name for p in (tmp_path / "resumed" / "samples").iterdir()) == [
         "step_0000003.png",
         "step_0000006.png",
@@ -374,7 +387,7 @@ def test_resume_from_a_checkpoint_without_lr_schedules(tmp_path: Path, domains: 
     """Checkpoints written before the schedulers were stored resume exactly: the position comes from the step."""
     from safetensors.torch import save_file
 
-    from generators.checkpoint import STATE_META_FILE, STATE_TENSORS_FILE, load_training_state
+    from generators.checkpoint import STATE_META_FILE, STATE_TENSORS_FILE
 
     straight = train(run_config_from_dict(run_dict(domains, tmp_path / "straight")), progress=False)
     run = run_config_from_dict(run_dict(domains, tmp_path / "old"))
@@ -392,6 +405,47 @@ def test_resume_from_a_checkpoint_without_lr_schedules(tmp_path: Path, domains: 
     a, b = load_generator(straight), load_generator(resumed)
     for (name, x), (_, y) in zip(a.state_dict().items(), b.state_dict().items(), strict=True):
         assert torch.equal(x, y), name
+
+
+def test_run_of_the_older_layout_resumes_exactly_and_loads(tmp_path: Path, domains: tuple[Path, Path]) -> None:
+    """A run saved as ``<out>/checkpoint`` + ``<out>/best`` (before ``checkpoints/``) resumes and loads.
+
+    Its checkpoint is rebuilt here from a 3-step run of this code (the files are the same; only
+    the folder names differ), so the resumed run must equal 6 straight steps bit for bit.
+    """
+    import shutil
+
+    straight = train(run_config_from_dict(run_dict(domains, tmp_path / "straight")), progress=False)
+    config = run_dict(domains, tmp_path / "old")
+    run = run_config_from_dict(config)
+    at_three = train(run, progress=False, max_steps=3)
+    old = tmp_path / "old"
+    shutil.copytree(at_three, old / "checkpoint")
+    shutil.copytree(at_three, old / "best")
+    (old / "best" / "training_state.json").unlink()
+    shutil.rmtree(old / "checkpoints")
+    assert load_generator(old).checkpoint_id == load_generator(old / "checkpoint").checkpoint_id
+    assert resolve_checkpoint(old, default="best") == old / "best"
+    with pytest.raises(CheckpointError, match="already holds a run"):
+        train(run, progress=False)
+    resumed = train(run, resume=True, progress=False)
+    assert resumed == old / "checkpoints" / "000000006"
+    assert (straight / "weights.safetensors").read_bytes() == (resumed / "weights.safetensors").read_bytes()
+    assert load_generator(old).checkpoint_id == load_generator(straight).checkpoint_id  # now the new layout's last
+    assert (old / "checkpoints" / "best" / "config.json").read_text() == (old / "best" / "config.json").read_text()
+    with pytest.raises(CheckpointError, match="holds no checkpoint"):
+        train(run_config_from_dict(run_dict(domains, tmp_path / "never")), resume=True, progress=False)
+
+
+def test_keep_last_bounds_the_step_checkpoints(tmp_path: Path, domains: tuple[Path, Path]) -> None:
+    config = run_dict(domains, tmp_path / "run", steps=8)
+    config["training"]["keep_last"] = 1
+    final = train(run_config_from_dict(config), progress=False)
+    assert sorted(p.name for p in (tmp_path / "run" / "checkpoints").iterdir()) == ["000000008", "last"]
+    assert load_training_state(final)["lr_schedulers"]  # the kept one is a whole, resumable checkpoint
+    config["training"]["keep_last"] = -1
+    with pytest.raises(ValueError, match="training.keep_last must be an integer >= 0"):
+        run_config_from_dict(config)
 
 
 def test_run_config_errors(tmp_path: Path, domains: tuple[Path, Path]) -> None:
@@ -421,7 +475,7 @@ def test_cli_train_and_translate(tmp_path: Path, domains: tuple[Path, Path]) -> 
 
     config.write_text(yaml.safe_dump(run_dict(domains, tmp_path / "run", steps=2)))
     assert main(["train-generator", "--config", str(config), "--quiet"]) == 0
-    checkpoint = tmp_path / "run" / "checkpoint"
+    checkpoint = tmp_path / "run" / "checkpoints" / "last"  # the pointer file names the step folder
     assert main(["translate", "--checkpoint", str(checkpoint), str(domains[0]), str(tmp_path / "out")]) == 0
     written = sorted((tmp_path / "out").glob("*.png"))
     assert len(written) == 40 and cv2.imread(str(written[0])).shape == (24, 32, 3)
@@ -500,10 +554,10 @@ def test_sigint_checkpoints_then_resume(tmp_path: Path, domains: tuple[Path, Pat
     assert process.returncode == 130, output  # saved and resumable, but not finished: `&&` must not go on
     assert "stopped by signal at step" in output
     assert json.loads((tmp_path / "run" / "run.json").read_text())["stopped_by_signal"] is True
-    step = json.loads((tmp_path / "run" / "checkpoint" / "config.json").read_text())["step"]
+    step = read_config(tmp_path / "run")["step"]
     assert 0 < step < 100000
     assert main(["train-generator", "--config", str(path), "--resume", "--max-steps", "2", "--quiet"]) == 0
-    assert json.loads((tmp_path / "run" / "checkpoint" / "config.json").read_text())["step"] == step + 2
+    assert read_config(tmp_path / "run")["step"] == step + 2
 
 
 def test_public_entry_points(tmp_path: Path) -> None:

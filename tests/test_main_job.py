@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from agents.saved import read_agent_record
+
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -25,7 +27,7 @@ def test_main_job_runs_end_to_end_in_tiny_mode(tmp_path: Path) -> None:
     assert (out / "video" / "side_by_side.mp4").stat().st_size > 0
     agents = {f"bc_{p}_s{seed}" for p in ("raw", "color_transfer", "sim2real") for seed in (0, 1)}
     for agent in agents:
-        assert (out / "agents" / agent / "agent" / "agent.json").exists()
+        assert (out / "agents" / agent / "checkpoints" / "last").is_file()
     matrix = json.loads((out / "report" / "matrix" / "results.json").read_text())
     assert set(matrix["summary"]) == agents | {"expert"}
     assert set(matrix["summary"]["bc_raw_s0"]) == {"canonical", "real_proxy_image"}
@@ -40,5 +42,5 @@ def test_main_job_runs_end_to_end_in_tiny_mode(tmp_path: Path) -> None:
     said = [line for line in done.stdout.splitlines() if line.startswith("transfer-benchmark: On ")]
     assert len(said) >= 2
     assert all("95% CI" in line and "2 training seeds x 2 episodes on 2 maps" in line for line in said)
-    record = json.loads((out / "agents" / "bc_sim2real_s0" / "agent" / "agent.json").read_text())
+    record = read_agent_record(out / "agents" / "bc_sim2real_s0")  # its checkpoints/last
     assert record["pipeline"]["checkpoint_id"].startswith("student-")

@@ -246,7 +246,7 @@ def test_kid_log_writes_curve_and_keeps_best(tmp_path: Path, domains: tuple[Path
     rows = (tmp_path / "cut" / "kid.csv").read_text().splitlines()
     assert rows[0] == "step,wall_s,kid_lite0,kid_lite2" and [r.split(",")[0] for r in rows[1:]] == ["0", "3", "6"]
     assert (tmp_path / "cut" / "kid_curve.png").stat().st_size > 0
-    best = json.loads((tmp_path / "cut" / "best" / "config.json").read_text())
+    best = json.loads((tmp_path / "cut" / "checkpoints" / "best" / "config.json").read_text())
     kids = {int(r.split(",")[0]): float(r.split(",")[3]) for r in rows[1:]}
     assert best["step"] == min(kids, key=lambda s: kids[s])
 
@@ -348,7 +348,7 @@ def test_distill_student_imitates_its_teacher(tmp_path: Path, domains: tuple[Pat
     )
     argv = ["distill", "--teacher", str(teacher), "--config", str(config), "--quiet"]
     assert main(argv) == 0
-    student = load_generator(tmp_path / "student" / "checkpoint", method="student")
+    student = load_generator(tmp_path / "student", method="student")  # its checkpoints/last
     frames = np.stack([cv2.cvtColor(cv2.imread(str(p)), cv2.COLOR_BGR2RGB) for p in sorted(domains[0].glob("*.png"))])
     target = load_generator(teacher).translate(frames).astype(float)
     untrained_error = np.abs(frames.astype(float) - target).mean()
