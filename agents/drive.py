@@ -105,12 +105,13 @@ def drive(
     return summary
 
 
-def expert_drive_frames(map_name: str, steps: int, seed: int = 0) -> np.ndarray:
+def expert_drive_frames(map_name: str, steps: int, seed: int = 0, *, distortion: bool = False) -> np.ndarray:
     """``(N, 120, 160, 3)`` uint8 camera frames of the pure-pursuit expert driving ``steps`` steps.
 
     The first frame is the reset's; the drive stops early if the episode ends (``N <= steps + 1``).
+    ``distortion``: through the calibrated fisheye lens, as a fisheye harvest was rendered.
     """
-    env = build_env(EnvConfig(map_name=map_name, episode_length=steps + 1))
+    env = build_env(EnvConfig(map_name=map_name, episode_length=steps + 1, distortion=distortion))
     expert = PurePursuitExpert()
     frames: list[np.ndarray] = []
     rollout(

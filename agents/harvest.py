@@ -74,6 +74,9 @@ class HarvestConfig:
     camera_height: int = 120
     noise_std: float = 0.1
     seed: int = 0
+    #: Render through the Duckiebot's calibrated fisheye lens (the real camera is not rectified),
+    #: the segmentation labels through the same lens.
+    distortion: bool = False
 
     def __post_init__(self) -> None:
         if isinstance(self.maps, str) or not self.maps:
@@ -89,6 +92,8 @@ class HarvestConfig:
             raise ConfigError(f"HarvestConfig.noise_std must be a number in [0, 1], got {self.noise_std!r}")
         if not 0.0 <= self.noise_std <= 1.0:
             raise ConfigError(f"HarvestConfig.noise_std must be in [0, 1], got {self.noise_std!r}")
+        if not isinstance(self.distortion, bool):
+            raise ConfigError(f"HarvestConfig.distortion must be true or false, got {self.distortion!r}")
         try:  # the env's own checks (camera size limits), before anything is written
             self.env_config(self.maps[0])
         except ValueError as exc:
@@ -101,6 +106,7 @@ class HarvestConfig:
             camera_width=self.camera_width,
             camera_height=self.camera_height,
             episode_length=self.steps_per_episode,
+            distortion=self.distortion,
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -130,6 +136,7 @@ def _check_out(out: Path, config: HarvestConfig) -> bool:
                 raise TypeError(f"'config' is a {type(existing).__name__}")
         except (ValueError, KeyError, TypeError) as exc:
             raise DatasetMismatchError(f"{meta_path} is not a harvest record ({exc}); choose another --out") from exc
+        existing = {"distortion": False, **existing}  # harvests recorded before the option existed
         if existing != wanted:
             diff = {k: (existing.get(k), v) for k, v in wanted.items() if existing.get(k) != v}
             raise DatasetMismatchError(

@@ -395,7 +395,12 @@ def render_image_metrics(metrics: dict[str, Any]) -> list[str]:
         f"(`{metrics['real_split']}` split of {metrics['real_dir']}). KID: unbiased MMD² (cubic kernel, raw units), "
         "mean ± std over 50 subsets, in two feature spaces: "
         + "; ".join(f"{k}: {v}" for k, v in metrics["features"].items())
-        + ". `road` is the bottom half of the frame. Lower is more realistic.",
+        + ". `road` is the bottom half of the frame. Lower is more realistic."
+        + (
+            " Simulator frames and labels rendered through the calibrated fisheye lens."
+            if metrics.get("distortion")
+            else ""
+        ),
         "",
         "| method | KID Lite2 full | KID Lite2 road | KID Lite0 full | KID Lite0 road | real-vs-these acc. (Lite2) |",
         "|---|---|---|---|---|---|",

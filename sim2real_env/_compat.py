@@ -21,6 +21,15 @@ once, before anything else touches the simulator:
   *same* file (upstream picks a different random texture file, with an API that numpy's
   ``Generator`` lacks), and tiles that are not road segment to the background colour instead of
   the same black as asphalt, so road and off-road can be told apart.
+* **Fisheye camera.** ``distortion=True`` applies the Duckiebot's calibrated fisheye model
+  (``gym_duckietown.distortion.Distortion``: its camera matrix and radial/tangential coefficients,
+  calibrated at 640x480) to every frame, but upstream builds the remap with that 640x480 camera
+  matrix at whatever size the frame is, so at 160x120 the principal point (303, 232) lies outside
+  the image and the frame is warped about its bottom-right corner. The intrinsics are scaled to
+  the frame's size, and the distorted -> pinhole map is computed exactly with
+  ``cv2.undistortPoints`` (upstream inverts the rectification map by splatting, which leaves
+  unfilled pixels). RGB is resampled bilinearly, segmentation by nearest neighbour, so class ids
+  stay class ids.
 * **Noise.** Upstream prints ``pyglet.options`` on import and logs every spawn at INFO.
 """
 
@@ -146,6 +155,58 @@ def _patch_textures() -> None:
     objmesh.ObjMesh.__init__ = mesh_init
 
 
+#: Size the upstream camera calibration was made at (``Distortion.W``, ``Distortion.H``).
+CALIBRATION_SIZE = (640, 480)
+
+
+def fisheye_maps(camera_matrix: Any, new_camera_matrix: Any, coefficients: Any, height: int, width: int) -> Any:
+    """``cv2.remap`` grids that render a ``height`` x ``width`` fisheye frame from the pinhole frame.
+
+    Both camera matrices are the calibration's (at :data:`CALIBRATION_SIZE`) and are scaled to the
+    frame. Each fisheye pixel is undistorted to its ray and projected with the pinhole frame's
+    intrinsics (``new_camera_matrix``), the frame the simulator renders.
+    """
+    import cv2
+
+    scale = np.diag([width / CALIBRATION_SIZE[0], height / CALIBRATION_SIZE[1], 1.0])
+    k_fisheye = scale @ np.asarray(camera_matrix, dtype=np.float64)
+    k_pinhole = scale @ np.asarray(new_camera_matrix, dtype=np.float64)
+    ys, xs = np.mgrid[0:height, 0:width].astype(np.float64)
+    pixels = np.stack([xs.ravel(), ys.ravel()], axis=-1)[:, None, :]
+    rays = cv2.undistortPoints(pixels, k_fisheye, np.asarray(coefficients, dtype=np.float64)).reshape(height, width, 2)
+    map_x = rays[..., 0] * k_pinhole[0, 0] + k_pinhole[0, 2]
+    map_y = rays[..., 1] * k_pinhole[1, 1] + k_pinhole[1, 2]
+    return map_x.astype(np.float32), map_y.astype(np.float32)
+
+
+def _patch_distortion() -> None:
+    import cv2
+    from gym_duckietown import simulator
+
+    original_render_obs = simulator.Simulator.render_obs
+
+    def render_obs(self: Any, segment: bool = False) -> np.ndarray:
+        if not self.distortion or self.undistort:
+            return original_render_obs(self, segment=segment)
+        self.undistort = True  # upstream's own switch: render the pinhole frame, we distort it below
+        try:
+            pinhole = original_render_obs(self, segment=segment)
+        finally:
+            self.undistort = False
+        model = self.camera_model
+        size = pinhole.shape[:2]
+        if getattr(model, "_sim2real_size", None) != size:
+            model._sim2real_maps = fisheye_maps(
+                model.camera_matrix, model.new_camera_matrix, model.distortion_coefs, *size
+            )
+            model._sim2real_size = size
+        map_x, map_y = model._sim2real_maps
+        interpolation = cv2.INTER_NEAREST if segment else cv2.INTER_LINEAR
+        return cv2.remap(pinhole, map_x, map_y, interpolation, borderMode=cv2.BORDER_REPLICATE)
+
+    simulator.Simulator.render_obs = render_obs
+
+
 def _quiet_loggers() -> None:
     for name in ("gym-duckietown", "duckietown_world", "geometry", "zuper_commons", "contracts"):
         logging.getLogger(name).setLevel(logging.WARNING)
@@ -182,4 +243,5 @@ def load_simulator() -> types.ModuleType:
     _patch_dynamics()
     _patch_randomizer()
     _patch_textures()
+    _patch_distortion()
     return simulator

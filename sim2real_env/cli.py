@@ -6,6 +6,7 @@ Subcommands import their heavy modules lazily so ``sim2real --help`` is instant.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 from collections.abc import Callable, Sequence
@@ -81,6 +82,7 @@ def _cmd_harvest(args: argparse.Namespace) -> int:
         camera_height=args.camera[1],
         noise_std=args.noise,
         seed=args.seed,
+        distortion=args.distortion,
     )
     summary = harvest(Path(args.out), config, progress=not args.quiet, ray=RayOptions(args.workers, args.ray_address))
     print(f"harvest: {summary['frames']} frames in {args.out} (manifest.csv)")
@@ -341,9 +343,12 @@ def _named_checkpoints(items: list[str], flag: str = "--checkpoint") -> dict[str
 def _cmd_image_metrics(args: argparse.Namespace) -> int:
     from agents.drive import expert_drive_frames
     from generators.image_metrics import image_metrics, render_image_metrics
+    from sim2real_env.harvest_folder import harvest_distortion
     from sim2real_env.provenance import provenance, write_json_atomic, write_text_atomic
 
     out = Path(args.out)
+    # The flicker drive uses the harvest's camera: a fisheye harvest's translators see fisheye frames.
+    distortion = harvest_distortion(args.harvest)
     metrics = image_metrics(
         _named_checkpoints(args.checkpoint),
         args.harvest,
@@ -356,8 +361,9 @@ def _cmd_image_metrics(args: argparse.Namespace) -> int:
         seed=args.seed,
         segmenter=args.segmenter,
         baselines=not args.no_baselines,
-        drive_frames=expert_drive_frames,
+        drive_frames=functools.partial(expert_drive_frames, distortion=distortion),
     )
+    metrics["distortion"] = distortion
     metrics["provenance"] = provenance()
     write_json_atomic(out / "image_metrics.json", metrics)
     header = f"Produced by `{metrics['provenance']['command']}` at git `{metrics['provenance']['git_sha']}`.\n\n"
@@ -414,6 +420,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--camera", type=_camera, default=(160, 120), help="WIDTHxHEIGHT")
     p.add_argument("--noise", type=float, default=0.1, help="std of the expert's wheel-command noise")
     p.add_argument("--seed", type=_seed, default=0)
+    p.add_argument("--distortion", action="store_true", help="render through the Duckiebot's calibrated fisheye lens")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_ray_arguments(p)
     p.set_defaults(func=_cmd_harvest)

@@ -18,6 +18,7 @@ Example::
 from __future__ import annotations
 
 import csv
+import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -42,6 +43,18 @@ def harvest_frame_names(root: str | Path) -> list[str]:
     if not rows or "frame" not in rows[0]:
         raise InputError(f"{manifest} lists no frames (expected a 'frame' column)")
     return [row["frame"] for row in rows]
+
+
+def harvest_distortion(root: str | Path) -> bool:
+    """Whether the harvest was rendered through the fisheye lens (``harvest.json``; older ones: no)."""
+    path = Path(root) / "harvest.json"
+    try:
+        value = json.loads(path.read_text())["config"].get("distortion", False)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise InputError(f"{path} is not a `sim2real harvest` record ({exc}); give a harvest folder") from exc
+    if not isinstance(value, bool):
+        raise InputError(f"{path}: config.distortion must be true or false, got {value!r}")
+    return value
 
 
 def read_harvest(

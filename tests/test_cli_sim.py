@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import pytest
 
 from agents.harvest import DatasetMismatchError, HarvestConfig, harvest
 from sim2real_env.cli import main
+from sim2real_env.errors import ConfigError
 from sim2real_env.segmentation import SegClass
 
 pytestmark = pytest.mark.sim
@@ -64,6 +66,16 @@ def test_harvest_resumes_exactly_and_refuses_a_different_dataset(tmp_path: Path)
     )
     with pytest.raises(DatasetMismatchError, match="different settings.*episodes_per_map"):
         harvest(resumed, other, progress=False)
+    # A harvest recorded before the lens option existed is a pinhole one: it resumes, and a
+    # fisheye request for that folder is refused.
+    meta = json.loads((resumed / "harvest.json").read_text())
+    del meta["config"]["distortion"]
+    (resumed / "harvest.json").write_text(json.dumps(meta))
+    assert harvest(resumed, config, progress=False)["frames"] == 6
+    with pytest.raises(DatasetMismatchError, match="different settings.*distortion"):
+        harvest(resumed, dataclasses.replace(config, distortion=True), progress=False)
+    with pytest.raises(ConfigError, match="distortion must be true or false"):
+        dataclasses.replace(config, distortion="yes")
 
 
 def test_harvest_refuses_non_dataset_folder_and_bad_map(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

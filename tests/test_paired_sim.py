@@ -13,9 +13,10 @@ from tests.conftest import make_env
 pytestmark = pytest.mark.sim
 
 
-@pytest.fixture(scope="module")
-def udem1() -> object:
-    env = make_env(map_name="udem1", camera_width=160, camera_height=120, spawn="random")
+@pytest.fixture(scope="module", params=[False, True], ids=["pinhole", "fisheye"])
+def udem1(request: pytest.FixtureRequest) -> object:
+    """udem1 at 160x120, rendered pinhole and through the calibrated fisheye lens (labels too)."""
+    env = make_env(map_name="udem1", camera_width=160, camera_height=120, spawn="random", distortion=request.param)
     yield env
     env.close()
 
@@ -70,3 +71,19 @@ def test_paired_renderer_refuses_randomized_env() -> None:
     with pytest.raises(ValueError, match="needs an env with domain_rand=False"):
         PairedRenderer(env)
     env.close()
+
+
+def _frame(distortion: bool, width: int, height: int) -> np.ndarray:
+    env = make_env(map_name="small_loop", camera_width=width, camera_height=height, distortion=distortion)
+    frame, _ = env.reset(seed=3)
+    env.close()
+    return cv2.resize(frame, (160, 120), interpolation=cv2.INTER_AREA).astype(np.float64)
+
+
+def test_fisheye_lens_is_the_same_at_every_camera_size() -> None:
+    """Upstream built the remap from the 640x480 intrinsics at any size (the bug _compat fixes)."""
+    small, large = _frame(True, 160, 120), _frame(True, 640, 480)
+    pinhole = _frame(False, 160, 120)
+    across_sizes = np.abs(small - large).mean()
+    assert across_sizes < 8.0, across_sizes
+    assert np.abs(small - pinhole).mean() > 2 * across_sizes  # and the lens does change the frame
