@@ -457,3 +457,36 @@ def test_cut_prior_takes_a_banded_color_transfer(tmp_path: Path) -> None:
     torch.testing.assert_close(loaded.prior(frames), banded.transfer(frames))
     with pytest.raises(ValueError, match="prior_bands is 1 but the prior checkpoint's colour transfer has 4"):
         CUT(CUTConfig(**config)).set_prior(banded.gain, banded.offset)
+
+
+def test_student_row_bias_learns_a_colour_map_that_depends_on_the_row() -> None:
+    """Without it the colour MLP cannot tell the backdrop's rows from the road's; with it, it can."""
+    from generators.runtime import OnnxRuntimeGenerator
+    from generators.student.model import Student, StudentConfig
+
+    torch.manual_seed(0)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    frames = torch.rand(16, 3, 24, 32) * 1.6 - 0.8
+    # Brightness that changes with the row, faster than the 1/4-resolution context branch resolves.
+    ramp = 0.4 * torch.sin(torch.arange(24.0) * 2 * torch.pi / 6).view(1, 1, 24, 1)
+    target = (frames + ramp).clamp(-0.95, 0.95)
+    errors = {}
+    for row_bias in (False, True):
+        torch.manual_seed(1)
+        config = StudentConfig(image_size=(24, 32), context_width=8, context_layers=2, detail_width=4, color_width=8)
+        student = Student(StudentConfig(**{**config.__dict__, "row_bias": row_bias}))
+        opt = torch.optim.Adam(student.parameters(), lr=0.02)
+        for _ in range(150):
+            loss = torch.nn.functional.l1_loss(student(frames), target)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        errors[row_bias] = float(torch.nn.functional.l1_loss(student(frames), target).detach())
+    torch.set_num_threads(threads)
+    assert errors[True] < 0.4 * errors[False], errors
+    uint8 = ((frames[:4].permute(0, 2, 3, 1).numpy() + 1) * 127.5).astype(np.uint8)
+    fast = OnnxRuntimeGenerator(student, threads=1).translate(uint8)  # exports with the bias
+    assert np.abs(fast.astype(int) - student.translate(uint8).astype(int)).max() <= 1
+    with pytest.raises(ValueError, match="row_bias must be true or false"):
+        StudentConfig(row_bias="yes")  # type: ignore[arg-type]

@@ -13,6 +13,12 @@ tanh:
 * *detail*: a depthwise 3x3 convolution at full resolution, then 1x1 convolutions through
   ``detail_width`` channels back to RGB: blur, sharpening, edge softness.
 
+``row_bias``: a learned bias per image row on the colour MLP's hidden layer. A per-pixel MLP
+cannot know where in the frame a pixel is, but the teacher's colour map depends on the row (the
+banded colour-transfer prior has its own Lab statistics for the backdrop and for the road, and
+the camera sees the road's distance by row); the bias lets the colour branch follow that for
+``color_width`` x H parameters and one broadcast add. Off in checkpoints written before it.
+
 Shapes: ``(N, 3, H, W)`` in ``[-1, 1]``; H, W multiples of ``factor``.
 """
 
@@ -43,6 +49,7 @@ class StudentConfig:
     context_layers: int = 3
     detail_width: int = 8
     color_width: int = 16
+    row_bias: bool = False
 
     def __post_init__(self) -> None:
         check_ints(
@@ -57,6 +64,8 @@ class StudentConfig:
             },
         )
         object.__setattr__(self, "image_size", check_image_size(self.image_size, "StudentConfig", self.factor))
+        if not isinstance(self.row_bias, bool):
+            raise ConfigError(f"StudentConfig.row_bias must be true or false, got {self.row_bias!r}")
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> StudentConfig:
@@ -92,6 +101,7 @@ class Student(TorchGenerator):
         self.color = nn.Sequential(
             nn.Conv2d(3, c, 1), nn.ReLU(inplace=True), nn.Conv2d(c, c, 1), nn.ReLU(inplace=True), nn.Conv2d(c, 3, 1)
         )
+        self.row_bias = nn.Parameter(torch.zeros(1, c, config.image_size[0], 1)) if config.row_bias else None
         for last in (self.context[-1], self.detail[-1]):
             if isinstance(last, nn.Conv2d) and last.bias is not None:
                 nn.init.zeros_(last.weight)
@@ -104,4 +114,8 @@ class Student(TorchGenerator):
         context = self.context(small)
         if factor > 1:
             context = F.interpolate(context, scale_factor=float(factor), mode="bilinear", align_corners=False)
-        return torch.tanh(self.color(x) + context + self.detail(x))
+        if self.row_bias is None:
+            color = self.color(x)
+        else:  # the frame's height is the config's: the wrapper resizes to image_size
+            color = self.color[1:](self.color[0](x) + self.row_bias)
+        return torch.tanh(color + context + self.detail(x))
