@@ -114,8 +114,6 @@ class Student(TorchGenerator):
         context = self.context(small)
         if factor > 1:
             context = F.interpolate(context, scale_factor=float(factor), mode="bilinear", align_corners=False)
-        if self.row_bias is None:
-            color = self.color(x)
-        else:  # the frame's height is the config's: the wrapper resizes to image_size
-            color = self.color[1:](self.color[0](x) + self.row_bias)
+        # With row_bias the frame's height is the config's: the wrapper resizes to image_size.
+        color = self.color(x) if self.row_bias is None else self.color[1:](self.color[0](x) + self.row_bias)
         return torch.tanh(color + context + self.detail(x))
