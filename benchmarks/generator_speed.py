@@ -35,6 +35,7 @@ CASES: list[tuple[str, str, dict[str, Any], dict[str, Any]]] = [
     ("nst default", "nst", {"image_size": [60, 80]}, {}),
     ("color_transfer", "color_transfer", {}, {}),
     ("student default", "student", {}, {"teacher": "pretrained:color_transfer"}),
+    ("student row_bias", "student", {"row_bias": True}, {"teacher": "pretrained:color_transfer"}),
     (
         "fastcut projected",
         "cut",
