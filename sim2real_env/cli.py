@@ -6,13 +6,16 @@ Subcommands import their heavy modules lazily so ``sim2real --help`` is instant.
 from __future__ import annotations
 
 import argparse
-import functools
 import json
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sim2real_env.errors import ConfigError, Sim2RealError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 def _camera(text: str) -> tuple[int, int]:
@@ -347,8 +350,12 @@ def _cmd_image_metrics(args: argparse.Namespace) -> int:
     from sim2real_env.provenance import provenance, write_json_atomic, write_text_atomic
 
     out = Path(args.out)
-    # The flicker drive uses the harvest's camera: a fisheye harvest's translators see fisheye frames.
-    distortion = harvest_distortion(args.harvest)
+
+    def drive_frames(map_name: str, steps: int, seed: int) -> np.ndarray:
+        # The harvest's camera: a fisheye harvest's translators see fisheye frames. Read here, after
+        # image_metrics has checked the checkpoints and the harvest folder.
+        return expert_drive_frames(map_name, steps, seed, distortion=harvest_distortion(args.harvest))
+
     metrics = image_metrics(
         _named_checkpoints(args.checkpoint),
         args.harvest,
@@ -361,9 +368,9 @@ def _cmd_image_metrics(args: argparse.Namespace) -> int:
         seed=args.seed,
         segmenter=args.segmenter,
         baselines=not args.no_baselines,
-        drive_frames=functools.partial(expert_drive_frames, distortion=distortion),
+        drive_frames=drive_frames,
     )
-    metrics["distortion"] = distortion
+    metrics["distortion"] = harvest_distortion(args.harvest)
     metrics["provenance"] = provenance()
     write_json_atomic(out / "image_metrics.json", metrics)
     header = f"Produced by `{metrics['provenance']['command']}` at git `{metrics['provenance']['git_sha']}`.\n\n"

@@ -46,8 +46,14 @@ def harvest_frame_names(root: str | Path) -> list[str]:
 
 
 def harvest_distortion(root: str | Path) -> bool:
-    """Whether the harvest was rendered through the fisheye lens (``harvest.json``; older ones: no)."""
+    """Whether the harvest was rendered through the fisheye lens (its ``harvest.json``).
+
+    A folder without the record (older or hand-made, a manifest and PNGs only) is a pinhole one,
+    which is what every harvest was before the lens option; a record that does not parse is an error.
+    """
     path = Path(root) / "harvest.json"
+    if not path.is_file():
+        return False
     try:
         value = json.loads(path.read_text())["config"].get("distortion", False)
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
