@@ -350,11 +350,13 @@ def _cmd_image_metrics(args: argparse.Namespace) -> int:
     from sim2real_env.provenance import provenance, write_json_atomic, write_text_atomic
 
     out = Path(args.out)
+    camera: dict[str, bool] = {}
 
     def drive_frames(map_name: str, steps: int, seed: int) -> np.ndarray:
         # The harvest's camera: a fisheye harvest's translators see fisheye frames. Read here, after
-        # image_metrics has checked the checkpoints and the harvest folder.
-        return expert_drive_frames(map_name, steps, seed, distortion=harvest_distortion(args.harvest))
+        # image_metrics has checked the checkpoints and the harvest folder, and kept for the record.
+        camera["distortion"] = harvest_distortion(args.harvest)
+        return expert_drive_frames(map_name, steps, seed, distortion=camera["distortion"])
 
     metrics = image_metrics(
         _named_checkpoints(args.checkpoint),
@@ -370,7 +372,7 @@ def _cmd_image_metrics(args: argparse.Namespace) -> int:
         baselines=not args.no_baselines,
         drive_frames=drive_frames,
     )
-    metrics["distortion"] = harvest_distortion(args.harvest)
+    metrics["distortion"] = camera["distortion"]
     metrics["provenance"] = provenance()
     write_json_atomic(out / "image_metrics.json", metrics)
     header = f"Produced by `{metrics['provenance']['command']}` at git `{metrics['provenance']['git_sha']}`.\n\n"

@@ -114,6 +114,10 @@ class Student(TorchGenerator):
         context = self.context(small)
         if factor > 1:
             context = F.interpolate(context, scale_factor=float(factor), mode="bilinear", align_corners=False)
-        # With row_bias the frame's height is the config's: the wrapper resizes to image_size.
-        color = self.color(x) if self.row_bias is None else self.color[1:](self.color[0](x) + self.row_bias)
+        if self.row_bias is None:
+            color = self.color(x)
+        else:  # the frame's height is the config's (the wrapper resizes to image_size)
+            color = self.color[0](x) + self.row_bias
+            for index in range(1, len(self.color)):  # no slicing: that builds a new Sequential per frame
+                color = self.color[index](color)
         return torch.tanh(color + context + self.detail(x))
