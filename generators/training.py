@@ -86,6 +86,10 @@ class TrainConfig:
     #: TensorBoard, ``kid.csv`` and ``kid_curve.png``; the lowest Lite2 KID is kept as ``checkpoints/best``.
     kid_every: int = 0
     kid_frames: int = 64
+    #: Start a new run from this checkpoint's weights (same method and model config; a run folder or
+    #: ``pretrained:<name>``): fine-tuning, e.g. a shipped student under a new loss. Fresh optimisers
+    #: and step 0; ``--resume`` of the new run continues from its own checkpoints, not from this.
+    init_from: str | None = None
 
     def __post_init__(self) -> None:
         names = (
@@ -107,6 +111,10 @@ class TrainConfig:
             raise ConfigError(f"training.device must be 'auto', 'cpu' or 'cuda[:N]', got {self.device!r}")
         if not 1.0 <= self.load_scale <= 4.0 or not 0.1 <= self.crop_scale_min <= 1.0:
             raise ConfigError("training.load_scale must be in [1, 4] and crop_scale_min in [0.1, 1]")
+        if self.init_from is not None and (not isinstance(self.init_from, str) or not self.init_from.strip()):
+            raise ConfigError(
+                f"training.init_from must name a checkpoint (a folder or pretrained:<name>), got {self.init_from!r}"
+            )
 
 
 @dataclass(frozen=True)
@@ -272,6 +280,8 @@ def train(run: RunConfig, resume: bool = False, progress: bool = True, max_steps
             )
     elif has_saved(out) or (out / "checkpoint" / "config.json").exists():
         raise CheckpointError(f"{out} already holds a run; pass --resume to continue it or choose another 'out'")
+    elif cfg.init_from is not None:
+        _init_weights(model, cfg.init_from, run)
 
     size = model.image_size
     load_size = (round(size[0] * cfg.load_scale), round(size[1] * cfg.load_scale))
@@ -442,6 +452,20 @@ def train(run: RunConfig, resume: bool = False, progress: bool = True, max_steps
     if stopped and ctx.is_main:
         print(f"train-generator: stopped by signal at step {step}; resume with --resume")
     return saved_folder if ctx.is_main else (last_folder(out) or out)
+
+
+def _init_weights(model: Any, source: str, run: RunConfig) -> None:
+    """Copy ``source``'s weights into the fresh ``model`` (``training.init_from``), checking they fit."""
+    start = load_generator(source, method=run.method, direction=run.direction, device=model.device)
+    ours, theirs = config_to_dict(model.config), config_to_dict(start.config)
+    if ours != theirs:
+        differ = sorted(k for k in set(ours) | set(theirs) if ours.get(k) != theirs.get(k))
+        raise ConfigError(
+            f"training.init_from {source}: its model config differs from this run's in {differ} "
+            f"({ {k: theirs.get(k) for k in differ} } vs { {k: ours.get(k) for k in differ} }); "
+            "use the same model section"
+        )
+    model.load_state_dict(start.state_dict())
 
 
 def _resume_folder(out: Path) -> Path:

@@ -367,6 +367,115 @@ def test_distill_student_imitates_its_teacher(tmp_path: Path, domains: tuple[Pat
         run_config_from_dict({"method": "student", "losses": {"teacher": str(tmp_path / "nope")}})
 
 
+STUDENT = {
+    "image_size": [32, 40],
+    "factor": 4,
+    "context_width": 8,
+    "context_layers": 2,
+    "detail_width": 4,
+    "color_width": 8,
+}
+
+
+def test_init_from_starts_a_run_from_a_checkpoint_and_refuses_one_that_does_not_fit(
+    tmp_path: Path, domains: tuple[Path, Path]
+) -> None:
+    from generators.checkpoint import CheckpointError
+    from sim2real_env.errors import ConfigError
+
+    teacher = fitted_color_transfer(domains, tmp_path / "ct")
+    losses = {"teacher": str(teacher)}
+    first = train(_run(domains, tmp_path / "first", "student", STUDENT, losses, lr=0.01), progress=False)
+    start = load_generator(first)
+    # One step at a negligible learning rate: the new run starts where the checkpoint ended, not at a fresh init.
+    tuned = load_generator(
+        train(
+            _run(
+                domains,
+                tmp_path / "tuned",
+                "student",
+                STUDENT,
+                losses,
+                steps=1,
+                decay_start=0,
+                lr=1e-9,
+                init_from=str(first),
+            ),
+            progress=False,
+        )
+    )
+    fresh = load_generator(
+        train(
+            _run(domains, tmp_path / "fresh", "student", STUDENT, losses, steps=1, decay_start=0, lr=1e-9),
+            progress=False,
+        )
+    )
+    for name, weight in start.state_dict().items():
+        assert torch.allclose(tuned.state_dict()[name], weight, atol=1e-6), name
+    assert not all(torch.equal(fresh.state_dict()[k], v) for k, v in start.state_dict().items())
+    with pytest.raises(ConfigError, match=r"differs from this run's in \['color_width'\]"):
+        train(
+            _run(domains, tmp_path / "wide", "student", {**STUDENT, "color_width": 16}, losses, init_from=str(first)),
+            progress=False,
+        )
+    with pytest.raises(CheckpointError, match="is a 'color_transfer' generator, expected 'student'"):
+        train(_run(domains, tmp_path / "other", "student", STUDENT, losses, init_from=str(teacher)), progress=False)
+    assert not (tmp_path / "wide" / "checkpoints").exists()  # refused before anything is written
+    with pytest.raises(ValueError, match="training.init_from must name a checkpoint"):
+        _run(domains, tmp_path / "x", "student", STUDENT, losses, init_from="")
+
+
+def test_distill_with_adversarial_and_marking_terms_trains_them_and_resumes_exactly(
+    tmp_path: Path, domains: tuple[Path, Path]
+) -> None:
+    from generators.markings import marking_color_loss
+    from generators.segmenter import Segmenter, SegmenterConfig, load_segmenter, save_segmenter
+
+    teacher = fitted_color_transfer(domains, tmp_path / "ct")
+    # A segmenter that calls every pixel a white line: the teacher's dark-blue frames are far outside white.
+    labeller = Segmenter(SegmenterConfig(image_size=(32, 40), width=4, color_transfer=None))
+    with torch.no_grad():
+        labeller.head.weight.zero_()
+        labeller.head.bias.copy_(torch.nn.functional.one_hot(torch.tensor(int(SegClass.WHITE_LINE)), 7).float())
+    segmenter = save_segmenter(labeller, tmp_path / "seg", {})
+    losses = {"teacher": str(teacher), "lambda_adversarial": 0.1, "segmenter": str(segmenter), "lambda_marking": 1.0}
+    straight = train(_run(domains, tmp_path / "straight", "student", STUDENT, losses), progress=False)
+    run = _run(domains, tmp_path / "resumed", "student", STUDENT, losses)
+    train(run, progress=False, max_steps=3)
+    resumed = train(run, resume=True, progress=False)
+    a, b = load_generator(straight), load_generator(resumed)
+    for (name, x), (_, y) in zip(a.state_dict().items(), b.state_dict().items(), strict=True):
+        assert torch.equal(x, y), name
+    # The marking term alone pulls the student's colours into the robot's thresholds on the segmenter's labels.
+    only = {
+        "teacher": str(teacher),
+        "lambda_l1": 0.0,
+        "lambda_feature": 0.0,
+        "segmenter": str(segmenter),
+        "lambda_marking": 1.0,
+    }
+    fitted = load_generator(
+        train(
+            _run(domains, tmp_path / "marking", "student", STUDENT, only, steps=60, decay_start=60, lr=0.01),
+            progress=False,
+        )
+    )
+    frames = torch.from_numpy(
+        np.stack([cv2.cvtColor(cv2.imread(str(p)), cv2.COLOR_BGR2RGB) for p in sorted(domains[0].glob("*.png"))])
+    )
+    x = frames.permute(0, 3, 1, 2).float() / 127.5 - 1.0
+    with torch.no_grad():
+        labels = load_segmenter(segmenter)(x).argmax(1)
+        assert bool((labels == SegClass.WHITE_LINE).all())
+        before = marking_color_loss((load_generator(teacher)(x) + 1) / 2, labels)
+        after = marking_color_loss((fitted(x) + 1) / 2, labels)
+    assert before > 0.2 and after < 0.25 * before, (float(before), float(after))
+    with pytest.raises(ValueError, match="lambda_marking needs losses.segmenter"):
+        run_config_from_dict({"method": "student", "losses": {"teacher": str(teacher), "lambda_marking": 1.0}})
+    with pytest.raises(ValueError, match="losses.lambda_adversarial must be a number"):
+        run_config_from_dict({"method": "student", "losses": {"teacher": str(teacher), "lambda_adversarial": -1}})
+
+
 # -- marking colours --------------------------------------------------------------------------------
 
 

@@ -2,8 +2,20 @@
 
 Each step translates the simulator batch with the frozen teacher and fits the student to it with
 L1 plus a feature loss (L1 between frozen EfficientNet-Lite0 activations at strides 4 and 8, the
-texture scale an L1 on pixels under-weights). The real batch the loop draws is not used for the
-loss; the loop's KID log still measures the student against real frames.
+texture scale an L1 on pixels under-weights). The loop's KID log measures the student against real
+frames.
+
+Two optional terms let the student be better than a copy, where its small capacity cannot copy:
+
+* ``lambda_adversarial``: a projected discriminator (frozen EfficientNet-Lite0 features, as the
+  teacher's) between the student's frames and the real batch the loop draws. The L1 anchor keeps
+  the student near the teacher; the adversarial term spends what the student cannot copy on what
+  the real frames look like instead. It makes Lite0 KID circular for the student, as it already is
+  for the teacher; Lite2 stays the judge.
+* ``lambda_marking`` with ``segmenter``: the robot's calibrated marking colours
+  (:mod:`generators.markings`) on the marking pixels the frozen segmenter finds in the sim frame,
+  so that the student keeps white and yellow lines inside the robot's HSV thresholds even where the
+  teacher does not, and paints no red off the red lines.
 """
 
 from __future__ import annotations
@@ -12,9 +24,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+from torch import nn
 from torch.nn import functional as F
 
 from generators.configs import config_from_dict
+from generators.markings import marking_color_loss
+from generators.projected import ProjectedDiscriminator, discriminator_loss, freeze_for_generator_step, generator_loss
 from generators.registry import register_trainer
 from generators.student.model import Student
 from sim2real_env.errors import ConfigError
@@ -27,6 +42,10 @@ class DistillLosses:
     teacher: str | None = None
     lambda_l1: float = 1.0
     lambda_feature: float = 0.5
+    lambda_adversarial: float = 0.0
+    #: A ``sim2real train-segmenter`` checkpoint: where the markings are, for ``lambda_marking``.
+    segmenter: str | None = None
+    lambda_marking: float = 0.0
 
     def __post_init__(self) -> None:
         if not self.teacher:
@@ -36,7 +55,11 @@ class DistillLosses:
         direction = read_config(self.teacher)["direction"]  # a missing or foreign folder fails here, before any data
         if direction != "sim->real":
             raise ConfigError(f"losses.teacher {self.teacher} translates {direction!r}; a sim->real teacher is needed")
-        for name in ("lambda_l1", "lambda_feature"):
+        if self.lambda_marking and not self.segmenter:
+            raise ConfigError("losses.lambda_marking needs losses.segmenter (the marking labels come from it)")
+        if self.segmenter is not None and (not isinstance(self.segmenter, str) or not self.segmenter.strip()):
+            raise ConfigError(f"losses.segmenter must name a segmenter checkpoint folder, got {self.segmenter!r}")
+        for name in ("lambda_l1", "lambda_feature", "lambda_adversarial", "lambda_marking"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1000:
                 raise ConfigError(f"losses.{name} must be a number in [0, 1000], got {value!r}")
@@ -71,11 +94,23 @@ class DistillTrainer:
         self.features = EfficientNetLite0.pretrained().to(device)
         self.features._last = 4
         self.opt = torch.optim.Adam(model.parameters(), lr=lr, betas=(beta1, 0.999))
+        self.disc: ProjectedDiscriminator | None = None
+        self.opt_d: torch.optim.Optimizer | None = None
+        self.rng = torch.Generator().manual_seed(seed + 11)
+        if losses.lambda_adversarial > 0:
+            self.disc = ProjectedDiscriminator(seed=seed).to(device)
+            # One Adam per network with the run's lr and betas, as the teacher's trainer has.
+            self.opt_d = torch.optim.Adam(self.disc.trainable_parameters(), lr=lr, betas=(beta1, 0.999))
+        self.segmenter: nn.Module | None = None
+        if losses.segmenter:
+            from generators.segmenter import load_segmenter
+
+            self.segmenter = load_segmenter(losses.segmenter).to(device).eval().requires_grad_(False)
 
     @property
     def optimizers(self) -> list[torch.optim.Optimizer]:
-        """The student's optimiser."""
-        return [self.opt]
+        """The student's optimiser (and the discriminator's, with ``lambda_adversarial``)."""
+        return [self.opt] if self.opt_d is None else [self.opt, self.opt_d]
 
     def train_step(self, sim: torch.Tensor, real: torch.Tensor) -> dict[str, float]:
         """Fit the student to the teacher's translation of ``sim``."""
@@ -83,16 +118,41 @@ class DistillTrainer:
         with torch.no_grad():
             target = self.teach(sim)
         out = self.model(sim)
+        w = self.losses
+        zero = torch.zeros((), device=sim.device)
+        logged: dict[str, float] = {}
+        if self.disc is not None and self.opt_d is not None:
+            freeze_for_generator_step(self.disc, False)
+            loss_d = discriminator_loss(self.disc, real, out.detach(), True, self.rng)
+            self.opt_d.zero_grad(set_to_none=True)
+            loss_d.backward()
+            self.opt_d.step()
+            freeze_for_generator_step(self.disc, True)
+            logged["d_loss"] = float(loss_d.detach())
         l1 = F.l1_loss(out, target)
-        feature = torch.zeros((), device=sim.device)
-        if self.losses.lambda_feature > 0:
+        feature = zero
+        if w.lambda_feature > 0:
             ours, theirs = self.features.features(out), self.features.features(target)
-            feature = sum((F.l1_loss(ours[k], theirs[k].detach()) for k in ("block2", "block4")), feature)
-        loss = self.losses.lambda_l1 * l1 + self.losses.lambda_feature * feature
+            feature = sum((F.l1_loss(ours[k], theirs[k].detach()) for k in ("block2", "block4")), zero)
+        adversarial = generator_loss(self.disc, out, True, self.rng) if self.disc is not None else zero
+        marking = zero
+        if self.segmenter is not None and w.lambda_marking > 0:
+            with torch.no_grad():
+                labels = self.segmenter(sim).argmax(1)
+            marking = marking_color_loss((out + 1.0) / 2.0, labels)
+        loss = w.lambda_l1 * l1 + w.lambda_feature * feature + w.lambda_adversarial * adversarial
+        loss = loss + w.lambda_marking * marking
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         self.opt.step()
-        return {"g_total": float(loss.detach()), "l1": float(l1.detach()), "feature": float(feature.detach())}
+        logged.update(
+            g_total=float(loss.detach()),
+            l1=float(l1.detach()),
+            feature=float(feature.detach()),
+            adversarial=float(adversarial.detach()),
+            marking=float(marking.detach()),
+        )
+        return logged
 
     @torch.no_grad()
     def sample_columns(self, source: torch.Tensor) -> list[torch.Tensor]:
@@ -101,9 +161,16 @@ class DistillTrainer:
         return [self.teach(source), self.model(source)]
 
     def state_dict(self) -> dict[str, Any]:
-        """The optimiser (the teacher is frozen and named in the config)."""
-        return {"opt": self.opt.state_dict()}
+        """Optimisers, discriminator, augmentation stream (the teacher is frozen, named in the config)."""
+        state: dict[str, Any] = {"opt": self.opt.state_dict()}
+        if self.disc is not None and self.opt_d is not None:
+            state.update(disc=self.disc.state_dict(), opt_d=self.opt_d.state_dict(), rng=self.rng.get_state())
+        return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Inverse of :meth:`state_dict`."""
         self.opt.load_state_dict(state["opt"])
+        if self.disc is not None and self.opt_d is not None:
+            self.disc.load_state_dict(state["disc"])
+            self.opt_d.load_state_dict(state["opt_d"])
+            self.rng.set_state(state["rng"])
