@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -601,3 +602,43 @@ def test_student_row_bias_learns_a_colour_map_that_depends_on_the_row() -> None:
     assert np.abs(fast.astype(int) - student.translate(uint8).astype(int)).max() <= 1
     with pytest.raises(ValueError, match="row_bias must be true or false"):
         StudentConfig(row_bias="yes")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="row_bias and pixel_bias are exclusive"):
+        StudentConfig(row_bias=True, pixel_bias=True)
+    with pytest.raises(ValueError, match=r"runs at its image size \(24, 32\), got \(24, 36\)"):
+        student(torch.zeros(1, 3, 24, 36))
+    with pytest.raises(ValueError, match=r"runs at its training size \(24, 32\)"):
+        OnnxRuntimeGenerator(student, threads=1).translate(np.zeros((1, 24, 36, 3), np.uint8))
+
+
+def test_student_pixel_bias_learns_a_pattern_fixed_in_the_frame_that_a_row_bias_cannot() -> None:
+    """The sim frame's flat sky holds no structure; a teacher paints one there (the room): a fixed pattern."""
+    from generators.checkpoint import load_generator, save_generator
+    from generators.student.model import Student, StudentConfig
+
+    torch.manual_seed(0)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    frames = torch.rand(16, 3, 24, 32) * 1.6 - 0.8
+    # A checkerboard of 2-pixel cells: finer than the context branch, and the same in every row's mean.
+    cells = ((torch.arange(24).view(24, 1) // 2 + torch.arange(32).view(1, 32) // 2) % 2).float()
+    target = (frames + 0.4 * (cells - 0.5)).clamp(-0.95, 0.95)
+    errors, students = {}, {}
+    for kind in ("row_bias", "pixel_bias"):
+        torch.manual_seed(1)
+        config = StudentConfig(image_size=(24, 32), context_width=8, context_layers=2, detail_width=4, color_width=8)
+        student = Student(StudentConfig(**{**config.__dict__, kind: True}))
+        opt = torch.optim.Adam(student.parameters(), lr=0.02)
+        for _ in range(150):
+            loss = torch.nn.functional.l1_loss(student(frames), target)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        errors[kind] = float(torch.nn.functional.l1_loss(student(frames), target).detach())
+        students[kind] = student
+    torch.set_num_threads(threads)
+    assert errors["pixel_bias"] < 0.4 * errors["row_bias"], errors
+    with tempfile.TemporaryDirectory() as tmp:
+        save_generator(students["pixel_bias"], tmp)
+        again = load_generator(tmp, method="student")
+        assert again.config.pixel_bias and again.row_bias is None
+        assert torch.equal(again(frames), students["pixel_bias"](frames))

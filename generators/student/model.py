@@ -19,6 +19,13 @@ banded colour-transfer prior has its own Lab statistics for the backdrop and for
 the camera sees the road's distance by row); the bias lets the colour branch follow that for
 ``color_width`` x H parameters and one broadcast add. Off in checkpoints written before it.
 
+``pixel_bias``: the same with a bias per pixel (``color_width`` x H x W). The camera is fixed on
+the robot, so where a pixel lies in the frame says much of what it sees: the teacher paints the
+room behind the track into the sky region and darkens the corners, structure that the sim frame
+does not hold and that a per-pixel colour map (even per row) smooths away. The add costs the
+same as the row bias'; the parameters (~300 k at 120x160 and width 16) are a fixed image-shaped
+prior learned from the teacher. Exclusive with ``row_bias``.
+
 Shapes: ``(N, 3, H, W)`` in ``[-1, 1]``; H, W multiples of ``factor``.
 """
 
@@ -50,6 +57,7 @@ class StudentConfig:
     detail_width: int = 8
     color_width: int = 16
     row_bias: bool = False
+    pixel_bias: bool = False
 
     def __post_init__(self) -> None:
         check_ints(
@@ -64,8 +72,11 @@ class StudentConfig:
             },
         )
         object.__setattr__(self, "image_size", check_image_size(self.image_size, "StudentConfig", self.factor))
-        if not isinstance(self.row_bias, bool):
-            raise ConfigError(f"StudentConfig.row_bias must be true or false, got {self.row_bias!r}")
+        for name in ("row_bias", "pixel_bias"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(f"StudentConfig.{name} must be true or false, got {getattr(self, name)!r}")
+        if self.row_bias and self.pixel_bias:
+            raise ConfigError("StudentConfig: row_bias and pixel_bias are exclusive (a pixel bias holds a row bias)")
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> StudentConfig:
@@ -101,7 +112,11 @@ class Student(TorchGenerator):
         self.color = nn.Sequential(
             nn.Conv2d(3, c, 1), nn.ReLU(inplace=True), nn.Conv2d(c, c, 1), nn.ReLU(inplace=True), nn.Conv2d(c, 3, 1)
         )
-        self.row_bias = nn.Parameter(torch.zeros(1, c, config.image_size[0], 1)) if config.row_bias else None
+        height, width = config.image_size
+        self.row_bias = nn.Parameter(torch.zeros(1, c, height, 1)) if config.row_bias else None
+        self.pixel_bias = nn.Parameter(torch.zeros(1, c, height, width)) if config.pixel_bias else None
+        # A position bias fixes the frame size: ONNX Runtime then runs at image_size and says so otherwise.
+        self.onnx_dynamic_size = not (config.row_bias or config.pixel_bias)
         for last in (self.context[-1], self.detail[-1]):
             if isinstance(last, nn.Conv2d) and last.bias is not None:
                 nn.init.zeros_(last.weight)
@@ -114,10 +129,16 @@ class Student(TorchGenerator):
         context = self.context(small)
         if factor > 1:
             context = F.interpolate(context, scale_factor=float(factor), mode="bilinear", align_corners=False)
-        if self.row_bias is None:
+        position = self.row_bias if self.row_bias is not None else self.pixel_bias
+        if position is None:
             color = self.color(x)
-        else:  # the frame's height is the config's (the wrapper resizes to image_size)
-            color = self.color[0](x) + self.row_bias
+        else:
+            if not torch.jit.is_tracing() and tuple(x.shape[2:]) != self.image_size:
+                raise ValueError(
+                    f"Student with a row or pixel bias runs at its image size {self.image_size}, got "
+                    f"{tuple(x.shape[2:])}; resize first (translate_path and the wrappers do)"
+                )
+            color = self.color[0](x) + position
             for index in range(1, len(self.color)):  # no slicing: that builds a new Sequential per frame
                 color = self.color[index](color)
         return torch.tanh(color + context + self.detail(x))
