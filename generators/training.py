@@ -455,17 +455,25 @@ def train(run: RunConfig, resume: bool = False, progress: bool = True, max_steps
 
 
 def _init_weights(model: Any, source: str, run: RunConfig) -> None:
-    """Copy ``source``'s weights into the fresh ``model`` (``training.init_from``), checking they fit."""
+    """Copy ``source``'s weights into the fresh ``model`` (``training.init_from``), checking they fit.
+
+    The model configs must be equal, unless the method knows how to carry the weights across a
+    difference (``adopt_weights``, e.g. a student's row bias into a pixel bias, same outputs).
+    """
     start = load_generator(source, method=run.method, direction=run.direction, device=model.device)
     ours, theirs = config_to_dict(model.config), config_to_dict(start.config)
-    if ours != theirs:
-        differ = sorted(k for k in set(ours) | set(theirs) if ours.get(k) != theirs.get(k))
-        raise ConfigError(
-            f"training.init_from {source}: its model config differs from this run's in {differ} "
-            f"({ {k: theirs.get(k) for k in differ} } vs { {k: ours.get(k) for k in differ} }); "
-            "use the same model section"
-        )
-    model.load_state_dict(start.state_dict())
+    if ours == theirs:
+        model.load_state_dict(start.state_dict())
+        return
+    adopt = getattr(model, "adopt_weights", None)
+    if adopt is not None and adopt(start):
+        return
+    differ = sorted(k for k in set(ours) | set(theirs) if ours.get(k) != theirs.get(k))
+    raise ConfigError(
+        f"training.init_from {source}: its model config differs from this run's in {differ} "
+        f"({ {k: theirs.get(k) for k in differ} } vs { {k: ours.get(k) for k in differ} }); "
+        "use the same model section"
+    )
 
 
 def _resume_folder(out: Path) -> Path:

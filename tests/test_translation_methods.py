@@ -642,3 +642,10 @@ def test_student_pixel_bias_learns_a_pattern_fixed_in_the_frame_that_a_row_bias_
         again = load_generator(tmp, method="student")
         assert again.config.pixel_bias and again.row_bias is None
         assert torch.equal(again(frames), students["pixel_bias"](frames))
+    # A trained row-bias student carries over into a pixel-bias one with the same outputs (init_from).
+    row = students["row_bias"]
+    wide = Student(StudentConfig(**{**row.config.__dict__, "row_bias": False, "pixel_bias": True}))
+    assert wide.adopt_weights(row)
+    assert torch.allclose(wide(frames), row(frames), atol=1e-6)
+    other = Student(StudentConfig(**{**row.config.__dict__, "row_bias": False, "pixel_bias": True, "color_width": 4}))
+    assert not other.adopt_weights(row)  # another colour width does not fit

@@ -122,6 +122,24 @@ class Student(TorchGenerator):
                 nn.init.zeros_(last.weight)
                 nn.init.zeros_(last.bias)
 
+    def adopt_weights(self, other: Student) -> bool:
+        """Take a row-bias student's weights into this pixel-bias one (same outputs); False if they do not fit.
+
+        Why: the pixel bias holds the row bias (each row's bias copied across its columns), so a
+        trained row-bias student can be fine-tuned with a pixel bias instead of distilled anew.
+        """
+        mine = {**self.config.__dict__, "row_bias": False, "pixel_bias": False}
+        theirs = {**other.config.__dict__, "row_bias": False, "pixel_bias": False}
+        if mine != theirs or self.pixel_bias is None or other.pixel_bias is not None:
+            return False
+        state = {k: v for k, v in other.state_dict().items() if k != "row_bias"}
+        with torch.no_grad():
+            self.pixel_bias.zero_()
+            if other.row_bias is not None:
+                self.pixel_bias.copy_(other.row_bias.expand_as(self.pixel_bias))
+        self.load_state_dict({**state, "pixel_bias": self.pixel_bias.detach().clone()})
+        return True
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(N, 3, H, W)`` in ``[-1, 1]`` -> translated, same shape."""
         factor = self.config.factor
