@@ -115,6 +115,8 @@ class TrainConfig:
             raise ConfigError(
                 f"training.init_from must name a checkpoint (a folder or pretrained:<name>), got {self.init_from!r}"
             )
+        if self.init_from is not None:
+            read_config(self.init_from)  # a missing or foreign folder fails when the config is read
 
 
 @dataclass(frozen=True)

@@ -821,6 +821,48 @@ CASES = [
         "StudentConfig.factor must be an integer in [1, 16], got 0",
         setup=lambda t: frames_folder(t / "in", ("a.png",)),
     ),
+    Case(
+        "distill-init-from-missing",
+        [*DISTILL, "training.init_from={tmp}/nope"],
+        2,
+        "does not exist",
+        setup=lambda t: frames_folder(t / "in", ("a.png",)),
+    ),
+    Case(
+        "distill-init-from-another-method",
+        [*DISTILL, "training.init_from=pretrained:cyclegan"],
+        2,
+        "is a 'cyclegan' generator, expected 'student'",
+        setup=lambda t: frames_folder(t / "in", ("a.png",)),
+    ),
+    Case(
+        "distill-marking-without-segmenter",
+        [*DISTILL, "losses.lambda_marking=5"],
+        2,
+        "losses.lambda_marking needs losses.segmenter",
+        setup=lambda t: frames_folder(t / "in", ("a.png",)),
+    ),
+    Case(
+        "distill-segmenter-not-a-segmenter",
+        [*DISTILL, "losses.lambda_marking=5", "losses.segmenter={tmp}/in"],
+        2,
+        "needs config.json and weights.safetensors",
+        setup=lambda t: frames_folder(t / "in", ("a.png",)),
+    ),
+    Case(
+        "distill-adversarial-negative",
+        [*DISTILL, "losses.lambda_adversarial=-1"],
+        2,
+        "losses.lambda_adversarial must be a number in [0, 1000], got -1",
+        setup=lambda t: frames_folder(t / "in", ("a.png",)),
+    ),
+    Case(
+        "distill-pixel-and-row-bias",
+        [*DISTILL, "model.row_bias=true", "model.pixel_bias=true"],
+        2,
+        "row_bias and pixel_bias are exclusive",
+        setup=lambda t: frames_folder(t / "in", ("a.png",)),
+    ),
     # -- plot-kid --
     Case(
         "plot-kid-run-without-kid-csv",

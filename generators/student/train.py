@@ -59,6 +59,10 @@ class DistillLosses:
             raise ConfigError("losses.lambda_marking needs losses.segmenter (the marking labels come from it)")
         if self.segmenter is not None and (not isinstance(self.segmenter, str) or not self.segmenter.strip()):
             raise ConfigError(f"losses.segmenter must name a segmenter checkpoint folder, got {self.segmenter!r}")
+        if self.segmenter is not None:
+            from generators.segmenter import load_segmenter
+
+            load_segmenter(self.segmenter)  # small: a missing or foreign folder fails here, before any data
         for name in ("lambda_l1", "lambda_feature", "lambda_adversarial", "lambda_marking"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1000:
