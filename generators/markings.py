@@ -8,7 +8,10 @@ a translation that makes simulator frames look real should keep its markings ins
 must not create red where there is no red line. A sim->real GAN that matches the real frames'
 global darkness does the opposite: it drags white lines below V 150 and paints red glows. This
 loss states the calibrated thresholds (with a small margin) as hinge penalties on the pixels a
-frozen segmenter labels as each marking, and penalises red-detector colours everywhere else.
+frozen segmenter labels as each marking, and penalises red-detector colours everywhere else, and
+yellow-detector colours off the yellow lines: a warm, dim white line (what a GAN makes of white
+tape under the real lab's light) passes the yellow thresholds, and measured on the shipped
+student 69% of the pixels the robot wrongly called yellow were white line.
 
 Inputs: ``rgb`` ``(N, 3, H, W)`` in ``[0, 1]``; ``labels`` ``(N, H, W)`` :class:`SegClass` ids.
 Note that ``image-metrics`` reports the same thresholds as a metric; its segmenter-based
@@ -60,4 +63,7 @@ def marking_color_loss(rgb: torch.Tensor, labels: torch.Tensor, margin: float = 
     # Elsewhere: nothing the red thresholds would fire on (red hue, S >= 0.55, V >= 0.39), with a margin.
     redness = F.relu(1.0 - red_distance / 40.0) * F.relu(sat - (0.55 - 2 * margin)) * F.relu(val - (0.39 - 2 * margin))
     loss_no_red = _masked_mean(redness, 1.0 - red) * 10.0
-    return loss_white + loss_yellow + loss_red + loss_no_red
+    # Off the yellow lines: nothing the yellow thresholds fire on (H 30-90 deg, S >= 0.31, V >= 0.2).
+    yellowness = F.relu(1.0 - (hue - 60.0).abs() / 40.0) * F.relu(sat - (0.31 - 2 * margin))
+    loss_no_yellow = _masked_mean(yellowness * (val > 0.2 - 2 * margin).float(), 1.0 - yellow) * 10.0
+    return loss_white + loss_yellow + loss_red + loss_no_red + loss_no_yellow

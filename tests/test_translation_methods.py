@@ -514,6 +514,11 @@ def test_marking_loss_is_zero_inside_the_robot_thresholds_and_flags_dark_lines_a
     glow = frame.copy()
     glow[20:40, 40:60] = (230, 40, 40)  # red where there is no red line
     assert loss(dark) > 0.05 and loss(glow) > 0.02  # the glow covers 2% of the frame
+    warm = frame.copy()
+    warm[60:, 10:20] = (230, 215, 155)  # a warm white line: white to the detector, and yellow too
+    warm_scores = color_threshold_scores(warm[None], labels[None])
+    assert warm_scores["white"]["iou"] > 0.95 and warm_scores["yellow"]["precision"] < 0.6
+    assert loss(warm) > 0.015  # only the yellow-where-no-yellow-line term sees it
     assert color_threshold_scores(dark[None], labels[None])["white"]["iou"] < 0.05
 
 
