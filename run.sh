@@ -30,15 +30,22 @@ if [[ $long == 1 ]]; then
   $sim2real train-generator --config configs/generators/stn_unet_paired.yaml --sim-dir "$out/long/dataset/canonical" \
     out="$out/long/stn_unet" losses.paired_root="$out/long/dataset" training.steps=14000 training.decay_start=7000 \
     training.torch_threads=1
-  # The translation recipe of pretrained:color_transfer, pretrained:fastcut and pretrained:student (their model cards).
+  # The translation recipe of pretrained:color_transfer(_8_bands), pretrained:fastcut and pretrained:student
+  # (their model cards).
   $sim2real train-generator --config configs/generators/color_transfer.yaml --sim-dir "$out/long/dataset/canonical" \
     --real-dir "$real_dir" out="$out/long/color_transfer"
+  $sim2real train-generator --config configs/generators/color_transfer.yaml --sim-dir "$out/long/dataset/canonical" \
+    --real-dir "$real_dir" out="$out/long/color_transfer_8_bands" model.bands=8
   $sim2real train-segmenter --harvest "$out/long/dataset" --out "$out/long/segmenter" --threads 1
   $sim2real train-generator --config configs/generators/fastcut.yaml --sim-dir "$out/long/dataset/canonical" \
-    --real-dir "$real_dir" out="$out/long/fastcut" model.prior_checkpoint="$out/long/color_transfer/checkpoints/last" \
-    losses.segmenter="$out/long/segmenter" --max-steps 500  # pretrained:fastcut is its checkpoints/best (step 250 of 455)
+    --real-dir "$real_dir" out="$out/long/fastcut" model.prior_checkpoint="$out/long/color_transfer_8_bands/checkpoints/last" \
+    losses.segmenter="$out/long/segmenter" --max-steps 1250  # pretrained:fastcut is its checkpoints/best (step 1000)
+  # The student in two stages: distilled 1500 steps, then fine-tuned against real frames too.
   $sim2real distill --teacher "$out/long/fastcut/checkpoints/best" --sim-dir "$out/long/dataset/canonical" --real-dir "$real_dir" \
-    out="$out/long/student"
+    --config configs/generators/student.yaml out="$out/long/student_distilled" --max-steps 1500
+  $sim2real distill --teacher "$out/long/fastcut/checkpoints/best" --sim-dir "$out/long/dataset/canonical" --real-dir "$real_dir" \
+    --config configs/generators/student_adversarial.yaml out="$out/long/student" \
+    training.init_from="$out/long/student_distilled/checkpoints/best" losses.segmenter="$out/long/segmenter"
   sim2real_ckpt="$out/long/student/checkpoints/best"
 fi
 

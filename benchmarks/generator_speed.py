@@ -36,6 +36,7 @@ CASES: list[tuple[str, str, dict[str, Any], dict[str, Any]]] = [
     ("color_transfer", "color_transfer", {}, {}),
     ("student default", "student", {}, {"teacher": "pretrained:color_transfer"}),
     ("student row_bias", "student", {"row_bias": True}, {"teacher": "pretrained:color_transfer"}),
+    ("student pixel_bias", "student", {"pixel_bias": True}, {"teacher": "pretrained:color_transfer"}),
     (
         "fastcut projected",
         "cut",
