@@ -62,7 +62,18 @@ class OnnxRuntimeGenerator:
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # ORT_ENABLE_ALL adds the NCHWc layout rewrite, which pays for the ResNet translators' 3x3
+        # convolutions but not for a model of 1x1 convolutions on 3-16 channels, where the layout
+        # reorders around each one cost more than they save: such a model says so.
+        level = getattr(source, "onnx_optimization", "all")
+        if level not in ("all", "extended"):
+            raise ConfigError(f"{self.method}: onnx_optimization must be 'all' or 'extended', got {level!r}")
+        options.graph_optimization_level = (
+            ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+            if level == "all"
+            else ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+        )
+        self.optimization: str = level
         self.session = ort.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
 
     @staticmethod

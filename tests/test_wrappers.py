@@ -250,6 +250,7 @@ def test_onnxruntime_backend_matches_torch() -> None:
         out = fast.translate(floats)
         assert isinstance(out, torch.Tensor) and torch.allclose(out, model.translate(floats), atol=1e-4)
         assert fast.checkpoint_id == model.checkpoint_id and fast.direction == model.direction
+        assert fast.optimization == "all"  # the ResNet translators keep ORT's NCHWc layout rewrite
     assert with_backend(model, "torch") is model
     with pytest.raises(ValueError, match="Unknown generator backend 'onnx'. Did you mean 'onnxruntime'"):
         with_backend(model, "onnx")

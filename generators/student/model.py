@@ -90,6 +90,9 @@ class Student(TorchGenerator):
 
     method = "student"
     config_class = StudentConfig
+    #: ONNX Runtime without the NCHWc layout rewrite: 20-30% less time per frame for this model
+    #: (2.95 vs 3.67 ms at batch 1, 6.0 vs 8.6 ms at batch 4, 2 threads, the shipped student).
+    onnx_optimization = "extended"
 
     def __init__(self, config: StudentConfig, direction: str = "sim->real") -> None:
         super().__init__(config, direction)
