@@ -521,6 +521,13 @@ def test_marking_loss_is_zero_inside_the_robot_thresholds_and_flags_dark_lines_a
     warm_scores = color_threshold_scores(warm[None], labels[None])
     assert warm_scores["white"]["iou"] > 0.95 and warm_scores["yellow"]["precision"] < 0.6
     assert loss(warm) > 0.015  # only the yellow-where-no-yellow-line term sees it
+    duckie, duckie_labels = frame.copy(), labels.copy()
+    duckie[10:30, 100:120], duckie_labels[10:30, 100:120] = (230, 190, 30), SegClass.DUCKIE
+    assert float(
+        marking_color_loss(
+            torch.from_numpy(duckie).permute(2, 0, 1)[None].float() / 255, torch.from_numpy(duckie_labels).long()[None]
+        )
+    ) == pytest.approx(0.0, abs=1e-6)  # a yellow duckie is no false marking
     assert color_threshold_scores(dark[None], labels[None])["white"]["iou"] < 0.05
 
 
