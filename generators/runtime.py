@@ -52,6 +52,13 @@ class OnnxRuntimeGenerator:
         # ONNX cannot export it at a symbolic size (the STN's adaptive pooling): then its training size.
         self.fixed_size = not getattr(source, "onnx_dynamic_size", True)
         axes = {0: "n"} if self.fixed_size else {0: "n", 2: "h", 3: "w"}
+        # ORT_ENABLE_ALL adds the NCHWc layout rewrite, which pays for the ResNet translators' 3x3
+        # convolutions but not for a model of 1x1 convolutions on 3-16 channels, where the layout
+        # reorders around each one cost more than they save: such a model says so.
+        level = getattr(source, "onnx_optimization", "all")
+        if level not in ("all", "extended"):
+            raise ConfigError(f"{self.method}: onnx_optimization must be 'all' or 'extended', got {level!r}")
+        self.optimization: str = level
         try:
             model_bytes = self._export(module, example, axes)
         except Exception as exc:
@@ -62,18 +69,11 @@ class OnnxRuntimeGenerator:
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
-        # ORT_ENABLE_ALL adds the NCHWc layout rewrite, which pays for the ResNet translators' 3x3
-        # convolutions but not for a model of 1x1 convolutions on 3-16 channels, where the layout
-        # reorders around each one cost more than they save: such a model says so.
-        level = getattr(source, "onnx_optimization", "all")
-        if level not in ("all", "extended"):
-            raise ConfigError(f"{self.method}: onnx_optimization must be 'all' or 'extended', got {level!r}")
         options.graph_optimization_level = (
             ort.GraphOptimizationLevel.ORT_ENABLE_ALL
             if level == "all"
             else ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
         )
-        self.optimization: str = level
         self.session = ort.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
 
     @staticmethod

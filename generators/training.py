@@ -41,6 +41,7 @@ from generators.checkpoint import (
     load_generator,
     load_training_state,
     read_config,
+    resolve_checkpoint,
     save_generator,
     save_generator_step,
 )
@@ -115,8 +116,6 @@ class TrainConfig:
             raise ConfigError(
                 f"training.init_from must name a checkpoint (a folder or pretrained:<name>), got {self.init_from!r}"
             )
-        if self.init_from is not None:
-            read_config(self.init_from)  # a missing or foreign folder fails when the config is read
 
 
 @dataclass(frozen=True)
@@ -265,9 +264,11 @@ def train(run: RunConfig, resume: bool = False, progress: bool = True, max_steps
     model_class = method_class(run.method)
     model = model_class(model_class.config_class.from_dict(run.model), direction=run.direction).to(device)
     step = 0
+    started_from: dict[str, Any] | None = None  # training.init_from's resolved folder and id, for the record
     if checkpoint_dir is not None:
         saved = read_config(checkpoint_dir)
-        if saved.get("training", {}).get("run") != _comparable(run):
+        started_from = saved.get("training", {}).get("init_from")
+        if _without_unset_init(saved.get("training", {}).get("run")) != _comparable(run):
             raise CheckpointError(
                 f"--resume: {checkpoint_dir} was trained with a different config; use the same config "
                 "(step count and output-unrelated fields included) or a new 'out'"
@@ -282,8 +283,8 @@ def train(run: RunConfig, resume: bool = False, progress: bool = True, max_steps
             )
     elif has_saved(out) or (out / "checkpoint" / "config.json").exists():
         raise CheckpointError(f"{out} already holds a run; pass --resume to continue it or choose another 'out'")
-    elif cfg.init_from is not None:
-        _init_weights(model, cfg.init_from, run)
+    if checkpoint_dir is None and cfg.init_from is not None:
+        started_from = _init_weights(model, cfg.init_from, run)
 
     size = model.image_size
     load_size = (round(size[0] * cfg.load_scale), round(size[1] * cfg.load_scale))
@@ -339,6 +340,8 @@ def train(run: RunConfig, resume: bool = False, progress: bool = True, max_steps
         if device.type == "cuda":
             state["cuda_rng"] = torch.cuda.get_rng_state(device)
         training_meta: dict[str, Any] = {"run": _comparable(run), "device": str(device)}
+        if started_from is not None:
+            training_meta["init_from"] = started_from
         if ctx.enabled:
             training_meta["world_size"] = ctx.world_size
         saved_folder = save_generator_step(
@@ -353,7 +356,9 @@ def train(run: RunConfig, resume: bool = False, progress: bool = True, max_steps
 
     from torch.utils.tensorboard import SummaryWriter
 
-    run_record = {"config": run.to_dict(), "provenance": provenance(), "device": str(device)}
+    run_record: dict[str, Any] = {"config": run.to_dict(), "provenance": provenance(), "device": str(device)}
+    if started_from is not None:
+        run_record["init_from"] = started_from
     if ctx.enabled:
         run_record["distributed"] = {"world_size": ctx.world_size, "global_batch_size": ctx.world_size * cfg.batch_size}
     writer: Any = _NoWriter()
@@ -456,20 +461,26 @@ def train(run: RunConfig, resume: bool = False, progress: bool = True, max_steps
     return saved_folder if ctx.is_main else (last_folder(out) or out)
 
 
-def _init_weights(model: Any, source: str, run: RunConfig) -> None:
+def _init_weights(model: Any, source: str, run: RunConfig) -> dict[str, Any]:
     """Copy ``source``'s weights into the fresh ``model`` (``training.init_from``), checking they fit.
 
     The model configs must be equal, unless the method knows how to carry the weights across a
     difference (``adopt_weights``, e.g. a student's row bias into a pixel bias, same outputs).
+    Returns what the run started from (the resolved folder and its checkpoint id), for the record.
     """
-    start = load_generator(source, method=run.method, direction=run.direction, device=model.device)
+    try:
+        folder = resolve_checkpoint(source)
+        start = load_generator(folder, method=run.method, direction=run.direction, device=model.device)
+    except (CheckpointError, FileNotFoundError) as exc:
+        raise CheckpointError(f"training.init_from: {exc}") from exc
+    record = {"path": str(folder), "checkpoint_id": start.checkpoint_id, "step": read_config(folder).get("step")}
     ours, theirs = config_to_dict(model.config), config_to_dict(start.config)
     if ours == theirs:
         model.load_state_dict(start.state_dict())
-        return
+        return record
     adopt = getattr(model, "adopt_weights", None)
     if adopt is not None and adopt(start):
-        return
+        return record
     differ = sorted(k for k in set(ours) | set(theirs) if ours.get(k) != theirs.get(k))
     raise ConfigError(
         f"training.init_from {source}: its model config differs from this run's in {differ} "
@@ -582,4 +593,12 @@ def _comparable(run: RunConfig) -> dict[str, Any]:
     data = run.to_dict()
     data.pop("out")
     data["training"].pop("keep_last")  # bookkeeping: may change, and older checkpoints lack it
-    return json.loads(json.dumps(data))
+    return _without_unset_init(json.loads(json.dumps(data)))
+
+
+def _without_unset_init(comparable: Any) -> Any:
+    """``comparable`` without ``training.init_from: null`` (runs saved before the option lack the key)."""
+    training = comparable.get("training") if isinstance(comparable, dict) else None
+    if isinstance(training, dict) and "init_from" in training and training["init_from"] is None:
+        comparable = {**comparable, "training": {k: v for k, v in training.items() if k != "init_from"}}
+    return comparable

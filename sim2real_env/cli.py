@@ -470,7 +470,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--teacher", required=True, help="the sim->real checkpoint to imitate")
     p.add_argument("--config", default="configs/generators/student.yaml")
     p.add_argument("--sim-dir", help="folder of simulator frames (e.g. a harvest's canonical/)")
-    p.add_argument("--real-dir", help="real frames for the KID log (default: $SIM2REAL_REAL_DATA or shared data)")
+    p.add_argument(
+        "--real-dir",
+        help="real frames for the KID log and, with losses.lambda_adversarial, the discriminator "
+        "(default: $SIM2REAL_REAL_DATA or shared data)",
+    )
     p.add_argument("--resume", action="store_true")
     p.add_argument("--max-steps", type=_max_steps)
     p.add_argument("--quiet", action="store_true")

@@ -14,7 +14,7 @@ import torch
 
 from generators.augment import diff_augment
 from generators.baselines.model import ColorTransfer, ColorTransferConfig, Identity, IdentityConfig
-from generators.checkpoint import load_generator, save_generator
+from generators.checkpoint import load_generator, read_config, save_generator
 from generators.color import lab_to_rgb, lab_transfer, rgb_to_lab
 from generators.cut.model import CUT, CUTConfig
 from generators.cut.train import CUTLosses, CUTTrainer, patch_nce
@@ -415,6 +415,21 @@ def test_init_from_starts_a_run_from_a_checkpoint_and_refuses_one_that_does_not_
     )
     for name, weight in start.state_dict().items():
         assert torch.allclose(tuned.state_dict()[name], weight, atol=1e-6), name
+    # The checkpoint says what the run started from.
+    started = read_config(tmp_path / "tuned")  # its checkpoints/last
+    assert started["training"]["init_from"]["checkpoint_id"] == start.checkpoint_id
+    assert json.loads((tmp_path / "tuned" / "run.json").read_text())["init_from"]["path"] == str(first)
+    # Runs saved before the option (no training.init_from in their record) and by its first version
+    # (init_from: null) resume.
+    older = _run(domains, tmp_path / "older", "student", STUDENT, losses)
+    train(older, progress=False, max_steps=3)
+    assert "init_from" not in read_config(tmp_path / "older")["training"]["run"]["training"]
+    assert read_config(train(older, resume=True, progress=False, max_steps=1))["step"] == 4
+    for config_path in (tmp_path / "older" / "checkpoints").glob("*/config.json"):
+        saved = json.loads(config_path.read_text())
+        saved["training"]["run"]["training"]["init_from"] = None
+        config_path.write_text(json.dumps(saved))
+    assert read_config(train(older, resume=True, progress=False))["step"] == 6
     assert not all(torch.equal(fresh.state_dict()[k], v) for k, v in start.state_dict().items())
     with pytest.raises(ConfigError, match=r"differs from this run's in \['color_width'\]"):
         train(

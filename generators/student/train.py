@@ -55,18 +55,18 @@ class DistillLosses:
         direction = read_config(self.teacher)["direction"]  # a missing or foreign folder fails here, before any data
         if direction != "sim->real":
             raise ConfigError(f"losses.teacher {self.teacher} translates {direction!r}; a sim->real teacher is needed")
-        if self.lambda_marking and not self.segmenter:
-            raise ConfigError("losses.lambda_marking needs losses.segmenter (the marking labels come from it)")
-        if self.segmenter is not None and (not isinstance(self.segmenter, str) or not self.segmenter.strip()):
-            raise ConfigError(f"losses.segmenter must name a segmenter checkpoint folder, got {self.segmenter!r}")
-        if self.segmenter is not None:
-            from generators.segmenter import load_segmenter
-
-            load_segmenter(self.segmenter)  # small: a missing or foreign folder fails here, before any data
         for name in ("lambda_l1", "lambda_feature", "lambda_adversarial", "lambda_marking"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1000:
                 raise ConfigError(f"losses.{name} must be a number in [0, 1000], got {value!r}")
+        if self.lambda_marking and not self.segmenter:
+            raise ConfigError("losses.lambda_marking needs losses.segmenter (the marking labels come from it)")
+        if self.segmenter is not None and (not isinstance(self.segmenter, str) or not self.segmenter.strip()):
+            raise ConfigError(f"losses.segmenter must name a segmenter checkpoint folder, got {self.segmenter!r}")
+        if self.segmenter is not None and self.lambda_marking:
+            from generators.segmenter import load_segmenter
+
+            load_segmenter(self.segmenter)  # small: a missing or foreign folder fails here, before any data
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> DistillLosses:
@@ -76,7 +76,7 @@ class DistillLosses:
 
 @register_trainer("student")
 class DistillTrainer:
-    """Frozen teacher, the student, one Adam; batches in ``[-1, 1]``."""
+    """Frozen teacher, the student and its Adam (a discriminator and its Adam too, with ``lambda_adversarial``)."""
 
     losses_class = DistillLosses
 
@@ -106,7 +106,7 @@ class DistillTrainer:
             # One Adam per network with the run's lr and betas, as the teacher's trainer has.
             self.opt_d = torch.optim.Adam(self.disc.trainable_parameters(), lr=lr, betas=(beta1, 0.999))
         self.segmenter: nn.Module | None = None
-        if losses.segmenter:
+        if losses.segmenter and losses.lambda_marking:  # only the marking loss reads it
             from generators.segmenter import load_segmenter
 
             self.segmenter = load_segmenter(losses.segmenter).to(device).eval().requires_grad_(False)
