@@ -536,6 +536,8 @@ def test_marking_loss_is_zero_inside_the_robot_thresholds_and_flags_dark_lines_a
     warm_scores = color_threshold_scores(warm[None], labels[None])
     assert warm_scores["white"]["iou"] > 0.95 and warm_scores["yellow"]["precision"] < 0.6
     assert loss(warm) > 0.015  # only the yellow-where-no-yellow-line term sees it
+    rgb = torch.from_numpy(warm).permute(2, 0, 1)[None].float() / 255.0
+    assert float(marking_color_loss(rgb, torch.from_numpy(labels).long()[None], false_yellow=False)) == 0.0
     duckie, duckie_labels = frame.copy(), labels.copy()
     duckie[10:30, 100:120], duckie_labels[10:30, 100:120] = (230, 190, 30), SegClass.DUCKIE
     assert float(

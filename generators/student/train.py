@@ -46,6 +46,8 @@ class DistillLosses:
     #: A ``sim2real train-segmenter`` checkpoint: where the markings are, for ``lambda_marking``.
     segmenter: str | None = None
     lambda_marking: float = 0.0
+    #: The marking loss's "no yellow off the yellow lines" term (:func:`marking_color_loss`).
+    marking_false_yellow: bool = True
 
     def __post_init__(self) -> None:
         if not self.teacher:
@@ -59,6 +61,8 @@ class DistillLosses:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1000:
                 raise ConfigError(f"losses.{name} must be a number in [0, 1000], got {value!r}")
+        if not isinstance(self.marking_false_yellow, bool):
+            raise ConfigError(f"losses.marking_false_yellow must be true or false, got {self.marking_false_yellow!r}")
         if self.lambda_marking and not self.segmenter:
             raise ConfigError("losses.lambda_marking needs losses.segmenter (the marking labels come from it)")
         if self.segmenter is not None and (not isinstance(self.segmenter, str) or not self.segmenter.strip()):
@@ -143,7 +147,7 @@ class DistillTrainer:
         if self.segmenter is not None and w.lambda_marking > 0:
             with torch.no_grad():
                 labels = self.segmenter(sim).argmax(1)
-            marking = marking_color_loss((out + 1.0) / 2.0, labels)
+            marking = marking_color_loss((out + 1.0) / 2.0, labels, false_yellow=w.marking_false_yellow)
         loss = w.lambda_l1 * l1 + w.lambda_feature * feature + w.lambda_adversarial * adversarial
         loss = loss + w.lambda_marking * marking
         self.opt.zero_grad(set_to_none=True)
