@@ -50,8 +50,7 @@ if [[ $long == 1 ]]; then
   $sim2real distill --teacher "$out/long/fastcut/checkpoints/best" --sim-dir "$out/long/dataset/canonical" --real-dir "$real_dir" \
     --config configs/generators/student_adversarial.yaml out="$out/long/student" \
     training.init_from="$out/long/student_adversarial/checkpoints/best" losses.segmenter="$out/long/segmenter" \
-    losses.marking_false_yellow=true training.steps=500 training.decay_start=250 training.sample_every=250 \
-    training.checkpoint_every=250 training.kid_every=250
+    losses.marking_false_yellow=true training.steps=500 training.decay_start=250
   sim2real_ckpt="$out/long/student/checkpoints/best"
 fi
 

@@ -56,6 +56,18 @@ def _run(domains: tuple[Path, Path], out: Path, method: str, model: dict, losses
     )
 
 
+def assert_resumes_exactly(domains: tuple[Path, Path], tmp_path: Path, method: str, model: dict, losses: dict) -> Any:
+    """Train 6 steps straight and 3 + 3 with ``--resume``: the weights must be equal; returns the straight run's."""
+    straight = train(_run(domains, tmp_path / "straight", method, model, losses), progress=False)
+    run = _run(domains, tmp_path / "resumed", method, model, losses)
+    train(run, progress=False, max_steps=3)
+    resumed = train(run, resume=True, progress=False)
+    a, b = load_generator(straight), load_generator(resumed)
+    for (name, x), (_, y) in zip(a.state_dict().items(), b.state_dict().items(), strict=True):
+        assert torch.equal(x, y), name
+    return a
+
+
 def fitted_color_transfer(domains: tuple[Path, Path], out: Path) -> Path:
     run = _run(domains, out, "color_transfer", {"image_size": [32, 40], "blur": 0}, steps=20, decay_start=0)
     return train(run, progress=False)
@@ -175,13 +187,7 @@ def test_cut_modes_train_and_resume_exactly(tmp_path: Path, domains: tuple[Path,
     ct_path = fitted_color_transfer(domains, tmp_path / "ct")
     model = {"image_size": [32, 40], "width": 4, "blocks": 2, "prior_checkpoint": str(ct_path)}
     losses = {"mode": mode, "discriminator": disc, "num_patches": 16, "mlp_width": 16, "disc_width": 8}
-    straight = train(_run(domains, tmp_path / "straight", "cut", model, losses), progress=False)
-    run = _run(domains, tmp_path / "resumed", "cut", model, losses)
-    train(run, progress=False, max_steps=3)
-    resumed = train(run, resume=True, progress=False)
-    a, b = load_generator(straight), load_generator(resumed)
-    for (name, x), (_, y) in zip(a.state_dict().items(), b.state_dict().items(), strict=True):
-        assert torch.equal(x, y), name
+    a = assert_resumes_exactly(domains, tmp_path, "cut", model, losses)
     # The residual moved away from zero: training did something.
     assert float(a.net.net[-2].weight.detach().abs().sum()) > 0
     expected = CUTLosses(mode=mode)
@@ -457,13 +463,7 @@ def test_distill_with_adversarial_and_marking_terms_trains_them_and_resumes_exac
         labeller.head.bias.copy_(torch.nn.functional.one_hot(torch.tensor(int(SegClass.WHITE_LINE)), 7).float())
     segmenter = save_segmenter(labeller, tmp_path / "seg", {})
     losses = {"teacher": str(teacher), "lambda_adversarial": 0.1, "segmenter": str(segmenter), "lambda_marking": 1.0}
-    straight = train(_run(domains, tmp_path / "straight", "student", STUDENT, losses), progress=False)
-    run = _run(domains, tmp_path / "resumed", "student", STUDENT, losses)
-    train(run, progress=False, max_steps=3)
-    resumed = train(run, resume=True, progress=False)
-    a, b = load_generator(straight), load_generator(resumed)
-    for (name, x), (_, y) in zip(a.state_dict().items(), b.state_dict().items(), strict=True):
-        assert torch.equal(x, y), name
+    assert_resumes_exactly(domains, tmp_path, "student", STUDENT, losses)
     # The marking term alone pulls the student's colours into the robot's thresholds on the segmenter's labels.
     only = {
         "teacher": str(teacher),
