@@ -548,6 +548,36 @@ def test_marking_loss_is_zero_inside_the_robot_thresholds_and_flags_dark_lines_a
     assert color_threshold_scores(dark[None], labels[None])["white"]["iou"] < 0.05
 
 
+def test_sharpened_marking_labels_ask_for_no_red_beside_the_line() -> None:
+    """Segmenter masks 2 px wider than the lines: refined, the loss flags the colour halo they hid."""
+    from generators.image_metrics import color_threshold_scores
+    from generators.markings import marking_color_loss, passes_thresholds, refine_marking_labels
+
+    sim = np.full((40, 60, 3), 60, np.uint8)
+    truth = np.full((40, 60), SegClass.ROAD, np.uint8)
+    sim[20:, 20:30], truth[20:, 20:30] = (220, 25, 30), SegClass.RED_LINE
+    sim[20:, 45:50], truth[20:, 45:50] = (230, 190, 30), SegClass.YELLOW_LINE
+    soft = truth.copy()
+    soft[18:, 18:32][soft[18:, 18:32] == SegClass.ROAD] = SegClass.RED_LINE
+    soft[18:, 43:52][soft[18:, 43:52] == SegClass.ROAD] = SegClass.YELLOW_LINE
+    rgb = torch.from_numpy(sim).permute(2, 0, 1)[None].float() / 255.0
+    sharp = refine_marking_labels(rgb, torch.from_numpy(soft).long()[None])
+    np.testing.assert_array_equal(sharp[0].numpy(), truth)  # the halo goes back to road, the line stays
+    missed = truth.copy()
+    missed[missed == SegClass.RED_LINE] = SegClass.ROAD  # a segmenter that misses the red line
+    np.testing.assert_array_equal(refine_marking_labels(rgb, torch.from_numpy(missed).long()[None])[0].numpy(), truth)
+    # Same thresholds as the metric's OpenCV ones.
+    passes = passes_thresholds(rgb)
+    assert bool(passes[SegClass.RED_LINE][0, 25, 25]) and not bool(passes[SegClass.RED_LINE][0, 5, 5])
+    halo = sim.copy()
+    halo[18:, 18:32][truth[18:, 18:32] == SegClass.ROAD] = (220, 25, 30)  # red bleeds 2 px onto the road
+    halo[18:, 43:52][truth[18:, 43:52] == SegClass.ROAD] = (230, 190, 30)  # and yellow
+    assert color_threshold_scores(halo[None], truth[None])["red"]["precision"] < 0.8
+    out = torch.from_numpy(halo).permute(2, 0, 1)[None].float() / 255.0
+    assert float(marking_color_loss(out, torch.from_numpy(soft).long()[None])) == pytest.approx(0.0, abs=1e-6)
+    assert float(marking_color_loss(out, sharp)) > 0.1  # the halo is 9% of the frame
+
+
 def _two_tone(top: float, bottom: float, seed: int) -> torch.Tensor:
     """Frames whose upper half has one colour level and lower half another (plus noise), in [-1, 1]."""
     frames = torch.empty(4, 3, 40, 20)

@@ -15,7 +15,10 @@ Two optional terms let the student be better than a copy, where its small capaci
 * ``lambda_marking`` with ``segmenter``: the robot's calibrated marking colours
   (:mod:`generators.markings`) on the marking pixels the frozen segmenter finds in the sim frame,
   so that the student keeps white and yellow lines inside the robot's HSV thresholds even where the
-  teacher does not, and paints no red off the red lines.
+  teacher does not, and paints no red off the red lines. ``marking_sim_colours`` checks the
+  segmenter's masks against the sim frame's own marking colours, so that the loss asks for no
+  colour on the road beside a line (where the shipped student's false red and yellow were) and
+  knows the red lines the segmenter misses.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from generators.configs import config_from_dict
-from generators.markings import marking_color_loss
+from generators.markings import marking_color_loss, refine_marking_labels
 from generators.projected import ProjectedDiscriminator, discriminator_loss, freeze_for_generator_step, generator_loss
 from generators.registry import register_trainer
 from generators.student.model import Student
@@ -48,6 +51,9 @@ class DistillLosses:
     lambda_marking: float = 0.0
     #: The marking loss's "no yellow off the yellow lines" term (:func:`marking_color_loss`).
     marking_false_yellow: bool = True
+    #: Check the segmenter's marking masks against the sim frame's own colours
+    #: (:func:`refine_marking_labels`: no colour asked for beside the lines). Off in older runs.
+    marking_sim_colours: bool = False
 
     def __post_init__(self) -> None:
         if not self.teacher:
@@ -61,8 +67,9 @@ class DistillLosses:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1000:
                 raise ConfigError(f"losses.{name} must be a number in [0, 1000], got {value!r}")
-        if not isinstance(self.marking_false_yellow, bool):
-            raise ConfigError(f"losses.marking_false_yellow must be true or false, got {self.marking_false_yellow!r}")
+        for flag in ("marking_false_yellow", "marking_sim_colours"):
+            if not isinstance(getattr(self, flag), bool):
+                raise ConfigError(f"losses.{flag} must be true or false, got {getattr(self, flag)!r}")
         if self.lambda_marking and not self.segmenter:
             raise ConfigError("losses.lambda_marking needs losses.segmenter (the marking labels come from it)")
         if self.segmenter is not None and (not isinstance(self.segmenter, str) or not self.segmenter.strip()):
@@ -147,6 +154,8 @@ class DistillTrainer:
         if self.segmenter is not None and w.lambda_marking > 0:
             with torch.no_grad():
                 labels = self.segmenter(sim).argmax(1)
+                if w.marking_sim_colours:
+                    labels = refine_marking_labels((sim + 1.0) / 2.0, labels)
             marking = marking_color_loss((out + 1.0) / 2.0, labels, false_yellow=w.marking_false_yellow)
         loss = w.lambda_l1 * l1 + w.lambda_feature * feature + w.lambda_adversarial * adversarial
         loss = loss + w.lambda_marking * marking
