@@ -863,6 +863,20 @@ CASES = [
         "row_bias and pixel_bias are exclusive",
         setup=lambda t: frames_folder(t / "in", ("a.png",)),
     ),
+    Case(
+        "distill-camera-blur-out-of-range",
+        [*DISTILL, "model.camera_blur=3"],
+        2,
+        "StudentConfig.camera_blur must be a sigma in pixels in [0, 1], got 3",
+        setup=lambda t: frames_folder(t / "in", ("a.png",)),
+    ),
+    Case(
+        "distill-sim-colours-not-bool",
+        [*DISTILL, "losses.marking_sim_colours=maybe"],
+        2,
+        "losses.marking_sim_colours must be true or false, got 'maybe'",
+        setup=lambda t: frames_folder(t / "in", ("a.png",)),
+    ),
     # -- plot-kid --
     Case(
         "plot-kid-run-without-kid-csv",

@@ -671,6 +671,39 @@ def test_student_row_bias_learns_a_colour_map_that_depends_on_the_row() -> None:
         OnnxRuntimeGenerator(student, threads=1).translate(np.zeros((1, 24, 36, 3), np.uint8))
 
 
+def test_student_camera_blur_is_a_gaussian_that_onnx_keeps_and_a_sharp_student_carries_into() -> None:
+    from generators.checkpoint import load_generator, save_generator
+    from generators.runtime import OnnxRuntimeGenerator
+    from generators.student.model import Student, StudentConfig
+
+    torch.manual_seed(0)
+    base = StudentConfig(image_size=(24, 32), context_width=8, context_layers=2, detail_width=4, color_width=8)
+    sharp = Student(StudentConfig(**{**base.__dict__, "pixel_bias": True}))
+    with torch.no_grad():
+        for p in sharp.parameters():
+            p.normal_(0, 0.3)
+    blurred = Student(StudentConfig(**{**base.__dict__, "pixel_bias": True, "camera_blur": 0.7}))
+    assert blurred.adopt_weights(sharp)  # the same parameters: a sharp student fine-tunes with a blur
+    frames = torch.rand(4, 3, 24, 32) * 2 - 1
+    with torch.no_grad():
+        a, b = sharp(frames), blurred(frames)
+        expected = cv2.GaussianBlur(a[0, 1].numpy(), (5, 5), 0.7, borderType=cv2.BORDER_REPLICATE)
+    np.testing.assert_allclose(b[0, 1].numpy(), expected, atol=1e-5)
+    assert float((b[..., 1:] - b[..., :-1]).abs().mean()) < 0.8 * float((a[..., 1:] - a[..., :-1]).abs().mean())
+    assert torch.equal(blurred.camera(a), b)  # what the distill trainer applies to the teacher's target
+    assert sharp.camera(a) is a
+    with tempfile.TemporaryDirectory() as tmp:
+        save_generator(blurred, tmp)
+        again = load_generator(tmp, method="student")
+        assert again.config.camera_blur == 0.7 and torch.equal(again(frames), b)
+    uint8 = ((frames.permute(0, 2, 3, 1).numpy() + 1) * 127.5).astype(np.uint8)
+    fast = OnnxRuntimeGenerator(blurred, threads=1).translate(uint8)
+    assert np.abs(fast.astype(int) - blurred.translate(uint8).astype(int)).max() <= 1
+    for bad in (-0.1, 1.5, True):
+        with pytest.raises(ValueError, match="camera_blur must be a sigma in pixels in"):
+            StudentConfig(camera_blur=bad)  # type: ignore[arg-type]
+
+
 def test_student_pixel_bias_learns_a_pattern_fixed_in_the_frame_that_a_row_bias_cannot() -> None:
     """The sim frame's flat sky holds no structure; a teacher paints one there (the room): a fixed pattern."""
     from generators.checkpoint import load_generator, save_generator

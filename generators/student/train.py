@@ -131,7 +131,8 @@ class DistillTrainer:
         """Fit the student to the teacher's translation of ``sim``."""
         self.model.train()
         with torch.no_grad():
-            target = self.teach(sim)
+            # The student's camera blur applies to what it is fitted to as well (identity without one).
+            target = self.model.camera(self.teach(sim))
         out = self.model(sim)
         w = self.losses
         zero = torch.zeros((), device=sim.device)
