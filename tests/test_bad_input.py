@@ -871,6 +871,13 @@ CASES = [
         setup=lambda t: frames_folder(t / "in", ("a.png",)),
     ),
     Case(
+        "distill-false-colour-unknown",
+        [*DISTILL, "losses.marking_false_colour=sum"],
+        2,
+        "losses.marking_false_colour must be 'product' or 'hinge', got 'sum'",
+        setup=lambda t: frames_folder(t / "in", ("a.png",)),
+    ),
+    Case(
         "distill-sim-colours-not-bool",
         [*DISTILL, "losses.marking_sim_colours=maybe"],
         2,

@@ -576,6 +576,23 @@ def test_sharpened_marking_labels_ask_for_no_red_beside_the_line() -> None:
     out = torch.from_numpy(halo).permute(2, 0, 1)[None].float() / 255.0
     assert float(marking_color_loss(out, torch.from_numpy(soft).long()[None])) == pytest.approx(0.0, abs=1e-6)
     assert float(marking_color_loss(out, sharp)) > 0.1  # the halo is 9% of the frame
+    assert float(marking_color_loss(rgb, sharp, false_colour="hinge")) == pytest.approx(0.0, abs=1e-6)
+    # A road pixel just inside the red range, in a frame with a small red line (as the camera sees
+    # them): the product form barely sees it, the hinge pulls it out.
+    grads = {}
+    small = torch.full((1, 40, 60), int(SegClass.ROAD))
+    small[0, 30:33, 10:13] = SegClass.RED_LINE
+    for form in ("product", "hinge"):
+        barely = torch.full((1, 3, 40, 60), 60 / 255)
+        barely[0, :, 30:33, 10:13] = torch.tensor([0.86, 0.1, 0.12]).view(3, 1, 1)
+        barely[0, :, 5, 5] = torch.tensor([0.45, 0.19, 0.19])  # S 0.58, V 0.45: the robot calls it red
+        barely.requires_grad_(True)
+        marking_color_loss(barely, small, false_colour=form).backward()
+        assert barely.grad is not None
+        grads[form] = float(barely.grad[0, :, 5, 5].abs().sum())
+    assert grads["hinge"] > 20 * grads["product"], grads
+    with pytest.raises(ValueError, match="false_colour must be 'product' or 'hinge'"):
+        marking_color_loss(rgb, sharp, false_colour="both")
 
 
 def _two_tone(top: float, bottom: float, seed: int) -> torch.Tensor:

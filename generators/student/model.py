@@ -150,10 +150,10 @@ class Student(TorchGenerator):
                 nn.init.zeros_(last.bias)
 
     def adopt_weights(self, other: Student) -> bool:
-        """Take another student's weights (False if they do not fit): one with another ``camera_blur``
-        (same parameters), or a row-bias one into this pixel-bias one (same outputs).
+        """Take another student's weights; False if they do not fit.
 
-        Why: the pixel bias holds the row bias (each row's bias copied across its columns), so a
+        Fits: a student with another ``camera_blur`` (same parameters), or a row-bias student into
+        this pixel-bias one (same outputs). Why: the pixel bias holds the row bias (each row's bias copied across its columns), so a
         trained row-bias student can be fine-tuned with a pixel bias instead of distilled anew, and
         a sharp student with a camera blur.
         """

@@ -54,6 +54,9 @@ class DistillLosses:
     #: Check the segmenter's marking masks against the sim frame's own colours
     #: (:func:`refine_marking_labels`: no colour asked for beside the lines). Off in older runs.
     marking_sim_colours: bool = False
+    #: The form of the marking loss's "no red / no yellow elsewhere" terms (:func:`marking_color_loss`):
+    #: "product" (the shipped recipes) or "hinge" (full gradient on each falsely detected pixel).
+    marking_false_colour: str = "product"
 
     def __post_init__(self) -> None:
         if not self.teacher:
@@ -70,6 +73,10 @@ class DistillLosses:
         for flag in ("marking_false_yellow", "marking_sim_colours"):
             if not isinstance(getattr(self, flag), bool):
                 raise ConfigError(f"losses.{flag} must be true or false, got {getattr(self, flag)!r}")
+        if self.marking_false_colour not in ("product", "hinge"):
+            raise ConfigError(
+                f"losses.marking_false_colour must be 'product' or 'hinge', got {self.marking_false_colour!r}"
+            )
         if self.lambda_marking and not self.segmenter:
             raise ConfigError("losses.lambda_marking needs losses.segmenter (the marking labels come from it)")
         if self.segmenter is not None and (not isinstance(self.segmenter, str) or not self.segmenter.strip()):
@@ -157,7 +164,9 @@ class DistillTrainer:
                 labels = self.segmenter(sim).argmax(1)
                 if w.marking_sim_colours:
                     labels = refine_marking_labels((sim + 1.0) / 2.0, labels)
-            marking = marking_color_loss((out + 1.0) / 2.0, labels, false_yellow=w.marking_false_yellow)
+            marking = marking_color_loss(
+                (out + 1.0) / 2.0, labels, false_yellow=w.marking_false_yellow, false_colour=w.marking_false_colour
+            )
         loss = w.lambda_l1 * l1 + w.lambda_feature * feature + w.lambda_adversarial * adversarial
         loss = loss + w.lambda_marking * marking
         self.opt.zero_grad(set_to_none=True)
