@@ -153,9 +153,9 @@ class Student(TorchGenerator):
         """Take another student's weights; False if they do not fit.
 
         Fits: a student with another ``camera_blur`` (same parameters), or a row-bias student into
-        this pixel-bias one (same outputs). Why: the pixel bias holds the row bias (each row's bias copied across its columns), so a
-        trained row-bias student can be fine-tuned with a pixel bias instead of distilled anew, and
-        a sharp student with a camera blur.
+        this pixel-bias one (same outputs). Why: the pixel bias holds the row bias (each row's bias
+        copied across its columns), so a trained row-bias student can be fine-tuned with a pixel
+        bias instead of distilled anew, and a sharp student with a camera blur.
         """
         free = {"row_bias": False, "pixel_bias": False, "camera_blur": 0.0}
         if {**self.config.__dict__, **free} != {**other.config.__dict__, **free}:
