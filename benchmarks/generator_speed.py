@@ -38,6 +38,12 @@ CASES: list[tuple[str, str, dict[str, Any], dict[str, Any]]] = [
     ("student row_bias", "student", {"row_bias": True}, {"teacher": "pretrained:color_transfer"}),
     ("student pixel_bias", "student", {"pixel_bias": True}, {"teacher": "pretrained:color_transfer"}),
     (
+        "student pixel_bias camera_blur",
+        "student",
+        {"pixel_bias": True, "camera_blur": 0.5},
+        {"teacher": "pretrained:color_transfer"},
+    ),
+    (
         "fastcut projected",
         "cut",
         {"prior_checkpoint": "pretrained:color_transfer"},
