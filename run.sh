@@ -40,7 +40,7 @@ if [[ $long == 1 ]]; then
   $sim2real train-generator --config configs/generators/fastcut.yaml --sim-dir "$out/long/dataset/canonical" \
     --real-dir "$real_dir" out="$out/long/fastcut" model.prior_checkpoint="$out/long/color_transfer_8_bands/checkpoints/last" \
     losses.segmenter="$out/long/segmenter" --max-steps 1250  # pretrained:fastcut is its checkpoints/best (step 1000)
-  # The student in three stages: distilled 1500 steps, fine-tuned against real frames too, then with the
+  # The student in four stages: distilled 1500 steps, fine-tuned against real frames too, then with the
   # marking loss's no-yellow-off-the-yellow-lines term (pretrained:student's model card).
   $sim2real distill --teacher "$out/long/fastcut/checkpoints/best" --sim-dir "$out/long/dataset/canonical" --real-dir "$real_dir" \
     --config configs/generators/student.yaml out="$out/long/student_distilled" --max-steps 1500
@@ -51,7 +51,11 @@ if [[ $long == 1 ]]; then
     --config configs/generators/student_adversarial.yaml out="$out/long/student" \
     training.init_from="$out/long/student_adversarial/checkpoints/best" losses.segmenter="$out/long/segmenter" \
     losses.marking_false_yellow=true training.steps=500 training.decay_start=250
-  sim2real_ckpt="$out/long/student/checkpoints/best"
+  # Stage 4 (pretrained:student is its step 500): camera blur, marking labels checked against the sim colours.
+  $sim2real distill --teacher "$out/long/fastcut/checkpoints/best" --sim-dir "$out/long/dataset/canonical" --real-dir "$real_dir" \
+    --config configs/generators/student_camera.yaml out="$out/long/student_camera" \
+    training.init_from="$out/long/student/checkpoints/best" losses.segmenter="$out/long/segmenter"
+  sim2real_ckpt="$out/long/student_camera/checkpoints/000000500"
 fi
 
 harvest_steps=300 video_steps=300 metric_frames=120 drive_steps=100 bench=()

@@ -81,9 +81,12 @@ def test_two_ranks_match_one_process_with_the_global_batch_and_resume_exactly(
     the gradient of a mean over 4 frames is computed as the mean of two means over 2 frames and
     summed by the all-reduce (about 1e-7 relative). Tolerances, and why:
 
-    * logged losses (each the mean over the global batch) agree to 1e-4 relative (seen: 5e-6);
-    * the translators' outputs on fixed frames agree to 2e-3 in [-1, 1] units, a quarter of one
-      uint8 level (seen: 3e-4 after 6 steps);
+    * logged losses (each the mean over the global batch) agree to 2e-3 relative (seen: 5e-6 on one
+      machine; on another CPU the same code drifted to 9e-4 by the 6th step, the float noise
+      compounding through the GAN's steps);
+    * the translators' outputs on fixed frames agree to within one uint8 level, 2/255 in [-1, 1]
+      units (seen: 3e-4 after 6 steps on one machine, 5.4e-3 on another CPU, with the weights
+      within the bound below on both: the few weights Adam walks apart, below, move outputs too);
     * every weight agrees to 1e-3 = 5 x the learning rate (seen: 7e-4). Not tighter because Adam
       divides a gradient by its own scale: where the gradient is analytically zero (an instance
       norm's bias whose constant the next convolution and instance norm remove), float noise of
@@ -111,11 +114,11 @@ def test_two_ranks_match_one_process_with_the_global_batch_and_resume_exactly(
     with torch.no_grad():
         for network in ("sim_to_real", "real_to_sim"):
             out_one, out_two = getattr(one, network)(frames), getattr(two, network)(frames)
-            assert float((out_one - out_two).abs().max()) < 2e-3, network
+            assert float((out_one - out_two).abs().max()) < 2 / 255, network
     single_losses, ddp_losses = _logged_losses(tmp_path / "single"), _logged_losses(tmp_path / "ddp")
     assert single_losses.keys() == ddp_losses.keys() and len(single_losses["loss/g_total"]) == 6
     for tag, values in single_losses.items():
-        np.testing.assert_allclose(ddp_losses[tag], values, rtol=1e-4, atol=1e-6, err_msg=tag)
+        np.testing.assert_allclose(ddp_losses[tag], values, rtol=2e-3, atol=1e-6, err_msg=tag)
 
     resumed = _weights(tmp_path / "resumed")
     for key, value in b.items():
