@@ -25,6 +25,7 @@ import cv2
 import numpy as np
 import torch
 
+from generators.markings import DT_CORE_HSV as DT_CORE_HSV  # its home is the loss module
 from generators.protocol import Generator
 from generators.realism import Features, kernel_distance
 from sim2real_env.errors import ConfigError, InputError
@@ -33,12 +34,6 @@ from sim2real_env.harvest_folder import harvest_frame_names, read_harvest
 from sim2real_env.segmentation import SegClass
 from sim2real_env.video import write_png
 
-#: dt-core ``line_detector_node/config/line_detector_node/default.yaml`` (OpenCV HSV, H in [0, 180]).
-DT_CORE_HSV: dict[str, list[tuple[tuple[int, int, int], tuple[int, int, int]]]] = {
-    "white": [((0, 0, 150), (180, 100, 255))],
-    "yellow": [((15, 80, 50), (45, 255, 255))],
-    "red": [((0, 140, 100), (15, 255, 255)), ((165, 140, 100), (180, 255, 255))],
-}
 COLOR_CLASSES = {"white": SegClass.WHITE_LINE, "yellow": SegClass.YELLOW_LINE, "red": SegClass.RED_LINE}
 #: dt-core's detector input: 120x160, top 40 rows cut off.
 DETECTOR_SIZE = (120, 160)

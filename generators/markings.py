@@ -29,6 +29,14 @@ from sim2real_env.segmentation import SegClass
 
 _EPS = 1e-4
 
+#: dt-core ``line_detector_node/config/line_detector_node/default.yaml`` (OpenCV HSV, H in [0, 180]).
+DT_CORE_HSV: dict[str, list[tuple[tuple[int, int, int], tuple[int, int, int]]]] = {
+    "white": [((0, 0, 150), (180, 100, 255))],
+    "yellow": [((15, 80, 50), (45, 255, 255))],
+    "red": [((0, 140, 100), (15, 255, 255)), ((165, 140, 100), (180, 255, 255))],
+}
+_COLOR_CLASS = {"white": SegClass.WHITE_LINE, "yellow": SegClass.YELLOW_LINE, "red": SegClass.RED_LINE}
+
 
 def hsv(rgb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(hue in degrees [0, 360), saturation [0, 1], value [0, 1]) of ``(N, 3, H, W)`` RGB in [0, 1]."""
@@ -49,13 +57,20 @@ def _masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
 
 def passes_thresholds(rgb: torch.Tensor) -> dict[SegClass, torch.Tensor]:
-    """Boolean ``(N, H, W)`` masks of the robot's white, yellow and red thresholds on RGB in [0, 1]."""
+    """Boolean ``(N, H, W)`` masks of the robot's thresholds (:data:`DT_CORE_HSV`) on RGB in [0, 1]."""
     hue, sat, val = hsv(rgb)
-    return {
-        SegClass.WHITE_LINE: (val >= 150 / 255) & (sat <= 100 / 255),
-        SegClass.YELLOW_LINE: (hue >= 30.0) & (hue <= 90.0) & (sat >= 80 / 255) & (val >= 50 / 255),
-        SegClass.RED_LINE: ((hue <= 30.0) | (hue >= 330.0)) & (sat >= 140 / 255) & (val >= 100 / 255),
-    }
+    # In OpenCV's 8-bit units, rounded as cv2.cvtColor rounds them: H in [0, 180], S and V in [0, 255].
+    channels = (torch.round(hue / 2.0), torch.round(sat * 255.0), torch.round(val * 255.0))
+    masks = {}
+    for color, ranges in DT_CORE_HSV.items():
+        mask = torch.zeros_like(val, dtype=torch.bool)
+        for low, high in ranges:
+            inside = torch.ones_like(mask)
+            for channel, lo, hi in zip(channels, low, high, strict=True):
+                inside &= (channel >= lo) & (channel <= hi)
+            mask |= inside
+        masks[_COLOR_CLASS[color]] = mask
+    return masks
 
 
 def refine_marking_labels(sim_rgb: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -77,7 +92,8 @@ def refine_marking_labels(sim_rgb: torch.Tensor, labels: torch.Tensor) -> torch.
     for cls, ok in passes.items():
         out[(labels == cls) & ~ok] = SegClass.ROAD
     markings = (SegClass.ROAD, SegClass.WHITE_LINE, SegClass.YELLOW_LINE, SegClass.RED_LINE)
-    out[passes[SegClass.RED_LINE] & torch.isin(labels, torch.tensor([int(c) for c in markings]))] = SegClass.RED_LINE
+    on_road = torch.isin(labels, torch.tensor([int(c) for c in markings], device=labels.device))
+    out[passes[SegClass.RED_LINE] & on_road] = SegClass.RED_LINE
     return out
 
 
@@ -122,7 +138,7 @@ def marking_color_loss(
         # Depth inside each range (hue in units of 60 degrees), with the margin: >0 means detected.
         red_inside = torch.minimum(torch.minimum((30.0 - red_distance) / 60.0, sat - 0.55), val - 0.39)
         yellow_inside = torch.minimum(torch.minimum((30.0 - (hue - 60.0).abs()) / 60.0, sat - 0.31), val - 0.2)
-        floor = 0.01 * labels[0].numel() * len(labels)
+        floor = 0.01 * labels.numel()
         loss_no_red = (F.relu(red_inside + margin) * (1.0 - red)).sum() / (red.sum() + floor)
         loss_no_yellow = (F.relu(yellow_inside + margin) * elsewhere).sum() / (yellow.sum() + floor)
     else:

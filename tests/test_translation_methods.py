@@ -550,7 +550,7 @@ def test_marking_loss_is_zero_inside_the_robot_thresholds_and_flags_dark_lines_a
 
 def test_sharpened_marking_labels_ask_for_no_red_beside_the_line() -> None:
     """Segmenter masks 2 px wider than the lines: refined, the loss flags the colour halo they hid."""
-    from generators.image_metrics import color_threshold_scores
+    from generators.image_metrics import COLOR_CLASSES, color_threshold_scores, detect_colors
     from generators.markings import marking_color_loss, passes_thresholds, refine_marking_labels
 
     sim = np.full((40, 60, 3), 60, np.uint8)
@@ -566,9 +566,15 @@ def test_sharpened_marking_labels_ask_for_no_red_beside_the_line() -> None:
     missed = truth.copy()
     missed[missed == SegClass.RED_LINE] = SegClass.ROAD  # a segmenter that misses the red line
     np.testing.assert_array_equal(refine_marking_labels(rgb, torch.from_numpy(missed).long()[None])[0].numpy(), truth)
-    # Same thresholds as the metric's OpenCV ones.
+    # The same thresholds as the metric's OpenCV ones, pixel for pixel on random colours.
     passes = passes_thresholds(rgb)
     assert bool(passes[SegClass.RED_LINE][0, 25, 25]) and not bool(passes[SegClass.RED_LINE][0, 5, 5])
+    noise = np.random.default_rng(0).integers(0, 256, (2, 120, 160, 3), dtype=np.uint8)
+    reference = detect_colors(noise)  # on the detector's crop: rows 40 and below of a 120x160 frame
+    ours = passes_thresholds(torch.from_numpy(noise).permute(0, 3, 1, 2).float() / 255.0)
+    for color, cls in COLOR_CLASSES.items():
+        agree = (ours[cls][:, 40:].numpy() == reference[color]).mean()
+        assert agree > 0.999, (color, agree)  # float hue against OpenCV's rounded uint8 hue at the edges
     halo = sim.copy()
     halo[18:, 18:32][truth[18:, 18:32] == SegClass.ROAD] = (220, 25, 30)  # red bleeds 2 px onto the road
     halo[18:, 43:52][truth[18:, 43:52] == SegClass.ROAD] = (230, 190, 30)  # and yellow
