@@ -103,6 +103,7 @@ def marking_color_loss(
     margin: float = 0.04,
     false_yellow: bool = True,
     false_colour: str = "product",
+    no_red_weight: float = 1.0,
 ) -> torch.Tensor:
     """Hinge penalties for markings outside the robot's calibrated colour ranges, and red elsewhere.
 
@@ -117,6 +118,10 @@ def marking_color_loss(
     three small numbers, so the product form gives the pixels the robot wrongly calls red almost
     no gradient, and averaging over the whole frame dilutes a 1-pixel halo further; per marking pixel
     is the scale of the detector's precision, which counts false pixels against true ones.
+
+    ``no_red_weight``: a factor on the "no red elsewhere" term alone. Why: the L1 fit to a teacher
+    that paints a red glow beside the stop lines pulls against that one term, and raising the whole
+    marking loss instead also moves the white and yellow terms, which are already met.
     """
     if false_colour not in ("product", "hinge"):
         raise ValueError(f"false_colour must be 'product' or 'hinge', got {false_colour!r}")
@@ -150,5 +155,5 @@ def marking_color_loss(
         # Off the yellow lines: nothing the yellow thresholds fire on (H 30-90 deg, S >= 0.31, V >= 0.2).
         yellowness = F.relu(1.0 - (hue - 60.0).abs() / 40.0) * F.relu(sat - (0.31 - 2 * margin))
         loss_no_yellow = _masked_mean(yellowness * (val > 0.2 - 2 * margin).float(), elsewhere) * 10.0
-    total = loss_white + loss_yellow + loss_red + loss_no_red
+    total = loss_white + loss_yellow + loss_red + no_red_weight * loss_no_red
     return total + loss_no_yellow if false_yellow else total

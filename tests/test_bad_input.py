@@ -878,6 +878,13 @@ CASES = [
         setup=lambda t: frames_folder(t / "in", ("a.png",)),
     ),
     Case(
+        "distill-no-red-negative",
+        [*DISTILL, "losses.marking_no_red=-1"],
+        2,
+        "losses.marking_no_red must be a number in [0, 100], got -1",
+        setup=lambda t: frames_folder(t / "in", ("a.png",)),
+    ),
+    Case(
         "distill-sim-colours-not-bool",
         [*DISTILL, "losses.marking_sim_colours=maybe"],
         2,

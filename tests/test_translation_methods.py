@@ -597,6 +597,18 @@ def test_sharpened_marking_labels_ask_for_no_red_beside_the_line() -> None:
         assert barely.grad is not None
         grads[form] = float(barely.grad[0, :, 5, 5].abs().sum())
     assert grads["hinge"] > 20 * grads["product"], grads
+    # The no-red factor scales that one term: the halo's red part alone, not the yellow beside it.
+    only_red = halo.copy()
+    only_red[18:, 43:52][truth[18:, 43:52] == SegClass.ROAD] = 60
+    red_out = torch.from_numpy(only_red).permute(2, 0, 1)[None].float() / 255.0
+    base = float(marking_color_loss(red_out, sharp, false_colour="hinge"))
+    assert base > 0.01
+    assert float(marking_color_loss(red_out, sharp, false_colour="hinge", no_red_weight=5.0)) == pytest.approx(
+        5 * base, rel=1e-5
+    )
+    assert float(marking_color_loss(red_out, sharp, false_colour="hinge", no_red_weight=0.0)) == pytest.approx(
+        0.0, abs=1e-6
+    )
     with pytest.raises(ValueError, match="false_colour must be 'product' or 'hinge'"):
         marking_color_loss(rgb, sharp, false_colour="both")
 

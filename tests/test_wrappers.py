@@ -256,6 +256,36 @@ def test_onnxruntime_backend_matches_torch() -> None:
         with_backend(model, "onnx")
 
 
+def test_onnxruntime_uint8_graph_equals_float_graph_and_numpy_rounding() -> None:
+    """The uint8 graph holds the numpy conversions bit for bit, and is built only for uint8 callers."""
+    from generators.runtime import OnnxRuntimeGenerator
+    from generators.student.model import Student, StudentConfig
+
+    torch.manual_seed(0)
+    student = Student(StudentConfig(image_size=(24, 32), pixel_bias=True, camera_blur=0.5))
+    for module in student.modules():  # the last layers start at zero: give every branch something to do
+        if isinstance(module, torch.nn.Conv2d):
+            torch.nn.init.normal_(module.weight, std=0.4)
+    with torch.no_grad():
+        assert student.pixel_bias is not None
+        student.pixel_bias.normal_(std=0.3)
+    for model in (student.eval(), generator(size=(60, 80))):
+        fast = OnnxRuntimeGenerator(model, threads=1)
+        h, w = model.image_size
+        frames = np.random.default_rng(1).integers(0, 256, (3, h, w, 3), dtype=np.uint8)
+        floats = torch.from_numpy(frames).permute(0, 3, 1, 2).float() / 127.5 - 1.0
+        assert fast._uint8_session is None
+        out = fast.translate(floats)  # float callers: the float graph only
+        assert fast._uint8_session is None
+        expected = np.rint((out.numpy() + 1.0) * 127.5).clip(0, 255).astype(np.uint8).transpose(0, 2, 3, 1)
+        got = fast.translate(frames)
+        assert got.dtype == np.uint8 and got.shape == frames.shape and got.flags.c_contiguous
+        np.testing.assert_array_equal(got, expected)
+        assert fast._uint8_session is not None
+        reference = model.translate(frames)  # torch, eager (avg_pool2d rather than the exported convolution)
+        assert np.abs(reference.astype(int) - got).max() <= 1 and (reference == got).mean() > 0.999
+
+
 def test_wrapper_backend_choice_and_errors() -> None:
     from generators.runtime import OnnxRuntimeGenerator
 

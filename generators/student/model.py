@@ -177,7 +177,7 @@ class Student(TorchGenerator):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(N, 3, H, W)`` in ``[-1, 1]`` -> translated, same shape."""
         factor = self.config.factor
-        small = F.avg_pool2d(x, factor) if factor > 1 else x
+        small = self.pool(x) if factor > 1 else x
         context = self.context(small)
         if factor > 1:
             context = F.interpolate(context, scale_factor=float(factor), mode="bilinear", align_corners=False)
@@ -194,6 +194,18 @@ class Student(TorchGenerator):
             for index in range(1, len(self.color)):  # no slicing: that builds a new Sequential per frame
                 color = self.color[index](color)
         return self.camera(torch.tanh(color + context + self.detail(x)))
+
+    def pool(self, x: torch.Tensor) -> torch.Tensor:
+        """The context branch's ``factor`` x ``factor`` average, exported as a strided depthwise convolution.
+
+        Why: ONNX Runtime's AveragePool took 107 us per 120x160 frame, the same average as a
+        convolution with weights 1/factor^2 (a power of two for factor 2, 4, 8, 16) 33 us.
+        """
+        factor = self.config.factor
+        if not torch.onnx.is_in_onnx_export():
+            return F.avg_pool2d(x, factor)
+        weight = torch.full((3, 1, factor, factor), 1.0 / factor**2, dtype=x.dtype, device=x.device)
+        return F.conv2d(x, weight, stride=factor, groups=3)
 
     def camera(self, frames: torch.Tensor) -> torch.Tensor:
         """The fixed output blur (identity without ``camera_blur``); linear, so it applies to targets too."""

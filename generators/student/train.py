@@ -57,6 +57,8 @@ class DistillLosses:
     #: The form of the marking loss's "no red / no yellow elsewhere" terms (:func:`marking_color_loss`):
     #: "product" (the shipped recipes) or "hinge" (full gradient on each falsely detected pixel).
     marking_false_colour: str = "product"
+    #: A factor on the marking loss's "no red elsewhere" term alone (:func:`marking_color_loss`).
+    marking_no_red: float = 1.0
 
     def __post_init__(self) -> None:
         if not self.teacher:
@@ -70,6 +72,9 @@ class DistillLosses:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1000:
                 raise ConfigError(f"losses.{name} must be a number in [0, 1000], got {value!r}")
+        no_red = self.marking_no_red
+        if isinstance(no_red, bool) or not isinstance(no_red, (int, float)) or not 0 <= no_red <= 100:
+            raise ConfigError(f"losses.marking_no_red must be a number in [0, 100], got {no_red!r}")
         for flag in ("marking_false_yellow", "marking_sim_colours"):
             if not isinstance(getattr(self, flag), bool):
                 raise ConfigError(f"losses.{flag} must be true or false, got {getattr(self, flag)!r}")
@@ -165,7 +170,11 @@ class DistillTrainer:
                 if w.marking_sim_colours:
                     labels = refine_marking_labels((sim + 1.0) / 2.0, labels)
             marking = marking_color_loss(
-                (out + 1.0) / 2.0, labels, false_yellow=w.marking_false_yellow, false_colour=w.marking_false_colour
+                (out + 1.0) / 2.0,
+                labels,
+                false_yellow=w.marking_false_yellow,
+                false_colour=w.marking_false_colour,
+                no_red_weight=w.marking_no_red,
             )
         loss = w.lambda_l1 * l1 + w.lambda_feature * feature + w.lambda_adversarial * adversarial
         loss = loss + w.lambda_marking * marking
