@@ -731,6 +731,16 @@ def test_student_camera_blur_is_a_gaussian_that_onnx_keeps_and_a_sharp_student_c
         save_generator(blurred, tmp)
         again = load_generator(tmp, method="student")
         assert again.config.camera_blur == 0.7 and torch.equal(again(frames), b)
+        # Fine-tuning a blurred student against itself: its output is already a camera frame, so the
+        # trainer does not blur the target again (at step 0 the student matches its teacher).
+        from generators.student.train import DistillLosses, DistillTrainer
+
+        trainer = DistillTrainer(again.train(), DistillLosses(teacher=tmp, lambda_feature=0.0), 1e-9, 0.9, 0)
+        assert trainer.target_has_camera
+        assert trainer.train_step(frames, frames)["l1"] < 1e-4
+        sharper = Student(StudentConfig(**{**blurred.config.__dict__, "camera_blur": 0.5}))
+        with pytest.raises(ValueError, match="is a student with camera_blur 0.7; the student being trained has 0.5"):
+            DistillTrainer(sharper, DistillLosses(teacher=tmp), 1e-4, 0.9, 0)
     uint8 = ((frames.permute(0, 2, 3, 1).numpy() + 1) * 127.5).astype(np.uint8)
     fast = OnnxRuntimeGenerator(blurred, threads=1).translate(uint8)
     assert np.abs(fast.astype(int) - blurred.translate(uint8).astype(int)).max() <= 1

@@ -112,6 +112,15 @@ class DistillTrainer:
         device = model.device
         self.teacher = load_generator(str(losses.teacher), direction="sim->real", device=device)
         self.teacher.requires_grad_(False)
+        # A student teacher with a camera blur (self-distillation, fine-tuning the shipped student)
+        # already gives camera frames: blurring its output again would fit to a twice-blurred look.
+        teacher_blur = float(getattr(getattr(self.teacher, "config", None), "camera_blur", 0.0) or 0.0)
+        if teacher_blur and teacher_blur != model.config.camera_blur:
+            raise ConfigError(
+                f"losses.teacher {losses.teacher} is a student with camera_blur {teacher_blur}; the student "
+                f"being trained has {model.config.camera_blur}: give both the same camera"
+            )
+        self.target_has_camera = teacher_blur > 0
         # On the CPU the frozen teacher's forward is most of a step: ONNX Runtime runs it 2-3x faster.
         self.teach: Any = self.teacher
         if device.type == "cpu":
@@ -143,8 +152,11 @@ class DistillTrainer:
         """Fit the student to the teacher's translation of ``sim``."""
         self.model.train()
         with torch.no_grad():
-            # The student's camera blur applies to what it is fitted to as well (identity without one).
-            target = self.model.camera(self.teach(sim))
+            # The student's camera blur applies to what it is fitted to as well (identity without one),
+            # unless the teacher is a student with that camera already.
+            target = self.teach(sim)
+            if not self.target_has_camera:
+                target = self.model.camera(target)
         out = self.model(sim)
         w = self.losses
         zero = torch.zeros((), device=sim.device)
