@@ -885,6 +885,13 @@ CASES = [
         setup=lambda t: frames_folder(t / "in", ("a.png",)),
     ),
     Case(
+        "distill-red-core-without-sim-colours",
+        [*DISTILL, "losses.marking_red_core=0.1"],
+        2,
+        "losses.marking_red_core needs losses.marking_sim_colours",
+        setup=lambda t: frames_folder(t / "in", ("a.png",)),
+    ),
+    Case(
         "distill-sim-colours-not-bool",
         [*DISTILL, "losses.marking_sim_colours=maybe"],
         2,

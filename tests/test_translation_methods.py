@@ -613,6 +613,35 @@ def test_sharpened_marking_labels_ask_for_no_red_beside_the_line() -> None:
         marking_color_loss(rgb, sharp, false_colour="both")
 
 
+def test_marginal_red_edge_pixels_are_left_out_of_the_marking_loss() -> None:
+    """A barely-red antialiased edge column is flagged by depth, and the loss then asks it for nothing."""
+    from generators.markings import marginal_red, marking_color_loss, red_depth
+
+    sim = torch.full((1, 3, 20, 30), 60 / 255)
+    sim[0, :, :, 10:14] = torch.tensor([220, 25, 30]).view(3, 1, 1) / 255  # the line: deep inside the range
+    sim[0, :, :, 14] = torch.tensor([120, 50, 45]).view(3, 1) / 255  # its edge: S 0.63, V 0.47, just inside
+    depth = red_depth(sim)
+    assert float(depth[0, 0, 11]) > 0.3 and 0.0 < float(depth[0, 0, 14]) < 0.1 and float(depth[0, 0, 0]) < 0
+    labels = torch.full((1, 20, 30), int(SegClass.ROAD))
+    labels[0, :, 10:15] = SegClass.RED_LINE
+    edge = marginal_red(sim, labels, 0.1)
+    assert edge[0, :, 14].all() and int(edge.sum()) == 20  # the edge column only
+    assert not marginal_red(sim, labels, 0.0).any()
+    # The student paints the edge red and the road beside it too: with the edge left out, only the road counts.
+    out = sim.clone()
+    out[0, :, :, 14:16] = torch.tensor([200, 30, 30]).view(3, 1, 1) / 255
+    road_only = labels.clone()
+    road_only[0, :, 14] = SegClass.ROAD
+    full = float(marking_color_loss(out, road_only, false_colour="hinge", ignore=None))
+    without_edge = float(marking_color_loss(out, labels, false_colour="hinge", ignore=edge))
+    one_column = out.clone()
+    one_column[0, :, :, 14] = sim[0, :, :, 14]
+    assert 0.0 < without_edge < full
+    assert without_edge == pytest.approx(
+        float(marking_color_loss(one_column, road_only, false_colour="hinge", ignore=edge)), rel=1e-5
+    )  # whatever the edge column holds, it does not count
+
+
 def _two_tone(top: float, bottom: float, seed: int) -> torch.Tensor:
     """Frames whose upper half has one colour level and lower half another (plus noise), in [-1, 1]."""
     frames = torch.empty(4, 3, 40, 20)

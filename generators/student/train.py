@@ -31,7 +31,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from generators.configs import config_from_dict
-from generators.markings import marking_color_loss, refine_marking_labels
+from generators.markings import marginal_red, marking_color_loss, refine_marking_labels
 from generators.projected import ProjectedDiscriminator, discriminator_loss, freeze_for_generator_step, generator_loss
 from generators.registry import register_trainer
 from generators.student.model import Student
@@ -59,6 +59,9 @@ class DistillLosses:
     marking_false_colour: str = "product"
     #: A factor on the marking loss's "no red elsewhere" term alone (:func:`marking_color_loss`).
     marking_no_red: float = 1.0
+    #: Leave sim red-line pixels that pass the red thresholds by less than this depth out of the
+    #: marking loss (:func:`marginal_red`; 0 = none). Only with ``marking_sim_colours``.
+    marking_red_core: float = 0.0
 
     def __post_init__(self) -> None:
         if not self.teacher:
@@ -75,6 +78,11 @@ class DistillLosses:
         no_red = self.marking_no_red
         if isinstance(no_red, bool) or not isinstance(no_red, (int, float)) or not 0 <= no_red <= 100:
             raise ConfigError(f"losses.marking_no_red must be a number in [0, 100], got {no_red!r}")
+        core = self.marking_red_core
+        if isinstance(core, bool) or not isinstance(core, (int, float)) or not 0 <= core <= 0.5:
+            raise ConfigError(f"losses.marking_red_core must be a depth in [0, 0.5], got {core!r}")
+        if core and not self.marking_sim_colours:
+            raise ConfigError("losses.marking_red_core needs losses.marking_sim_colours (the red labels come from it)")
         for flag in ("marking_false_yellow", "marking_sim_colours"):
             if not isinstance(getattr(self, flag), bool):
                 raise ConfigError(f"losses.{flag} must be true or false, got {getattr(self, flag)!r}")
@@ -177,16 +185,20 @@ class DistillTrainer:
         adversarial = generator_loss(self.disc, out, True, self.rng) if self.disc is not None else zero
         marking = zero
         if self.segmenter is not None and w.lambda_marking > 0:
+            ignore = None
             with torch.no_grad():
                 labels = self.segmenter(sim).argmax(1)
                 if w.marking_sim_colours:
                     labels = refine_marking_labels((sim + 1.0) / 2.0, labels)
+                if w.marking_red_core > 0:
+                    ignore = marginal_red((sim + 1.0) / 2.0, labels, w.marking_red_core)
             marking = marking_color_loss(
                 (out + 1.0) / 2.0,
                 labels,
                 false_yellow=w.marking_false_yellow,
                 false_colour=w.marking_false_colour,
                 no_red_weight=w.marking_no_red,
+                ignore=ignore,
             )
         loss = w.lambda_l1 * l1 + w.lambda_feature * feature + w.lambda_adversarial * adversarial
         loss = loss + w.lambda_marking * marking
