@@ -130,6 +130,7 @@ def marking_color_loss(
     false_colour: str = "product",
     no_red_weight: float = 1.0,
     ignore: torch.Tensor | None = None,
+    yellow_by_hue: bool = False,
 ) -> torch.Tensor:
     """Hinge penalties for markings outside the robot's calibrated colour ranges, and red elsewhere.
 
@@ -151,6 +152,11 @@ def marking_color_loss(
 
     ``ignore``: a boolean ``(N, H, W)`` mask of pixels left out of every term (neither asked for a
     colour nor for none), such as the barely-red edge pixels of :func:`marginal_red`.
+
+    ``yellow_by_hue`` (hinge form only): a yellow-line pixel the red detector fires on is pushed out
+    of red by its hue alone, towards yellow. Why: by its easiest way out (saturation or value) a
+    strong no-red term darkens the orange edges of the yellow dashes into neither colour: measured
+    on `val`, yellow recall fell from 0.95 to 0.89 while red precision rose from 0.84 to 0.95.
     """
     if false_colour not in ("product", "hinge"):
         raise ValueError(f"false_colour must be 'product' or 'hinge', got {false_colour!r}")
@@ -176,6 +182,12 @@ def marking_color_loss(
         red_inside = red_depth(rgb)
         yellow_inside = torch.minimum(torch.minimum((30.0 - (hue - 60.0).abs()) / 60.0, sat - 0.31), val - 0.2)
         floor = 0.01 * labels.numel()
+        if yellow_by_hue:
+            on_yellow = (labels == SegClass.YELLOW_LINE).float() * keep
+            red_hue_inside = (30.0 - red_distance) / 60.0
+            red_inside = torch.where(
+                (on_yellow > 0) & (red_inside > -margin), torch.maximum(red_hue_inside, red_inside), red_inside
+            )
         loss_no_red = (F.relu(red_inside + margin) * not_red).sum() / (red.sum() + floor)
         loss_no_yellow = (F.relu(yellow_inside + margin) * elsewhere).sum() / (yellow.sum() + floor)
     else:

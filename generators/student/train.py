@@ -62,6 +62,8 @@ class DistillLosses:
     #: Leave sim red-line pixels that pass the red thresholds by less than this depth out of the
     #: marking loss (:func:`marginal_red`; 0 = none). Only with ``marking_sim_colours``.
     marking_red_core: float = 0.0
+    #: Yellow-line pixels leave red by their hue, towards yellow (:func:`marking_color_loss`; hinge only).
+    marking_yellow_by_hue: bool = False
 
     def __post_init__(self) -> None:
         if not self.teacher:
@@ -83,7 +85,9 @@ class DistillLosses:
             raise ConfigError(f"losses.marking_red_core must be a depth in [0, 0.5], got {core!r}")
         if core and not self.marking_sim_colours:
             raise ConfigError("losses.marking_red_core needs losses.marking_sim_colours (the red labels come from it)")
-        for flag in ("marking_false_yellow", "marking_sim_colours"):
+        if self.marking_yellow_by_hue is True and self.marking_false_colour != "hinge":
+            raise ConfigError("losses.marking_yellow_by_hue needs losses.marking_false_colour: hinge")
+        for flag in ("marking_false_yellow", "marking_sim_colours", "marking_yellow_by_hue"):
             if not isinstance(getattr(self, flag), bool):
                 raise ConfigError(f"losses.{flag} must be true or false, got {getattr(self, flag)!r}")
         if self.marking_false_colour not in ("product", "hinge"):
@@ -199,6 +203,7 @@ class DistillTrainer:
                 false_colour=w.marking_false_colour,
                 no_red_weight=w.marking_no_red,
                 ignore=ignore,
+                yellow_by_hue=w.marking_yellow_by_hue,
             )
         loss = w.lambda_l1 * l1 + w.lambda_feature * feature + w.lambda_adversarial * adversarial
         loss = loss + w.lambda_marking * marking
