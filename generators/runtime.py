@@ -9,8 +9,9 @@ weights; nothing is written to disk.
 uint8 frames (what the wrappers pass) run through a second graph that also holds the conversion
 from and to ``(N, H, W, 3) uint8`` (``[-1, 1]`` scaling, rounding half to even, clipping, layout),
 built on the first such call: the same arithmetic as the numpy path, bit for bit, in one call.
-Why: for the real-time student at batch 1 the numpy pre/post-processing was 0.24 ms of a ~2 ms
-wrapper step, and the in-graph version costs about a third of that.
+Why: for the real-time student at batch 1 the numpy pre/post-processing took 0.24 ms beside
+1.44 ms in the session; with it in the graph a frame takes 1.32 ms all told (standalone, medians
+of 7). In the env loop the difference is within the run-to-run noise (``README.md``, wrappers).
 
 Example::
 
