@@ -20,7 +20,7 @@ import torch
 
 from agents.expert import PurePursuitExpert
 from generators.data import FolderSpec, default_real_dir, load_images
-from generators.image_metrics import _load_named
+from generators.image_metrics import load_sim_to_real
 from generators.realism import Features, kernel_distance
 from sim2real_env import _compat
 from sim2real_env.env import EnvConfig
@@ -63,7 +63,7 @@ def main() -> None:
     real = load_images(FolderSpec(str(default_real_dir()), split="val"), (120, 160)).images.numpy()
     features = {space: Features(space) for space in ("lite2", "lite0")}
     reference = {(s, r): f(real, region=r) for s, f in features.items() for r in ("full", "road")}
-    color_transfer = _load_named("color_transfer", "pretrained:color_transfer")
+    color_transfer = load_sim_to_real("pretrained:color_transfer")
     pinhole = expert_frames(args.fov)
     focal = 60.0 / np.tan(np.radians(args.fov) / 2)  # pixels at 120 rows
     k_pinhole = np.array([[focal * 4, 0, 79.5 * 4], [0, focal * 4, 59.5 * 4], [0, 0, 1.0]])  # at 640x480

@@ -180,8 +180,8 @@ def _harvest_frames(root: Path, limit: int, seed: int) -> tuple[np.ndarray, np.n
 BASELINES = {"identity": "identity", "color_transfer": "pretrained:color_transfer"}
 
 
-def _load_named(name: str, path: str | Path) -> Generator:
-    """A generator by checkpoint path, ``pretrained:<name>``, or the built-in ``identity``."""
+def load_sim_to_real(path: str | Path) -> Generator:
+    """A sim->real generator by checkpoint path, ``pretrained:<name>``, or the built-in ``identity``."""
     from generators.checkpoint import load_generator
     from generators.registry import build_generator
 
@@ -266,7 +266,7 @@ def image_metrics(
     named = {"translated": str(checkpoints)} if isinstance(checkpoints, (str, Path)) else dict(checkpoints)
     if baselines:
         named = {**{k: v for k, v in BASELINES.items() if k not in named}, **named}
-    generators = {name: _load_named(name, path) for name, path in named.items()}  # fail before the slow parts
+    generators = {name: load_sim_to_real(path) for name, path in named.items()}  # fail before the slow parts
     judge = load_segmenter(segmenter) if segmenter else None
     sim, classes = _harvest_frames(Path(harvest), max_frames, seed)
     real_root = Path(real_dir) if real_dir else default_real_dir()
