@@ -51,15 +51,15 @@ if [[ $long == 1 ]]; then
     --config configs/generators/student_adversarial.yaml out="$out/long/student" \
     training.init_from="$out/long/student_adversarial/checkpoints/best" losses.segmenter="$out/long/segmenter" \
     losses.marking_false_yellow=true training.steps=500 training.decay_start=250
-  # Stage 4 (pretrained:student_stage4 is its step 500): camera blur, marking labels checked against the sim colours.
+  # Stage 4 (pretrained:student is its step 500): camera blur, marking labels checked against the sim colours.
   $sim2real distill --teacher "$out/long/fastcut/checkpoints/best" --sim-dir "$out/long/dataset/canonical" --real-dir "$real_dir" \
     --config configs/generators/student_camera.yaml out="$out/long/student_camera" \
     training.init_from="$out/long/student/checkpoints/best" losses.segmenter="$out/long/segmenter"
-  # Stage 5 (pretrained:student): stage 4 fine-tuned against itself with no red beside the red lines.
+  # Stage 5 (pretrained:student_red_edges, not the default): stage 4 fine-tuned against itself with no red beside the red lines.
   $sim2real distill --teacher "$out/long/student_camera/checkpoints/000000500" --sim-dir "$out/long/dataset/canonical" \
     --real-dir "$real_dir" --config configs/generators/student_red_edges.yaml out="$out/long/student_red_edges" \
     training.init_from="$out/long/student_camera/checkpoints/000000500" losses.segmenter="$out/long/segmenter"
-  sim2real_ckpt="$out/long/student_red_edges/checkpoints/000000200"
+  sim2real_ckpt="$out/long/student_camera/checkpoints/000000500"
 fi
 
 harvest_steps=300 video_steps=300 metric_frames=120 drive_steps=100 bench=()
