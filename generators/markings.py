@@ -35,6 +35,8 @@ DT_CORE_HSV: dict[str, list[tuple[tuple[int, int, int], tuple[int, int, int]]]] 
     "yellow": [((15, 80, 50), (45, 255, 255))],
     "red": [((0, 140, 100), (15, 255, 255)), ((165, 140, 100), (180, 255, 255))],
 }
+#: Classes allowed the yellow detector's colours: the yellow lines, and duckies and other objects.
+_YELLOW_EXEMPT = (SegClass.YELLOW_LINE, SegClass.DUCKIE, SegClass.OTHER)
 _COLOR_CLASS = {"white": SegClass.WHITE_LINE, "yellow": SegClass.YELLOW_LINE, "red": SegClass.RED_LINE}
 
 
@@ -103,8 +105,11 @@ def red_depth(rgb: torch.Tensor) -> torch.Tensor:
     The smallest of hue (in units of 60 degrees from the range's edge), saturation and value above
     their thresholds (:data:`DT_CORE_HSV`, as fractions of 1), ``(N, H, W)`` for RGB in [0, 1].
     """
-    hue, sat, val = hsv(rgb)
-    red_distance = torch.minimum(hue, 360.0 - hue)
+    return _red_depth(*hsv(rgb))
+
+
+def _red_depth(hue: torch.Tensor, sat: torch.Tensor, val: torch.Tensor) -> torch.Tensor:
+    red_distance = torch.minimum(hue, 360.0 - hue)  # degrees from pure red
     return torch.minimum(torch.minimum((30.0 - red_distance) / 60.0, sat - 0.55), val - 0.39)
 
 
@@ -130,7 +135,6 @@ def marking_color_loss(
     false_colour: str = "product",
     no_red_weight: float = 1.0,
     ignore: torch.Tensor | None = None,
-    yellow_by_hue: bool = False,
 ) -> torch.Tensor:
     """Hinge penalties for markings outside the robot's calibrated colour ranges, and red elsewhere.
 
@@ -152,13 +156,6 @@ def marking_color_loss(
 
     ``ignore``: a boolean ``(N, H, W)`` mask of pixels left out of every term (neither asked for a
     colour nor for none), such as the barely-red edge pixels of :func:`marginal_red`.
-
-    ``yellow_by_hue`` (hinge form only): a yellow-line pixel the red detector fires on is pushed out
-    of red by its hue alone, towards yellow. Why: by its easiest way out (saturation or value) a
-    strong no-red term could darken the orange edges of the yellow dashes into neither colour (with
-    the stage-5 recipe yellow recall fell from 0.95 to 0.89 on `val`). Measured on training frames
-    it changed nothing there (KID and IoU within 0.1 and 0.005 of the run without it), so the
-    yellow recall is lost elsewhere; kept off in the shipped recipes.
     """
     if false_colour not in ("product", "hinge"):
         raise ValueError(f"false_colour must be 'product' or 'hinge', got {false_colour!r}")
@@ -176,20 +173,14 @@ def marking_color_loss(
         F.relu(red_distance - (30.0 - 10.0)) / 60.0 + F.relu(0.55 + margin - sat) + F.relu(0.39 + margin - val), red
     )
     # Duckies (and other objects) are yellow in both worlds, and the real detector sees them too: not penalised.
-    elsewhere = (1.0 - (labels == SegClass.YELLOW_LINE).float() - (labels == SegClass.DUCKIE).float()) * keep
-    elsewhere = elsewhere - (labels == SegClass.OTHER).float() * keep
+    exempt = torch.isin(labels, torch.tensor([int(c) for c in _YELLOW_EXEMPT], device=labels.device))
+    elsewhere = (~exempt).float() * keep
     not_red = (1.0 - (labels == SegClass.RED_LINE).float()) * keep
     if false_colour == "hinge":
         # Depth inside each range (hue in units of 60 degrees), with the margin: >0 means detected.
-        red_inside = red_depth(rgb)
+        red_inside = _red_depth(hue, sat, val)
         yellow_inside = torch.minimum(torch.minimum((30.0 - (hue - 60.0).abs()) / 60.0, sat - 0.31), val - 0.2)
         floor = 0.01 * labels.numel()
-        if yellow_by_hue:
-            on_yellow = (labels == SegClass.YELLOW_LINE).float() * keep
-            red_hue_inside = (30.0 - red_distance) / 60.0
-            red_inside = torch.where(
-                (on_yellow > 0) & (red_inside > -margin), torch.maximum(red_hue_inside, red_inside), red_inside
-            )
         loss_no_red = (F.relu(red_inside + margin) * not_red).sum() / (red.sum() + floor)
         loss_no_yellow = (F.relu(yellow_inside + margin) * elsewhere).sum() / (yellow.sum() + floor)
     else:

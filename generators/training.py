@@ -156,8 +156,11 @@ class RunConfig:
         if self.direction not in DIRECTIONS:
             raise ConfigError(f"direction must be one of {DIRECTIONS}, got {self.direction!r}")
         cls = method_class(self.method)
-        cls.config_class.from_dict(self.model)  # validate now, not after data loading
-        trainer_class(cls).losses_class.from_dict(self.losses)
+        model = cls.config_class.from_dict(self.model)  # validate now, not after data loading
+        losses = trainer_class(cls).losses_class.from_dict(self.losses)
+        check_run = getattr(trainer_class(cls), "check_run", None)  # checks across model and losses
+        if check_run is not None:
+            check_run(model, losses)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain mapping (what ``run.json`` and checkpoints record)."""

@@ -885,6 +885,13 @@ CASES = [
         setup=lambda t: frames_folder(t / "in", ("a.png",)),
     ),
     Case(
+        "distill-camera-student-teacher-other-blur",
+        ["distill", "--teacher", "pretrained:student", "--sim-dir", "{tmp}/in", "out={tmp}/d", "model.camera_blur=0.7"],
+        2,
+        "losses.teacher pretrained:student is a student with camera_blur 0.5; the student being trained has 0.7",
+        setup=lambda t: frames_folder(t / "in", ("a.png",)),
+    ),
+    Case(
         "distill-red-core-without-sim-colours",
         [*DISTILL, "losses.marking_red_core=0.1"],
         2,

@@ -613,33 +613,6 @@ def test_sharpened_marking_labels_ask_for_no_red_beside_the_line() -> None:
         marking_color_loss(rgb, sharp, false_colour="both")
 
 
-def test_yellow_line_pixels_leave_red_by_hue_towards_yellow() -> None:
-    """An orange yellow-line pixel the red detector fires on: darkened by default, turned yellow with the flag."""
-    from generators.markings import marking_color_loss, passes_thresholds
-
-    labels = torch.full((1, 10, 10), int(SegClass.ROAD))
-    labels[0, 4:6, :] = SegClass.YELLOW_LINE
-    grads = {}
-    for flag in (False, True):
-        rgb = torch.full((1, 3, 10, 10), 60 / 255)
-        rgb[0, :, 4:6, :] = torch.tensor([230, 200, 40]).view(3, 1, 1) / 255  # the yellow line
-        rgb[0, :, 5, 3] = torch.tensor([0.5, 0.2, 0.1])  # an orange edge pixel: hue 15 deg, S 0.8, V 0.5
-        assert bool(passes_thresholds(rgb.detach())[SegClass.RED_LINE][0, 5, 3])
-        rgb.requires_grad_(True)
-        marking_color_loss(rgb, labels, false_colour="hinge", no_red_weight=50.0, yellow_by_hue=flag).backward()
-        assert rgb.grad is not None
-        grads[flag] = rgb.grad[0, :, 5, 3].clone()
-    # Default: the no-red term's easiest way out is value: the red channel (the max) goes down, and
-    # green moves only by the (weight-1) yellow term's pull.
-    assert float(grads[False][0]) > 10 and -1 < float(grads[False][1]) < 0
-    # With the flag: the no-red term raises green, which moves the hue from red towards yellow.
-    assert float(grads[True][1]) < -10 and abs(float(grads[True][1])) > 2 * abs(float(grads[True][0]))
-    with pytest.raises(ValueError, match="marking_yellow_by_hue needs losses.marking_false_colour: hinge"):
-        from generators.student.train import DistillLosses
-
-        DistillLosses(teacher="pretrained:student", marking_yellow_by_hue=True)
-
-
 def test_marginal_red_edge_pixels_are_left_out_of_the_marking_loss() -> None:
     """A barely-red antialiased edge column is flagged by depth, and the loss then asks it for nothing."""
     from generators.markings import marginal_red, marking_color_loss, red_depth

@@ -62,8 +62,6 @@ class DistillLosses:
     #: Leave sim red-line pixels that pass the red thresholds by less than this depth out of the
     #: marking loss (:func:`marginal_red`; 0 = none). Only with ``marking_sim_colours``.
     marking_red_core: float = 0.0
-    #: Yellow-line pixels leave red by their hue, towards yellow (:func:`marking_color_loss`; hinge only).
-    marking_yellow_by_hue: bool = False
 
     def __post_init__(self) -> None:
         if not self.teacher:
@@ -85,9 +83,7 @@ class DistillLosses:
             raise ConfigError(f"losses.marking_red_core must be a depth in [0, 0.5], got {core!r}")
         if core and not self.marking_sim_colours:
             raise ConfigError("losses.marking_red_core needs losses.marking_sim_colours (the red labels come from it)")
-        if self.marking_yellow_by_hue is True and self.marking_false_colour != "hinge":
-            raise ConfigError("losses.marking_yellow_by_hue needs losses.marking_false_colour: hinge")
-        for flag in ("marking_false_yellow", "marking_sim_colours", "marking_yellow_by_hue"):
+        for flag in ("marking_false_yellow", "marking_sim_colours"):
             if not isinstance(getattr(self, flag), bool):
                 raise ConfigError(f"losses.{flag} must be true or false, got {getattr(self, flag)!r}")
         if self.marking_false_colour not in ("product", "hinge"):
@@ -126,13 +122,7 @@ class DistillTrainer:
         self.teacher.requires_grad_(False)
         # A student teacher with a camera blur (self-distillation, fine-tuning the shipped student)
         # already gives camera frames: blurring its output again would fit to a twice-blurred look.
-        teacher_blur = float(getattr(getattr(self.teacher, "config", None), "camera_blur", 0.0) or 0.0)
-        if teacher_blur and teacher_blur != model.config.camera_blur:
-            raise ConfigError(
-                f"losses.teacher {losses.teacher} is a student with camera_blur {teacher_blur}; the student "
-                f"being trained has {model.config.camera_blur}: give both the same camera"
-            )
-        self.target_has_camera = teacher_blur > 0
+        self.target_has_camera = self.check_run(model.config, losses) > 0
         # On the CPU the frozen teacher's forward is most of a step: ONNX Runtime runs it 2-3x faster.
         self.teach: Any = self.teacher
         if device.type == "cpu":
@@ -154,6 +144,23 @@ class DistillTrainer:
             from generators.segmenter import load_segmenter
 
             self.segmenter = load_segmenter(losses.segmenter).to(device).eval().requires_grad_(False)
+
+    @staticmethod
+    def check_run(model: Any, losses: DistillLosses) -> float:
+        """The teacher's camera blur (0 if none), refused if it differs from the student's own.
+
+        Called when the run config is read (before any data) and by the trainer.
+        """
+        from generators.checkpoint import read_config
+
+        teacher = read_config(str(losses.teacher))
+        blur = float(teacher.get("model", {}).get("camera_blur", 0.0) or 0.0) if teacher["method"] == "student" else 0.0
+        if blur and blur != model.camera_blur:
+            raise ConfigError(
+                f"losses.teacher {losses.teacher} is a student with camera_blur {blur}; the student "
+                f"being trained has {model.camera_blur}: give both the same camera"
+            )
+        return blur
 
     @property
     def optimizers(self) -> list[torch.optim.Optimizer]:
@@ -203,7 +210,6 @@ class DistillTrainer:
                 false_colour=w.marking_false_colour,
                 no_red_weight=w.marking_no_red,
                 ignore=ignore,
-                yellow_by_hue=w.marking_yellow_by_hue,
             )
         loss = w.lambda_l1 * l1 + w.lambda_feature * feature + w.lambda_adversarial * adversarial
         loss = loss + w.lambda_marking * marking
