@@ -180,6 +180,14 @@ def _cmd_train_segmenter(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_interpolate(args: argparse.Namespace) -> int:
+    from generators.interpolate import interpolate_checkpoints
+
+    out = interpolate_checkpoints(args.start, args.end, args.weight, Path(args.out))
+    print(f"interpolate: wrote {out} ({1 - args.weight:g} x {args.start} + {args.weight:g} x {args.end})")
+    return 0
+
+
 def _cmd_translate(args: argparse.Namespace) -> int:
     from generators.translate import translate_path
 
@@ -513,6 +521,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("input", help="image file, folder of images, or .mp4/.gif video")
     p.add_argument("output", help="image file, folder, or .mp4/.gif video (matching the input kind)")
     p.set_defaults(func=_cmd_translate)
+
+    p = sub.add_parser(
+        "interpolate", help="blend two checkpoints of one architecture: (1 - weight) * start + weight * end"
+    )
+    p.add_argument("--start", required=True, help="generator checkpoint at weight 0")
+    p.add_argument("--end", required=True, help="generator checkpoint at weight 1 (same method and model config)")
+    p.add_argument("--weight", type=float, required=True, help="in [0, 1]")
+    p.add_argument("--out", required=True, help="checkpoint folder to write")
+    p.set_defaults(func=_cmd_interpolate)
 
     p = sub.add_parser("stylize", help="per-image neural style transfer of a folder of frames (Gatys et al.)")
     p.add_argument("--style", required=True, help="style image (e.g. one real Duckiebot frame)")

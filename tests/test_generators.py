@@ -569,3 +569,41 @@ def test_public_entry_points(tmp_path: Path) -> None:
     assert isinstance(generators.build_generator("unit", {"image_size": [16, 20]}), generators.Generator)
     with pytest.raises(AttributeError, match="has no attribute 'nope'"):
         generators.nope  # noqa: B018
+
+
+def test_interpolate_blends_weights_and_refuses_other_architectures(tmp_path: Path, capsys: Any) -> None:
+    """Ends reproduce their checkpoints, the middle is the mean, and mismatches fail before writing."""
+    from generators.interpolate import interpolate_checkpoints
+    from generators.student.model import Student, StudentConfig
+
+    config = StudentConfig(image_size=(16, 20), pixel_bias=True, camera_blur=0.5)
+    ends = []
+    for seed in (0, 1):
+        torch.manual_seed(seed)
+        student = Student(config)
+        for parameter in student.parameters():
+            torch.nn.init.normal_(parameter, std=0.3)
+        ends.append(save_generator(student.eval(), tmp_path / f"end{seed}"))
+    a, b = (load_generator(p).state_dict() for p in ends)
+    for weight in (0.0, 1.0, 0.25):
+        out = interpolate_checkpoints(ends[0], ends[1], weight, tmp_path / f"w{weight}")
+        blended = load_generator(out).state_dict()
+        for name, tensor in blended.items():
+            torch.testing.assert_close(tensor, (1 - weight) * a[name] + weight * b[name], rtol=0, atol=1e-6)
+        recorded = read_config(out)["training"]["interpolation"]
+        assert recorded["weight"] == weight and recorded["start"] == str(ends[0]) and recorded["end_id"]
+    frames = np.random.default_rng(0).integers(0, 256, (2, 16, 20, 3), dtype=np.uint8)
+    np.testing.assert_array_equal(
+        load_generator(tmp_path / "w1.0").translate(frames), load_generator(ends[1]).translate(frames)
+    )
+
+    def cli(end: Path, weight: str, out: str) -> int:
+        return main(["interpolate", "--start", str(ends[0]), "--end", str(end), "--weight", weight, "--out", out])
+
+    other = save_generator(Student(StudentConfig(image_size=(16, 20), color_width=8)).eval(), tmp_path / "narrow")
+    assert cli(other, "0.5", str(tmp_path / "mixed")) == 2
+    assert "differ in model" in capsys.readouterr().err and not (tmp_path / "mixed").exists()
+    assert cli(ends[1], "1.5", str(tmp_path / "far")) == 2
+    assert "weight must be a number in [0, 1]" in capsys.readouterr().err and not (tmp_path / "far").exists()
+    assert cli(ends[1], "0.5", str(tmp_path / "half")) == 0
+    assert "interpolate: wrote" in capsys.readouterr().out and (tmp_path / "half" / "config.json").is_file()
