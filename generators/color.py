@@ -74,3 +74,16 @@ def atanh(y: torch.Tensor) -> torch.Tensor:
     """``atanh`` of ``y`` clamped to ``(-0.999, 0.999)``, written with ``log`` (ONNX's exporter has no atanh)."""
     y = y.clamp(-0.999, 0.999)
     return 0.5 * torch.log((1.0 + y) / (1.0 - y))
+
+
+def band_moments(rgb: torch.Tensor, bands: int) -> torch.Tensor:
+    """Lab mean and std per horizontal band: ``(2, bands, 3)`` from ``(N, 3, H, W)`` RGB in ``[0, 1]``.
+
+    Why bands: the camera sees the backdrop at the top of the frame and the road at the bottom,
+    whose colours differ, so one mean per frame would trade a dark road against a bright wall.
+    """
+    lab = rgb_to_lab(rgb)
+    chunks = torch.tensor_split(lab, bands, dim=2)
+    mean = torch.stack([c.mean(dim=(0, 2, 3)) for c in chunks])
+    std = torch.stack([c.std(dim=(0, 2, 3)) for c in chunks])
+    return torch.stack([mean, std])

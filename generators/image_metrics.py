@@ -12,6 +12,10 @@
   translated frames, per colour IoU / precision / recall against the segmentation.
 * **Temporal consistency**: mean absolute frame-to-frame change of translated frames along an
   expert drive, against that of the simulator frames of the same drive (1.0 = as steady).
+* **Colour cast**: mean CIE Lab colour of the region above the horizon and of the road, against
+  the real frames' (Delta E 1976 of the means), and the lightness contrast (L std) as a share of
+  theirs. Why: ImageNet features are trained to ignore colour casts (colour augmentation), so KID
+  can call a frame realistic whose road is too dark or too blue, and a policy sees exactly that.
 """
 
 from __future__ import annotations
@@ -38,6 +42,38 @@ COLOR_CLASSES = {"white": SegClass.WHITE_LINE, "yellow": SegClass.YELLOW_LINE, "
 #: dt-core's detector input: 120x160, top 40 rows cut off.
 DETECTOR_SIZE = (120, 160)
 DETECTOR_TOP_CUTOFF = 40
+
+
+#: Rows of a 120-row frame: above the horizon (the detector's cut-off) and the road (bottom half).
+COLOUR_REGIONS = {"top": (0, 40), "road": (60, 120)}
+
+
+# -- colour cast ---------------------------------------------------------------------------------
+
+
+def colour_moments(frames: np.ndarray) -> dict[str, dict[str, list[float]]]:
+    """Per region of ``(N, 120, W, 3) uint8`` RGB frames: Lab mean and std (L 0-100, a/b about +-127)."""
+    if frames.ndim != 4 or frames.shape[1] != DETECTOR_SIZE[0] or frames.shape[3] != 3:
+        raise ValueError(f"colour_moments needs (N, {DETECTOR_SIZE[0]}, W, 3) frames, got {frames.shape}")
+    lab = cv2.cvtColor(frames.reshape(-1, frames.shape[2], 3).astype(np.float32) / 255.0, cv2.COLOR_RGB2LAB)
+    lab = lab.reshape(frames.shape)
+    result = {}
+    for region, (top, bottom) in COLOUR_REGIONS.items():
+        pixels = lab[:, top:bottom].reshape(-1, 3).astype(np.float64)
+        result[region] = {"mean": pixels.mean(0).tolist(), "std": pixels.std(0).tolist()}
+    return result
+
+
+def colour_cast(moments: dict[str, Any], real: dict[str, Any]) -> dict[str, dict[str, float]]:
+    """Delta E (CIE76) of each region's mean Lab to the real frames', and L std / real L std."""
+    return {
+        region: {
+            "delta_e": float(np.linalg.norm(np.subtract(m["mean"], real[region]["mean"]))),
+            "lightness": float(m["mean"][0]),
+            "contrast_ratio": float(m["std"][0] / max(real[region]["std"][0], 1e-9)),
+        }
+        for region, m in moments.items()
+    }
 
 
 # -- colour thresholds ---------------------------------------------------------------------------
@@ -201,6 +237,7 @@ def _method_metrics(
     drive: np.ndarray,
     segmenter: Any,
     seed: int,
+    real_colour: dict[str, Any],
 ) -> tuple[dict[str, Any], np.ndarray]:
     """Realism (both feature spaces, full frame and road), markings, flicker of one generator."""
     from generators.segmenter import class_iou
@@ -218,6 +255,7 @@ def _method_metrics(
         "image_size": list(generator.image_size),
         "realism": realism,
         "color_thresholds": color_threshold_scores(translated, classes),
+        "colour_cast": colour_cast(colour_moments(translated), real_colour),
     }
     if segmenter is not None:
         predicted = segmenter.predict(translated)
@@ -278,11 +316,12 @@ def image_metrics(
         (space, region): f(real, region=region) for space, f in features.items() for region in ("full", "road")
     }
     drive = drive_frames(drive_map, drive_steps, seed)
+    real_colour = colour_moments(real)
     methods: dict[str, Any] = {}
     samples: dict[str, np.ndarray] = {}
     for name, generator in generators.items():
         methods[name], translated = _method_metrics(
-            generator, sim, classes, real_features, features, drive, judge, seed
+            generator, sim, classes, real_features, features, drive, judge, seed, real_colour
         )
         methods[name]["checkpoint"] = str(named[name])
         samples[name] = translated[:4]
@@ -296,6 +335,7 @@ def image_metrics(
         "drive_map": drive_map,
         "features": {space: f.description for space, f in features.items()},
         "segmenter": str(segmenter) if segmenter else None,
+        "real_colour": real_colour,
         "methods": methods,
         # Kept for reports that read the single-checkpoint layout.
         "color_thresholds": {"sim": color_threshold_scores(sim, classes)},
@@ -420,14 +460,17 @@ def render_image_metrics(metrics: dict[str, Any]) -> list[str]:
         + " Flicker: mean |frame-to-frame change| of the translation / of the simulator along a "
         f"{frames['drive']}-frame expert drive on {metrics['drive_map']} (1.0 = as steady).",
         "",
-        "| method | HSV white | HSV yellow | HSV red | "
+        "| method | HSV white | HSV yellow | HSV red | HSV red precision | "
         + ("seg white | seg yellow | seg red | seg red where none | " if has_seg else "")
         + "flicker ratio |",
-        "|---|---|---|---|" + ("---|---|---|---|" if has_seg else "") + "---|",
+        "|---|---|---|---|---|" + ("---|---|---|---|" if has_seg else "") + "---|",
     ]
     for name, m in methods.items():
         c = m["color_thresholds"]
-        row = f"| {name} | {c['white']['iou']:.3f} | {c['yellow']['iou']:.3f} | {c['red']['iou']:.3f} | "
+        row = (
+            f"| {name} | {c['white']['iou']:.3f} | {c['yellow']['iou']:.3f} | {c['red']['iou']:.3f} | "
+            f"{c['red']['precision']:.3f} | "
+        )
         if has_seg:
             s = m["segmenter_iou"]
             row += f"{s['white']:.3f} | {s['yellow']:.3f} | {s['red']:.3f} | {s['red_false_positive']:.4f} | "
@@ -447,6 +490,24 @@ def render_image_metrics(metrics: dict[str, Any]) -> list[str]:
             s = m["segmenter_consistency"]
             lines.append(
                 f"| {name} | {s['white']:.3f} | {s['yellow']:.3f} | {s['red']:.3f} | {s['red_false_positive']:.4f} |"
+            )
+    if all("colour_cast" in m for m in methods.values()):
+        real_l = {region: metrics["real_colour"][region]["mean"][0] for region in COLOUR_REGIONS}
+        lines += [
+            "",
+            "Colour cast: Delta E (CIE76) between the mean Lab colour of the translated frames and of the real "
+            f"frames, above the horizon (rows 0-40 of 120; real mean L {real_l['top']:.0f}) and on the road "
+            f"(bottom half; real mean L {real_l['road']:.0f}); mean L; and lightness contrast (L std) as a share "
+            "of the real frames'. Lower Delta E is closer; ImageNet features (KID) barely see a cast.",
+            "",
+            "| method | Delta E top | Delta E road | L top | L road | contrast top | contrast road |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for name, m in methods.items():
+            t, r = m["colour_cast"]["top"], m["colour_cast"]["road"]
+            lines.append(
+                f"| {name} | {t['delta_e']:.1f} | {r['delta_e']:.1f} | {t['lightness']:.0f} | {r['lightness']:.0f} | "
+                f"{t['contrast_ratio']:.2f} | {r['contrast_ratio']:.2f} |"
             )
     lines += [
         "",

@@ -209,6 +209,9 @@ def test_image_metrics_command_on_a_real_harvest(tmp_path: Path, capsys: pytest.
     assert (tmp_path / "m" / "image_metrics_samples.png").stat().st_size > 0
     out = capsys.readouterr().out
     assert "image-metrics: wrote" in out and "| color_transfer |" in out
+    assert "| method | Delta E top | Delta E road |" in out and "HSV red precision" in out
+    # The real frames here are tinted warm: the raw simulator's cast is measured against their colour.
+    assert identity["colour_cast"]["road"]["delta_e"] > 1.0 and tiny["colour_cast"]["top"]["contrast_ratio"] > 0
     assert main([*args, "all", "--real-dir", str(tmp_path / "empty"), "--out", str(tmp_path / "m2")]) == 2
 
 
@@ -261,3 +264,22 @@ def test_one_line_make_env_with_the_pretrained_generators() -> None:
         assert obs.shape == env.observation_space.shape == (60, 80, 3) and obs.dtype == np.uint8
         assert env.spec is not None and f"{name}-" in str(env.spec)
         env.close()
+
+
+def test_colour_cast_measures_lightness_and_hue_shifts() -> None:
+    """Delta E of region means: 0 against itself, the lightness step for a grey made brighter."""
+    from generators.image_metrics import colour_cast, colour_moments
+
+    rng = np.random.default_rng(0)
+    grey = rng.integers(60, 90, (4, 120, 16, 1), dtype=np.uint8).repeat(3, axis=3)
+    same = colour_cast(colour_moments(grey), colour_moments(grey))
+    assert same["top"]["delta_e"] == pytest.approx(0.0) and same["road"]["contrast_ratio"] == pytest.approx(1.0)
+    brighter = colour_moments(grey + np.uint8(40))
+    step = brighter["road"]["mean"][0] - colour_moments(grey)["road"]["mean"][0]
+    assert step > 10 and colour_cast(brighter, colour_moments(grey))["road"]["delta_e"] == pytest.approx(step, rel=0.02)
+    blue = grey.copy()
+    blue[..., 2] = np.minimum(grey[..., 2].astype(int) + 50, 255).astype(np.uint8)
+    cast = colour_cast(colour_moments(blue), colour_moments(grey))["road"]
+    assert cast["delta_e"] > 15 and abs(cast["lightness"] - colour_moments(grey)["road"]["mean"][0]) < 10
+    with pytest.raises(ValueError, match="colour_moments needs"):
+        colour_moments(np.zeros((2, 60, 80, 3), np.uint8))

@@ -494,6 +494,36 @@ def test_distill_with_adversarial_and_marking_terms_trains_them_and_resumes_exac
         run_config_from_dict({"method": "student", "losses": {"teacher": str(teacher), "lambda_adversarial": -1}})
 
 
+def test_distill_colour_loss_moves_band_moments_to_the_real_frames_and_resumes_exactly(
+    tmp_path: Path, domains: tuple[Path, Path]
+) -> None:
+    """The colour-moment term alone pulls the student's Lab band moments toward the real frames'."""
+    from generators.color import band_moments
+    from generators.data import FolderSpec, load_images
+
+    teacher = fitted_color_transfer(domains, tmp_path / "ct")
+    losses = {"teacher": str(teacher), "lambda_colour": 1.0, "colour_bands": 2}
+    assert_resumes_exactly(domains, tmp_path, "student", STUDENT, losses)
+    only = {"teacher": str(teacher), "lambda_l1": 0.0, "lambda_feature": 0.0, "lambda_colour": 1.0, "colour_bands": 2}
+    fitted = load_generator(
+        train(
+            _run(domains, tmp_path / "colour", "student", STUDENT, only, steps=60, decay_start=60, lr=0.01),
+            progress=False,
+        )
+    )
+    sim = load_images(FolderSpec(str(domains[0])), (32, 40)).images.permute(0, 3, 1, 2).float() / 127.5 - 1
+    real = load_images(FolderSpec(str(domains[1])), (32, 40)).images.permute(0, 3, 1, 2).float() / 255.0
+    with torch.no_grad():
+        target = band_moments(real, 2)
+        before = (band_moments((sim + 1) / 2, 2) - target).abs().mean()  # the simulator's own colours
+        after = (band_moments((fitted(sim) + 1) / 2, 2) - target).abs().mean()
+    assert after < 0.5 * before, (float(before), float(after))
+    with pytest.raises(ValueError, match="losses.colour_bands must be an integer in"):
+        run_config_from_dict({"method": "student", "losses": {"teacher": str(teacher), "colour_bands": 0}})
+    with pytest.raises(ValueError, match="losses.lambda_colour must be a number"):
+        run_config_from_dict({"method": "student", "losses": {"teacher": str(teacher), "lambda_colour": "high"}})
+
+
 # -- marking colours --------------------------------------------------------------------------------
 
 

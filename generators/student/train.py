@@ -62,6 +62,10 @@ class DistillLosses:
     #: Leave sim red-line pixels that pass the red thresholds by less than this depth out of the
     #: marking loss (:func:`marginal_red`; 0 = none). Only with ``marking_sim_colours``.
     marking_red_core: float = 0.0
+    #: Weight of the colour-moment loss (:meth:`DistillTrainer.colour_loss`): the Lab mean and std of
+    #: the student's frames per horizontal band against the running average of the real frames'.
+    lambda_colour: float = 0.0
+    colour_bands: int = 4
 
     def __post_init__(self) -> None:
         if not self.teacher:
@@ -71,13 +75,16 @@ class DistillLosses:
         direction = read_config(self.teacher)["direction"]  # a missing or foreign folder fails here, before any data
         if direction != "sim->real":
             raise ConfigError(f"losses.teacher {self.teacher} translates {direction!r}; a sim->real teacher is needed")
-        for name in ("lambda_l1", "lambda_feature", "lambda_adversarial", "lambda_marking"):
+        for name in ("lambda_l1", "lambda_feature", "lambda_adversarial", "lambda_marking", "lambda_colour"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1000:
                 raise ConfigError(f"losses.{name} must be a number in [0, 1000], got {value!r}")
         no_red = self.marking_no_red
         if isinstance(no_red, bool) or not isinstance(no_red, (int, float)) or not 0 <= no_red <= 100:
             raise ConfigError(f"losses.marking_no_red must be a number in [0, 100], got {no_red!r}")
+        bands = self.colour_bands
+        if isinstance(bands, bool) or not isinstance(bands, int) or not 1 <= bands <= 30:
+            raise ConfigError(f"losses.colour_bands must be an integer in [1, 30], got {bands!r}")
         core = self.marking_red_core
         if isinstance(core, bool) or not isinstance(core, (int, float)) or not 0 <= core <= 0.5:
             raise ConfigError(f"losses.marking_red_core must be a depth in [0, 0.5], got {core!r}")
@@ -144,6 +151,9 @@ class DistillTrainer:
             from generators.segmenter import load_segmenter
 
             self.segmenter = load_segmenter(losses.segmenter).to(device).eval().requires_grad_(False)
+        # Running mean of the real batches' band moments and how many batches it holds (colour loss).
+        self.real_moments: torch.Tensor | None = None
+        self.real_batches = 0
 
     @staticmethod
     def check_run(model: Any, losses: DistillLosses) -> float:
@@ -211,8 +221,9 @@ class DistillTrainer:
                 no_red_weight=w.marking_no_red,
                 ignore=ignore,
             )
+        colour = self.colour_loss(out, real) if w.lambda_colour > 0 else zero
         loss = w.lambda_l1 * l1 + w.lambda_feature * feature + w.lambda_adversarial * adversarial
-        loss = loss + w.lambda_marking * marking
+        loss = loss + w.lambda_marking * marking + w.lambda_colour * colour
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         self.opt.step()
@@ -223,7 +234,30 @@ class DistillTrainer:
             adversarial=float(adversarial.detach()),
             marking=float(marking.detach()),
         )
+        if w.lambda_colour > 0:
+            logged["colour"] = float(colour.detach())
         return logged
+
+    def colour_loss(self, out: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+        """L1 between the student batch's band moments and the real frames' running mean, in Lab / 10.
+
+        Why: the L1 and feature anchors copy the teacher's colour cast, and neither the ImageNet
+        features of the discriminator nor KID see one (colour augmentation taught them to ignore
+        it); the shipped students' road was darker and bluer than the real camera's
+        (``image-metrics``' colour-cast table). The real side is a running mean over every real
+        batch so far (kept in the trainer state, so a resumed run continues exactly).
+        """
+        from generators.color import band_moments
+
+        bands = self.losses.colour_bands
+        with torch.no_grad():
+            batch = band_moments((real + 1.0) / 2.0, bands)
+            self.real_batches += 1
+            if self.real_moments is None:
+                self.real_moments = batch
+            else:
+                self.real_moments = self.real_moments + (batch - self.real_moments) / self.real_batches
+        return F.l1_loss(band_moments((out + 1.0) / 2.0, bands), self.real_moments) / 10.0
 
     @torch.no_grad()
     def sample_columns(self, source: torch.Tensor) -> list[torch.Tensor]:
@@ -236,6 +270,8 @@ class DistillTrainer:
         state: dict[str, Any] = {"opt": self.opt.state_dict()}
         if self.disc is not None and self.opt_d is not None:
             state.update(disc=self.disc.state_dict(), opt_d=self.opt_d.state_dict(), rng=self.rng.get_state())
+        if self.real_moments is not None:
+            state.update(real_moments=self.real_moments.clone(), real_batches=self.real_batches)
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -245,3 +281,6 @@ class DistillTrainer:
             self.disc.load_state_dict(state["disc"])
             self.opt_d.load_state_dict(state["opt_d"])
             self.rng.set_state(state["rng"])
+        if "real_moments" in state:
+            self.real_moments = state["real_moments"].clone()
+            self.real_batches = int(state["real_batches"])
