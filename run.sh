@@ -40,7 +40,7 @@ if [[ $long == 1 ]]; then
   $sim2real train-generator --config configs/generators/fastcut.yaml --sim-dir "$out/long/dataset/canonical" \
     --real-dir "$real_dir" out="$out/long/fastcut" model.prior_checkpoint="$out/long/color_transfer_8_bands/checkpoints/last" \
     losses.segmenter="$out/long/segmenter" --max-steps 1250  # pretrained:fastcut is its checkpoints/best (step 1000)
-  # The student in five stages: distilled 1500 steps, fine-tuned against real frames too, then with the
+  # The student in six stages: distilled 1500 steps, fine-tuned against real frames too, then with the
   # marking loss's no-yellow-off-the-yellow-lines term (pretrained:student's model card).
   $sim2real distill --teacher "$out/long/fastcut/checkpoints/best" --sim-dir "$out/long/dataset/canonical" --real-dir "$real_dir" \
     --config configs/generators/student.yaml out="$out/long/student_distilled" --max-steps 1500
@@ -51,15 +51,18 @@ if [[ $long == 1 ]]; then
     --config configs/generators/student_adversarial.yaml out="$out/long/student" \
     training.init_from="$out/long/student_adversarial/checkpoints/best" losses.segmenter="$out/long/segmenter" \
     losses.marking_false_yellow=true training.steps=500 training.decay_start=250
-  # Stage 4 (pretrained:student is its step 500): camera blur, marking labels checked against the sim colours.
+  # Stage 4 (pretrained:student_stage4 is its step 500): camera blur, marking labels checked against the sim colours.
   $sim2real distill --teacher "$out/long/fastcut/checkpoints/best" --sim-dir "$out/long/dataset/canonical" --real-dir "$real_dir" \
     --config configs/generators/student_camera.yaml out="$out/long/student_camera" \
     training.init_from="$out/long/student/checkpoints/best" losses.segmenter="$out/long/segmenter"
-  # Stage 5 (pretrained:student_red_edges, not the default): stage 4 fine-tuned against itself with no red beside the red lines.
+  # Stage 5 (pretrained:student_red_edges): stage 4 fine-tuned against itself with no red beside the red lines.
   $sim2real distill --teacher "$out/long/student_camera/checkpoints/000000500" --sim-dir "$out/long/dataset/canonical" \
     --real-dir "$real_dir" --config configs/generators/student_red_edges.yaml out="$out/long/student_red_edges" \
     training.init_from="$out/long/student_camera/checkpoints/000000500" losses.segmenter="$out/long/segmenter"
-  sim2real_ckpt="$out/long/student_camera/checkpoints/000000500"
+  # Stage 6 (pretrained:student): 0.35 x stage 4 + 0.65 x stage 5 in weight space.
+  $sim2real interpolate --start "$out/long/student_camera/checkpoints/000000500" \
+    --end "$out/long/student_red_edges/checkpoints/000000200" --weight 0.65 --out "$out/long/student_blend"
+  sim2real_ckpt="$out/long/student_blend"
 fi
 
 harvest_steps=300 video_steps=300 metric_frames=120 drive_steps=100 bench=()

@@ -273,7 +273,7 @@ def _method_metrics(
 
 
 def image_metrics(
-    checkpoints: dict[str, str] | str | Path,
+    checkpoints: dict[str, Any] | str | Path,
     harvest: str | Path,
     out: Path,
     *,
@@ -304,7 +304,10 @@ def image_metrics(
     named = {"translated": str(checkpoints)} if isinstance(checkpoints, (str, Path)) else dict(checkpoints)
     if baselines:
         named = {**{k: v for k, v in BASELINES.items() if k not in named}, **named}
-    generators = {name: load_sim_to_real(path) for name, path in named.items()}  # fail before the slow parts
+    # A value may be a built generator (an evaluation domain's camera, ``sim2real_env.domains.DomainCamera``).
+    generators = {
+        name: load_sim_to_real(path) if isinstance(path, (str, Path)) else path for name, path in named.items()
+    }  # fail before the slow parts
     judge = load_segmenter(segmenter) if segmenter else None
     sim, classes = _harvest_frames(Path(harvest), max_frames, seed)
     real_root = Path(real_dir) if real_dir else default_real_dir()
@@ -323,7 +326,8 @@ def image_metrics(
         methods[name], translated = _method_metrics(
             generator, sim, classes, real_features, features, drive, judge, seed, real_colour
         )
-        methods[name]["checkpoint"] = str(named[name])
+        source = named[name]
+        methods[name]["checkpoint"] = str(source) if isinstance(source, (str, Path)) else generator.checkpoint_id
         samples[name] = translated[:4]
     out.mkdir(parents=True, exist_ok=True)
     _sample_grid(sim[:4], samples, real[:4], out / "image_metrics_samples.png")

@@ -366,8 +366,14 @@ def _cmd_image_metrics(args: argparse.Namespace) -> int:
         camera["distortion"] = harvest_distortion(args.harvest)
         return expert_drive_frames(map_name, steps, seed, distortion=camera["distortion"])
 
+    from sim2real_env.domains import DomainCamera
+
+    named: dict[str, object] = {
+        name: DomainCamera(path.removeprefix("domain:")) if path.startswith("domain:") else path
+        for name, path in _named_checkpoints(args.checkpoint).items()
+    }
     metrics = image_metrics(
-        _named_checkpoints(args.checkpoint),
+        named,
         args.harvest,
         out,
         real_dir=args.real_dir,
@@ -631,7 +637,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--checkpoint",
         action="append",
         required=True,
-        help="a sim->real generator: PATH, pretrained:<name> or NAME=PATH (repeatable; one table row each)",
+        help="a sim->real generator: PATH, pretrained:<name> or NAME=PATH (repeatable; one table row each); "
+        "domain:<name> measures an evaluation domain's image operations (a real-proxy camera) instead",
     )
     p.add_argument("--harvest", required=True, help="a `sim2real harvest` folder (canonical/ + segmentation/)")
     p.add_argument("--real-dir", help="real frames (default: $SIM2REAL_REAL_DATA or ../shared/data/duckietown_real)")

@@ -154,6 +154,35 @@ def apply_image_ops(frame: np.ndarray, ops: tuple[dict[str, Any], ...], rng: np.
     return frame
 
 
+class DomainCamera:
+    """A domain's image operations as a sim->real generator, for measuring (``image-metrics``' ``domain:<name>``).
+
+    Why: the closed-loop real-proxy domains stand in for the real camera; their frames measured
+    against real ones by the same judge as the translators say how much their closed-loop
+    figures can tell about the real camera. Its noise is drawn afresh for every frame.
+    """
+
+    method = "domain"
+    direction = "sim->real"
+    normalization = "uint8"
+
+    def __init__(self, name: str, image_size: tuple[int, int] = (120, 160), seed: int = 0) -> None:
+        domain = load_domain(name)
+        if not domain.image:
+            raise ConfigError(f"domain {name!r} has no image operations (it changes the simulator): nothing to measure")
+        self.ops = domain.image
+        self.image_size = image_size
+        self.checkpoint_id = f"domain:{domain.name}"
+        self.rng = np.random.default_rng(seed)
+
+    def translate(self, frames: Any) -> np.ndarray:
+        """``(N, H, W, 3) uint8`` through the domain's image operations."""
+        array = np.asarray(frames)
+        if array.dtype != np.uint8 or array.ndim != 4 or array.shape[3] != 3:
+            raise ValueError(f"{self.checkpoint_id} takes (N, H, W, 3) uint8 frames, got {array.dtype} {array.shape}")
+        return np.stack([apply_image_ops(frame, self.ops, self.rng) for frame in array])
+
+
 class DomainImage(gym.ObservationWrapper[np.ndarray, Any, np.ndarray], gym.utils.RecordConstructorArgs):
     """Apply a domain's image operations to every frame (noise drawn from a per-reset seeded RNG)."""
 

@@ -965,6 +965,20 @@ CASES = [
         setup=lambda t: mkdir(t / "h"),
     ),
     Case(
+        "image-metrics-domain-without-image-ops",
+        [*IMAGE_METRICS, "--checkpoint", "cam=domain:real_proxy_camera"],
+        2,
+        "domain 'real_proxy_camera' has no image operations",
+        setup=lambda t: mkdir(t / "h"),
+    ),
+    Case(
+        "image-metrics-unknown-domain",
+        [*IMAGE_METRICS, "--checkpoint", "p=domain:real_proxy_imag"],
+        2,
+        "Did you mean 'real_proxy_image'",
+        setup=lambda t: mkdir(t / "h"),
+    ),
+    Case(
         "image-metrics-real-split-bogus",
         [*IMAGE_METRICS, "--checkpoint", "pretrained:cyclegan", "--real-split", "bogus"],
         2,

@@ -189,14 +189,19 @@ def test_image_metrics_command_on_a_real_harvest(tmp_path: Path, capsys: pytest.
     harvest = ["harvest", "--out", str(tmp_path / "h"), "--maps", "small_loop", "--episodes", "1"]
     assert main([*harvest, "--steps", "48", "--every", "2", "--quiet"]) == 0
     write_images(tmp_path / "real", 30, seed=1, tint=(120, 90, 60))
-    args = ["image-metrics", "--checkpoint", f"tiny={checkpoint}", "--harvest", str(tmp_path / "h"), "--real-split"]
+    args = ["image-metrics", "--checkpoint", f"tiny={checkpoint}", "--checkpoint", "proxy=domain:real_proxy_image"]
+    args += ["--harvest", str(tmp_path / "h"), "--real-split"]
     real = ["all", "--real-dir", str(tmp_path / "real")]
     assert main([*args, *real, "--out", str(tmp_path / "m"), "--drive-steps", "10"]) == 0
     metrics = json.loads((tmp_path / "m" / "image_metrics.json").read_text())
     assert metrics["frames"] == {"sim": 24, "real": 30, "drive": 11}
     # Every table has the two baselines next to the learned method, in this order.
-    assert list(metrics["methods"]) == ["identity", "color_transfer", "tiny"]
+    assert list(metrics["methods"]) == ["identity", "color_transfer", "tiny", "proxy"]
     identity, tiny = metrics["methods"]["identity"], metrics["methods"]["tiny"]
+    # The real-proxy camera's row: its image operations (warm, dim, blurred, noisy) change the frames.
+    proxy = metrics["methods"]["proxy"]
+    assert proxy["checkpoint"] == "domain:real_proxy_image" and proxy["temporal"]["ratio"] != pytest.approx(1.0)
+    assert proxy["colour_cast"]["road"]["lightness"] < identity["colour_cast"]["road"]["lightness"]  # exposure 0.75
     # The identity row is the raw simulator: the robot's thresholds find most of its own white line,
     # exactly as on the untranslated frames, and it does not flicker more than the simulator.
     assert identity["color_thresholds"] == metrics["color_thresholds"]["sim"]
