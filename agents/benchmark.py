@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from agents.algorithms import ALGORITHMS
 from agents.cluster import RayOptions
 from agents.pipeline import PIPELINES
 from generators.configs import config_from_dict, config_to_dict
@@ -42,7 +43,6 @@ from sim2real_env.provenance import provenance, write_json_atomic, write_text_at
 from sim2real_env.yaml_config import find_config, load_yaml_config
 
 STAGES: tuple[str, ...] = ("train", "evaluate", "report")
-ALGOS: tuple[str, ...] = ("bc", "ppo")
 #: The label of raw agents evaluated behind the real-to-canonical wrapper.
 CANONICALIZED_LABEL = "raw+canonicalize"
 
@@ -113,7 +113,7 @@ class BenchmarkConfig:
         if not names:
             raise ConfigError("benchmark: 'pipelines' is empty")
         for algo in self.algos:
-            resolve_name("benchmark algorithm", algo, ALGOS)
+            resolve_name("benchmark algorithm", algo, tuple(ALGORITHMS))
         if not self.algos:
             raise ConfigError("benchmark: 'algos' is empty")
         if not self.seeds or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in self.seeds):
@@ -283,9 +283,6 @@ def trial_state(config: BenchmarkConfig, trial: Trial) -> str:
 
 def train_trial(config: BenchmarkConfig, trial: Trial, *, progress: bool = False) -> dict[str, Any]:
     """Train (or resume, or reuse) one trial's agent; returns its row of the training table."""
-    from agents.bc import train_bc
-    from agents.ppo import train_ppo
-
     state = trial_state(config, trial)
     last = trial.last_agent()
     if state == "done" and last is not None:
@@ -294,12 +291,11 @@ def train_trial(config: BenchmarkConfig, trial: Trial, *, progress: bool = False
     _, pipeline, algo_config = _agent_run(config, trial)
     if state == "new" and trial.out.exists():
         shutil.rmtree(trial.out)  # a BC run (or a PPO run before its first checkpoint) cut short
-    if trial.algo == "bc":
-        summary = train_bc(pipeline, algo_config, trial.out, progress=progress)
-    else:
-        summary = train_ppo(pipeline, algo_config, trial.out, resume=state == "resume", progress=progress)
-        if summary.get("interrupted"):
-            raise InputError(f"{trial.name}: training was interrupted; run the benchmark again to resume it")
+    # trial_state says "resume" for PPO only, so BC (which refuses --resume) always starts afresh.
+    algorithm = ALGORITHMS.lookup(trial.algo)
+    summary = algorithm.train(pipeline, algo_config, trial.out, resume=state == "resume", progress=progress)
+    if summary.get("interrupted"):  # a PPO run stopped by a signal
+        raise InputError(f"{trial.name}: training was interrupted; run the benchmark again to resume it")
     return _training_row(trial, summary, "resumed" if state == "resume" else "trained")
 
 
