@@ -52,9 +52,14 @@ COLOUR_REGIONS = {"top": (0, 40), "road": (60, 120)}
 
 
 def colour_moments(frames: np.ndarray) -> dict[str, dict[str, list[float]]]:
-    """Per region of ``(N, 120, W, 3) uint8`` RGB frames: Lab mean and std (L 0-100, a/b about +-127)."""
-    if frames.ndim != 4 or frames.shape[1] != DETECTOR_SIZE[0] or frames.shape[3] != 3:
-        raise ValueError(f"colour_moments needs (N, {DETECTOR_SIZE[0]}, W, 3) frames, got {frames.shape}")
+    """Per region of ``(N, H, W, 3) uint8`` RGB frames: Lab mean and std (L 0-100, a/b about +-127).
+
+    Frames of another size are resized to the detector's 120x160 first (as for the colour
+    thresholds), so the regions' rows mean the same at every harvest size.
+    """
+    if frames.ndim != 4 or frames.shape[3] != 3:
+        raise ValueError(f"colour_moments needs (N, H, W, 3) RGB frames, got shape {frames.shape}")
+    frames = resize_frames(frames, DETECTOR_SIZE)
     lab = cv2.cvtColor(frames.reshape(-1, frames.shape[2], 3).astype(np.float32) / 255.0, cv2.COLOR_RGB2LAB)
     lab = lab.reshape(frames.shape)
     result = {}

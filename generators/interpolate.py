@@ -38,13 +38,19 @@ def interpolate_checkpoints(start: str | Path, end: str | Path, weight: float, o
     """Write the checkpoint ``(1 - weight) * start + weight * end`` to ``out`` and return its folder."""
     weight = check_weight(weight)
     first, second = read_config(start), read_config(end)
-    for key in ("method", "direction", "model"):
+    for key in ("method", "direction"):
         if first[key] != second[key]:
             raise ConfigError(
                 f"interpolate: {start} and {end} differ in {key} ({first[key]!r} vs {second[key]!r}); "
                 "only checkpoints of one architecture interpolate"
             )
     a, b = load_generator(start), load_generator(end)
+    # The parsed model configs, not the stored dicts: a key an older checkpoint left at its default is the same model.
+    if a.config != b.config:
+        raise ConfigError(
+            f"interpolate: {start} and {end} differ in model ({a.config} vs {b.config}); "
+            "only checkpoints of one architecture interpolate"
+        )
     state_a, state_b = a.state_dict(), b.state_dict()
     mixed: dict[str, torch.Tensor] = {}
     for name, tensor in state_a.items():

@@ -286,5 +286,8 @@ def test_colour_cast_measures_lightness_and_hue_shifts() -> None:
     blue[..., 2] = np.minimum(grey[..., 2].astype(int) + 50, 255).astype(np.uint8)
     cast = colour_cast(colour_moments(blue), colour_moments(grey))["road"]
     assert cast["delta_e"] > 15 and abs(cast["lightness"] - colour_moments(grey)["road"]["mean"][0]) < 10
+    # A 60x80 harvest is measured on the same rows, resized to 120x160 first.
+    half = grey[:, ::2, ::2]
+    assert colour_moments(half)["road"]["mean"] == pytest.approx(colour_moments(grey)["road"]["mean"], abs=1.0)
     with pytest.raises(ValueError, match="colour_moments needs"):
-        colour_moments(np.zeros((2, 60, 80, 3), np.uint8))
+        colour_moments(np.zeros((2, 60, 80), np.uint8))

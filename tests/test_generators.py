@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -596,6 +597,14 @@ def test_interpolate_blends_weights_and_refuses_other_architectures(tmp_path: Pa
     np.testing.assert_array_equal(
         load_generator(tmp_path / "w1.0").translate(frames), load_generator(ends[1]).translate(frames)
     )
+
+    # An older checkpoint that left a key at its default (no "factor" in its config.json) is the same model.
+    older = tmp_path / "older"
+    shutil.copytree(ends[1], older)
+    stored = json.loads((older / "config.json").read_text())
+    del stored["model"]["factor"]
+    (older / "config.json").write_text(json.dumps(stored))
+    assert load_generator(interpolate_checkpoints(ends[0], older, 0.5, tmp_path / "with_older")).config == config
 
     def cli(end: Path, weight: str, out: str) -> int:
         return main(["interpolate", "--start", str(ends[0]), "--end", str(end), "--weight", weight, "--out", out])
